@@ -1,0 +1,215 @@
+"""Decoding: any file ffmpeg reads, or an in-memory signal, to mono float32 at
+the analysis rate.
+
+ffmpeg is asked for 32-bit float mono at the target rate, so the decoded
+sample width of the source (16-bit MP3, 32-bit Ogg Vorbis, 24-bit FLAC...)
+never matters. Small PCM WAV files take an in-process path (no subprocess),
+which keeps short queries fast.
+"""
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from math import gcd
+
+import numpy as np
+
+from .errors import AudioDecodeError, ParameterError
+
+log = logging.getLogger(__name__)
+
+FAST_WAV_MAX_BYTES = 64 * 1024 * 1024   # larger WAV files stream through ffmpeg (memory)
+STREAM_CHUNK_SECONDS = 30.0             # seconds of audio per chunk when streaming a file
+
+
+def ffmpeg_binary():
+    """Path of the ffmpeg executable (the one pydub would use)."""
+    try:
+        from pydub.utils import get_encoder_name
+        name = get_encoder_name()
+    except ImportError:  # pydub is a dependency, but decoding does not need it
+        name = "ffmpeg"
+    path = shutil.which(name) or shutil.which("ffmpeg")
+    if not path:
+        raise AudioDecodeError("-", "ffmpeg was not found on PATH; install it (apt-get install ffmpeg)")
+    return path
+
+
+def resample(samples, orig_rate, target_rate):
+    """Resample a 1-D float signal with a polyphase filter.
+
+    Parameters
+    ----------
+    samples : np.ndarray, shape (n,)
+    orig_rate, target_rate : int
+        Hz.
+
+    Returns
+    -------
+    np.ndarray, shape (round(n * target_rate / orig_rate),), float32
+    """
+    orig_rate, target_rate = int(orig_rate), int(target_rate)
+    if orig_rate <= 0 or target_rate <= 0:
+        raise ParameterError("sample rates must be positive")
+    samples = np.asarray(samples, dtype=np.float32)
+    if orig_rate == target_rate or samples.size == 0:
+        return samples
+    from scipy.signal import resample_poly
+    g = gcd(orig_rate, target_rate)
+    return resample_poly(samples, target_rate // g, orig_rate // g).astype(np.float32, copy=False)
+
+
+def pcm_to_float(data, *, sample_width=None):
+    """Integer or float PCM (any width) to float32 in [-1, 1].
+
+    ``data`` is an array (int8/uint8/int16/int32/float) or raw bytes with
+    ``sample_width`` in bytes (1, 2, 3 or 4; 1 is unsigned as in WAV).
+    """
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        if sample_width not in (1, 2, 3, 4):
+            raise ParameterError(f"sample_width must be 1, 2, 3 or 4 bytes, not {sample_width!r}")
+        raw = np.frombuffer(data, dtype=np.uint8)
+        if sample_width == 3:
+            raw = raw[: raw.size - raw.size % 3].reshape(-1, 3)
+            as32 = (raw[:, 0].astype(np.int32) << 8 | raw[:, 1].astype(np.int32) << 16
+                    | raw[:, 2].astype(np.int32) << 24)
+            return (as32 / 2.0 ** 31).astype(np.float32)
+        dtype = {1: np.uint8, 2: np.int16, 4: np.int32}[sample_width]
+        data = raw[: raw.size - raw.size % sample_width].view(dtype)
+    data = np.asarray(data)
+    if data.dtype.kind == "f":
+        return data.astype(np.float32, copy=False)
+    if data.dtype == np.uint8:
+        return ((data.astype(np.float32) - 128.0) / 128.0)
+    if data.dtype.kind in "iu":
+        return (data.astype(np.float32) / float(2 ** (8 * data.dtype.itemsize - 1)))
+    raise ParameterError(f"unsupported sample type {data.dtype}")
+
+
+def to_mono(samples, channels):
+    """Interleaved (n * channels,) or (n, channels) samples to mono by averaging."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if channels == 1:
+        return samples.reshape(-1)
+    if samples.ndim == 1:
+        samples = samples[: samples.size - samples.size % channels].reshape(-1, channels)
+    return samples.mean(axis=1, dtype=np.float32)
+
+
+def from_pcm(data, *, rate, channels, sample_width=None, target_rate):
+    """Raw or array PCM from any source (microphone, pydub) to mono float32 at
+    ``target_rate``."""
+    return resample(to_mono(pcm_to_float(data, sample_width=sample_width), channels), rate, target_rate)
+
+
+def from_audiosegment(segment, *, target_rate):
+    """A pydub ``AudioSegment`` (any sample width) to mono float32 at ``target_rate``."""
+    return from_pcm(segment.raw_data, rate=segment.frame_rate, channels=segment.channels,
+                    sample_width=segment.sample_width, target_rate=target_rate)
+
+
+def _read_wav_fast(path, target_rate):
+    """Decode a small PCM/float WAV in-process; ``None`` if it is not one."""
+    try:
+        if os.path.getsize(path) > FAST_WAV_MAX_BYTES:
+            return None
+        from scipy.io import wavfile
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # unknown chunks (LIST, ...) are harmless
+            rate, data = wavfile.read(path)
+    except Exception:  # anything unusual: let ffmpeg decide, and report its message
+        return None
+    if data.size == 0:
+        return None
+    channels = 1 if data.ndim == 1 else data.shape[1]
+    return resample(to_mono(pcm_to_float(data), channels), rate, target_rate)
+
+
+def _ffmpeg_command(path, target_rate, start=None, duration=None):
+    cmd = [ffmpeg_binary(), "-nostdin", "-hide_banner", "-loglevel", "error"]
+    if start:
+        cmd += ["-ss", f"{float(start):.6f}"]
+    if duration:
+        cmd += ["-t", f"{float(duration):.6f}"]
+    cmd += ["-i", str(path), "-map", "0:a:0", "-vn", "-sn", "-dn",
+            "-ac", "1", "-ar", str(int(target_rate)), "-f", "f32le", "-"]
+    return cmd
+
+
+def iter_decode(path, *, target_rate, chunk_seconds=STREAM_CHUNK_SECONDS, start=None, duration=None):
+    """Decode a file through ffmpeg, yielding mono float32 chunks at ``target_rate``.
+
+    Memory stays at one chunk however long the file is.
+
+    Raises
+    ------
+    AudioDecodeError
+        The file is missing, unreadable, not audio, or holds no samples;
+        the message carries ffmpeg's own words.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise AudioDecodeError(path, "no such file")
+    chunk_bytes = max(4, int(chunk_seconds * target_rate) * 4)
+    total = 0
+    with tempfile.TemporaryFile() as errfile:
+        try:
+            proc = subprocess.Popen(_ffmpeg_command(path, target_rate, start, duration),
+                                    stdout=subprocess.PIPE, stderr=errfile, stdin=subprocess.DEVNULL)
+        except OSError as exc:
+            raise AudioDecodeError(path, f"cannot run ffmpeg: {exc}") from None
+        try:
+            pending = b""
+            while True:
+                block = proc.stdout.read(chunk_bytes)
+                if not block:
+                    break
+                block = pending + block
+                usable = len(block) - len(block) % 4
+                pending = block[usable:]
+                if usable:
+                    total += usable // 4
+                    yield np.frombuffer(block[:usable], dtype="<f4").copy()
+        finally:
+            proc.stdout.close()
+            if proc.poll() is None:
+                proc.kill()
+            code = proc.wait()
+        errfile.seek(0)
+        stderr = errfile.read().decode("utf-8", "replace")
+    if code != 0:
+        lines = [line for line in stderr.splitlines() if line.strip()]
+        raise AudioDecodeError(path, " / ".join(lines[-3:]) or f"ffmpeg exited with code {code}")
+    if total == 0:
+        raise AudioDecodeError(path, "no audio samples (empty file or zero-length stream)")
+
+
+def decode_file(path, *, target_rate, start=None, duration=None):
+    """Decode a whole file to mono float32 at ``target_rate``.
+
+    Returns
+    -------
+    np.ndarray, shape (n,), float32 in [-1, 1]
+    """
+    path = os.fspath(path)
+    if start is None and duration is None and path.lower().endswith((".wav", ".wave")):
+        fast = _read_wav_fast(path, target_rate)
+        if fast is not None:
+            return fast
+    chunks = list(iter_decode(path, target_rate=target_rate, start=start, duration=duration))
+    return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+
+
+def file_sha1(path, *, block_size=1 << 20):
+    """SHA-1 of a file's bytes (identifies the same file under another name)."""
+    digest = hashlib.sha1()
+    with open(path, "rb") as handle:
+        while True:
+            block = handle.read(block_size)
+            if not block:
+                break
+            digest.update(block)
+    return digest.digest()

@@ -1,0 +1,258 @@
+"""Configuration: one object holds every setting, with its unit.
+
+A configuration comes from ``config.json`` (or a dict with the same shape)::
+
+    {
+      "database_type": "sqlite",                # or "mysql"
+      "database": {"path": "dejavu_cn.sqlite3"},
+      "fingerprint": {...},                     # FingerprintParams fields
+      "recognition": {...},                     # RecognitionParams fields
+      "register": {...}                         # RegisterParams fields
+    }
+
+For MySQL/MariaDB, ``database`` holds ``host``, ``port``, ``user``,
+``password`` and ``database`` as in worldveil/dejavu. The password may instead
+come from the environment variable named by ``password_env`` (default
+``DEJAVU_CN_DB_PASSWORD``), which wins when it is set. :meth:`Config.redacted`
+gives a printable copy without the password.
+"""
+import copy
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from .errors import ConfigError
+
+PASSWORD_ENV_DEFAULT = "DEJAVU_CN_DB_PASSWORD"
+DATABASE_TYPES = ("sqlite", "mysql")
+
+
+@dataclass(frozen=True)
+class FingerprintParams:
+    """Analysis parameters. They are stored in the database at creation, and a
+    database is refused if opened with different ones (hashes would not meet).
+
+    With the defaults: one frame every 256 / 11025 Hz = 23.2 ms, 1024-sample
+    windows (92.9 ms, 10.8 Hz per bin).
+    """
+
+    sample_rate: int = 11025          # Hz; every input is mixed to mono and resampled to this
+    window_size: int = 1024           # samples per FFT window: 1024 / 11025 Hz = 92.9 ms
+    hop_size: int = 256               # samples between frames: 256 / 11025 Hz = 23.2 ms
+    min_frequency: float = 150.0      # Hz; peaks below are ignored (rumble, microphone band-pass)
+    max_frequency: float = 5000.0     # Hz; peaks above are ignored (lost by MP3 and microphones)
+    peak_neighborhood_freq: int = 12  # bins either side a peak must dominate: 12 * 10.8 Hz = 129 Hz
+    peak_neighborhood_time: int = 8   # frames either side a peak must dominate: 8 * 23.2 ms = 186 ms
+    peak_dynamic_range: float = 60.0  # dB; peaks quieter than the loudest bin of nearby frames minus this are dropped
+    peak_floor: float = -110.0        # dB re full scale; below this is silence (only digital silence is that quiet)
+    peaks_per_second: float = 30.0    # cap on peaks kept, strongest first, per second of audio (loudness-independent)
+    fan_value: int = 5                # peaks each anchor is paired with
+    min_hash_time_delta: int = 1      # frames: 1 * 23.2 ms
+    max_hash_time_delta: int = 63     # frames: 63 * 23.2 ms = 1.46 s (6 bits)
+    max_hash_freq_delta: int = 127    # bins: 127 * 10.8 Hz = 1.37 kHz either way
+
+    def frame_seconds(self):
+        """Duration of one hop in seconds."""
+        return self.hop_size / self.sample_rate
+
+    def validate(self):
+        checks = [
+            (self.sample_rate >= 4000, "sample_rate must be at least 4000 Hz"),
+            (self.window_size >= 64 and self.window_size & (self.window_size - 1) == 0,
+             "window_size must be a power of two >= 64"),
+            (0 < self.hop_size <= self.window_size, "hop_size must be in (0, window_size]"),
+            (0 <= self.min_frequency < self.max_frequency <= self.sample_rate / 2,
+             "need 0 <= min_frequency < max_frequency <= sample_rate / 2"),
+            (self.peak_neighborhood_freq >= 1 and self.peak_neighborhood_time >= 1,
+             "peak neighborhoods must be >= 1"),
+            (self.peaks_per_second > 0, "peaks_per_second must be > 0"),
+            (self.fan_value >= 1, "fan_value must be >= 1"),
+            (1 <= self.min_hash_time_delta <= self.max_hash_time_delta <= 255,
+             "need 1 <= min_hash_time_delta <= max_hash_time_delta <= 255"),
+            (1 <= self.max_hash_freq_delta <= 1023, "max_hash_freq_delta must be in [1, 1023]"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(f"fingerprint parameters: {message}")
+        return self
+
+
+@dataclass(frozen=True)
+class RecognitionParams:
+    """How queries are analysed and decided."""
+
+    query_shifts: int = 4             # analyses per query, hop/4 = 5.8 ms apart, so hashes survive an arbitrary cut
+    threshold: float = 0.3            # decision: best candidate's confidence must reach this (see matching.confidence)
+    top: int = 5                      # candidates returned
+    max_hash_rows: int = 2000         # query hashes found in more database rows than this are ignored (stop words)
+
+    def validate(self):
+        if not 1 <= self.query_shifts <= 16:
+            raise ConfigError("recognition.query_shifts must be in [1, 16]")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ConfigError("recognition.threshold must be in [0, 1]")
+        if self.top < 1:
+            raise ConfigError("recognition.top must be >= 1")
+        return self
+
+
+@dataclass(frozen=True)
+class RegisterParams:
+    """Folder registration."""
+
+    extensions: tuple = ("mp3", "ogg", "oga", "opus", "flac", "wav", "m4a", "aac", "wma", "aiff", "aif", "mp4", "webm", "mka")
+    jobs: int = 0                     # worker processes; 0 = all cores
+
+    def validate(self):
+        if self.jobs < 0:
+            raise ConfigError("register.jobs must be >= 0")
+        return self
+
+
+def _build(cls, section, name):
+    if section is None:
+        return cls().validate()
+    if not isinstance(section, dict):
+        raise ConfigError(f"'{name}' must be an object")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(section) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in '{name}': {', '.join(unknown)}")
+    values = {}
+    for key, value in section.items():
+        default = known[key].default
+        try:
+            if isinstance(default, tuple):
+                values[key] = tuple(str(v).lower().lstrip(".") for v in value)
+            elif isinstance(default, bool):
+                values[key] = bool(value)
+            elif isinstance(default, int):
+                if isinstance(value, float) and not value.is_integer():
+                    raise ValueError
+                values[key] = int(value)
+            elif isinstance(default, float):
+                values[key] = float(value)
+            else:
+                values[key] = value
+        except (TypeError, ValueError):
+            raise ConfigError(f"'{name}.{key}' has an invalid value: {value!r}") from None
+    return cls(**values).validate()
+
+
+@dataclass
+class Config:
+    """The whole configuration. Build it with :func:`load_config` or
+    :meth:`Config.from_dict`."""
+
+    database_type: str = "sqlite"
+    database: dict = field(default_factory=lambda: {"path": "dejavu_cn.sqlite3"})
+    fingerprint: FingerprintParams = field(default_factory=FingerprintParams)
+    recognition: RecognitionParams = field(default_factory=RecognitionParams)
+    register: RegisterParams = field(default_factory=RegisterParams)
+    extra: dict = field(default_factory=dict)   # sections owned by other packages (web, speech, ...)
+    base_dir: str = "."                         # relative database paths are resolved against this
+
+    @classmethod
+    def from_dict(cls, data, *, base_dir="."):
+        if isinstance(data, Config):
+            return data
+        if not isinstance(data, dict):
+            raise ConfigError("the configuration must be a JSON object")
+        data = copy.deepcopy(data)
+        database_type = str(data.pop("database_type", "sqlite")).lower()
+        if database_type not in DATABASE_TYPES:
+            raise ConfigError(
+                f"database_type must be one of {', '.join(DATABASE_TYPES)}, not {database_type!r}")
+        database = data.pop("database", None)
+        if database is None:
+            database = {"path": "dejavu_cn.sqlite3"} if database_type == "sqlite" else {}
+        if not isinstance(database, dict):
+            raise ConfigError("'database' must be an object")
+        config = cls(
+            database_type=database_type,
+            database=dict(database),
+            fingerprint=_build(FingerprintParams, data.pop("fingerprint", None), "fingerprint"),
+            recognition=_build(RecognitionParams, data.pop("recognition", None), "recognition"),
+            register=_build(RegisterParams, data.pop("register", None), "register"),
+            extra=data,
+            base_dir=str(base_dir),
+        )
+        config._check_database()
+        return config
+
+    def _check_database(self):
+        if self.database_type == "sqlite":
+            if not self.database.get("path"):
+                raise ConfigError("sqlite needs 'database.path' (a file, or ':memory:')")
+        else:
+            for key in ("host", "user", "database"):
+                if not self.database.get(key):
+                    raise ConfigError(f"mysql needs 'database.{key}'")
+            try:
+                int(self.database.get("port", 3306))
+            except (TypeError, ValueError):
+                raise ConfigError("'database.port' must be a number") from None
+
+    def sqlite_path(self):
+        path = self.database["path"]
+        if path == ":memory:":
+            return path
+        return str((Path(self.base_dir) / os.path.expanduser(path)).resolve())
+
+    def mysql_settings(self):
+        """Connection settings for PyMySQL, password resolved from the environment."""
+        db = self.database
+        env_name = db.get("password_env", PASSWORD_ENV_DEFAULT)
+        password = os.environ.get(env_name, db.get("password", "")) if env_name else db.get("password", "")
+        return {
+            "host": db["host"],
+            "port": int(db.get("port", 3306)),
+            "user": db["user"],
+            "password": password or "",
+            "database": db["database"],
+        }
+
+    def to_dict(self):
+        out = {
+            "database_type": self.database_type,
+            "database": dict(self.database),
+            "fingerprint": dataclasses.asdict(self.fingerprint),
+            "recognition": dataclasses.asdict(self.recognition),
+            "register": dataclasses.asdict(self.register),
+        }
+        out["register"]["extensions"] = list(self.register.extensions)
+        out.update(copy.deepcopy(self.extra))
+        return out
+
+    def redacted(self):
+        """A copy of :meth:`to_dict` safe to print or log: no password."""
+        out = self.to_dict()
+        if "password" in out["database"]:
+            out["database"]["password"] = "***" if out["database"]["password"] else ""
+        return out
+
+    def section(self, name):
+        """A section owned by another package (``web``, ``speech``...), or ``{}``."""
+        value = self.extra.get(name, {})
+        if not isinstance(value, dict):
+            raise ConfigError(f"'{name}' must be an object")
+        return value
+
+
+def load_config(path=None):
+    """Read a JSON configuration file; ``None`` gives the built-in defaults
+    (SQLite file ``dejavu_cn.sqlite3`` in the current directory)."""
+    if path is None:
+        return Config.from_dict({})
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not valid JSON: {exc}") from None
+    return Config.from_dict(data, base_dir=path.resolve().parent)

@@ -1,0 +1,186 @@
+"""The engine: composes configuration, storage, fingerprinting and matching.
+
+Familiar to worldveil/dejavu users::
+
+    from dejavu_cn import Dejavu
+    from recognizers import FileRecognizer
+
+    djv = Dejavu({"database_type": "sqlite", "database": {"path": "songs.sqlite3"}})
+    djv.fingerprint_directory("music/", ["mp3", "ogg"])
+    result = djv.recognize(FileRecognizer, "clip.wav")
+
+Opening an engine has no side effects on the database beyond creating the
+schema; the store is opened on first use.
+"""
+import logging
+import time
+
+import numpy as np
+
+from .audio import decode_file
+from .config import Config, load_config
+from .matching import (Query, align, analyze_query, chance_p_value, confidence_from_p)
+from .register import register_files
+from .storage import open_storage
+
+log = logging.getLogger(__name__)
+
+
+class Dejavu:
+    """An audio fingerprint library on one database.
+
+    Parameters
+    ----------
+    config : dict, Config, str or None
+        A configuration dict (the shape of ``config.json``), a
+        :class:`Config`, a path to a JSON file, or None for the defaults.
+    storage : Storage, optional
+        Use this store instead of the one the configuration names.
+    """
+
+    def __init__(self, config=None, *, storage=None):
+        if isinstance(config, Config):
+            self.config = config
+        elif isinstance(config, dict):
+            self.config = Config.from_dict(config)
+        else:
+            self.config = load_config(config)
+        self._storage = storage
+        if storage is not None:
+            import dataclasses
+            storage.setup(dataclasses.asdict(self.config.fingerprint))
+
+    # -- plumbing ------------------------------------------------------------
+    @property
+    def params(self):
+        """The fingerprint parameters (:class:`FingerprintParams`)."""
+        return self.config.fingerprint
+
+    @property
+    def storage(self):
+        if self._storage is None:
+            self._storage = open_storage(self.config)
+        return self._storage
+
+    def close(self):
+        if self._storage is not None:
+            self._storage.close()
+            self._storage = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- registering -------------------------------------------------------------
+    def register(self, paths, *, extensions=None, jobs=None, on_file=None, on_start=None):
+        """Register files and folders; see :func:`dejavu_cn.register.register_files`."""
+        return register_files(self.storage, self.params, list(paths),
+                              extensions=extensions or self.config.register.extensions,
+                              jobs=self.config.register.jobs if jobs is None else jobs,
+                              on_file=on_file, on_start=on_start)
+
+    def fingerprint_directory(self, path, extensions=None, nprocesses=None, **kwargs):
+        """Register every audio file under ``path`` (dejavu's name)."""
+        return self.register([path], extensions=extensions, jobs=nprocesses, **kwargs)
+
+    def fingerprint_file(self, path, song_name=None):
+        """Register one file. Returns its :class:`FileOutcome`."""
+        kwargs = {}
+        report = register_files(self.storage, self.params, [path], extensions=(), jobs=1,
+                                song_name=(lambda p: song_name) if song_name else None, **kwargs)
+        return report.outcomes[0]
+
+    # -- library ------------------------------------------------------------------
+    def list_songs(self, **kwargs):
+        return self.storage.list_songs(**kwargs)
+
+    def get_song(self, song_id):
+        return self.storage.song(song_id)
+
+    def delete_songs(self, song_ids):
+        return self.storage.delete_songs(song_ids)
+
+    def stats(self):
+        return self.storage.stats()
+
+    # -- recognising -------------------------------------------------------------------
+    def recognize(self, recognizer_class, *args, **kwargs):
+        """``recognizer_class(self).recognize(*args, **kwargs)``."""
+        return recognizer_class(self).recognize(*args, **kwargs)
+
+    def decode(self, path, **kwargs):
+        """A file as mono float32 at the analysis rate."""
+        return decode_file(path, target_rate=self.params.sample_rate, **kwargs)
+
+    def match_samples(self, samples, *, top=None):
+        """Recognise mono float32 samples at the analysis rate.
+
+        Returns
+        -------
+        dict
+            ``match`` (best candidate if its confidence reaches the threshold,
+            else None), ``candidates``, ``query_seconds``, ``input_total_hashes``
+            and ``timings`` (seconds). JSON-serialisable.
+        """
+        t0 = time.perf_counter()
+        query = analyze_query(samples, self.params, shifts=self.config.recognition.query_shifts)
+        t1 = time.perf_counter()
+        result = self.match_query(query, top=top)
+        result["timings"]["fingerprint"] = round(t1 - t0, 6)
+        result["timings"]["total"] = round(time.perf_counter() - t0, 6)
+        return result
+
+    def match_query(self, query: Query, *, top=None):
+        """Match an analysed :class:`~dejavu_cn.matching.Query`; see :meth:`match_samples`."""
+        rec = self.config.recognition
+        top = top or rec.top
+        t0 = time.perf_counter()
+        unique_hashes = np.unique(query.hashes, axis=0) if len(query) else query.hashes
+        lookup = self.storage.lookup(unique_hashes)
+        t1 = time.perf_counter()
+        candidates, stats = align(query, lookup, max_rows=rec.max_hash_rows, top=top)
+        songs = self.storage.songs_by_id([c.song_id for c in candidates])
+        frame = self.params.frame_seconds()
+        query_frames = query.duration_seconds / frame
+        out = []
+        for c in candidates:
+            song = songs.get(c.song_id)
+            if song is None:      # deleted while we were matching
+                continue
+            span = song["duration_seconds"] / frame + query_frames
+            c.p_value = chance_p_value(c.aligned, c.hits, span, stats["songs_hit"])
+            c.confidence = confidence_from_p(c.p_value)
+            out.append(self._candidate_dict(c, song, query))
+        out.sort(key=lambda r: (-r["confidence"], -r["hashes_matched_in_input"]))
+        t2 = time.perf_counter()
+        match = out[0] if out and out[0]["confidence"] >= rec.threshold else None
+        return {
+            "match": match,
+            "candidates": out,
+            "query_seconds": round(query.duration_seconds, 3),
+            "input_total_hashes": int(round(query.hashes_per_shift)),
+            "timings": {"query": round(t1 - t0, 6), "align": round(t2 - t1, 6)},
+        }
+
+    def _candidate_dict(self, c, song, query):
+        frame = self.params.frame_seconds()
+        in_span = min(1.0, query.duration_seconds / max(song["duration_seconds"], 1e-9))
+        expected_db = max(1.0, song["total_hashes"] * in_span)
+        return {
+            "song_id": int(c.song_id),
+            "song_name": song["song_name"],
+            "source_path": song["source_path"],
+            "file_sha1": song["file_sha1"],
+            "song_duration_seconds": round(song["duration_seconds"], 3),
+            "offset_seconds": round(c.offset_subframes / query.shifts * frame, 3),
+            "offset_frames": int(round(c.offset_subframes / query.shifts)),
+            "hashes_matched_in_input": int(c.aligned),
+            "input_total_hashes": int(round(query.hashes_per_shift)),
+            "fingerprinted_hashes_in_db": int(song["total_hashes"]),
+            "input_confidence": round(float(min(1.0, c.aligned / max(1.0, query.hashes_per_shift))), 4),
+            "fingerprinted_confidence": round(float(min(1.0, c.aligned / expected_db)), 4),
+            "confidence": round(c.confidence, 4),
+            "p_value": float(f"{c.p_value:.3g}"),
+        }

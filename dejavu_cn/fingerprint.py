@@ -1,0 +1,325 @@
+"""Spectrogram -> peaks -> peak pairs -> hashes.
+
+Pure array code: samples in, arrays out. The work is done by
+:class:`StreamingFingerprinter`, which takes audio in pieces of any size and
+gives exactly the hashes a single pass over the whole signal would give, so a
+two-hour file is fingerprinted in constant memory and a microphone stream is
+fingerprinted incrementally. :func:`fingerprint` is the one-shot form.
+
+Peaks are local maxima of the log-power spectrogram (scipy's
+``maximum_filter``) that stand within ``peak_dynamic_range`` dB of the loudest
+bin nearby and, per second of audio, are among the ``peaks_per_second``
+strongest. Every test is relative, so a louder or quieter copy of the same
+audio gives the same peaks: loudness does not change how many hashes a
+second of audio gives. ``peak_floor`` only silences digital silence.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.fft import rfft
+from scipy.ndimage import maximum_filter, maximum_filter1d
+
+from .hashing import HASH_BYTES, hash_pairs
+
+_DB_EPS = 1e-20
+
+
+@dataclass
+class Fingerprints:
+    """Hashes of one signal.
+
+    Attributes
+    ----------
+    hashes : np.ndarray, shape (n, 10), uint8
+    offsets : np.ndarray, shape (n,), int32
+        Frame of each hash's anchor peak (seconds = offset * hop / rate).
+    """
+
+    hashes: np.ndarray
+    offsets: np.ndarray
+
+    @classmethod
+    def empty(cls):
+        return cls(np.zeros((0, HASH_BYTES), np.uint8), np.zeros(0, np.int32))
+
+    @classmethod
+    def concat(cls, parts):
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return cls.empty()
+        return cls(np.concatenate([p.hashes for p in parts]), np.concatenate([p.offsets for p in parts]))
+
+    def __len__(self):
+        return int(self.offsets.shape[0])
+
+
+@dataclass
+class Peaks:
+    """Spectral peaks: ``frames`` and ``bins`` (int32) and ``strengths`` (dB, float32)."""
+
+    frames: np.ndarray
+    bins: np.ndarray
+    strengths: np.ndarray
+
+    @classmethod
+    def empty(cls):
+        return cls(np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32))
+
+    @classmethod
+    def concat(cls, parts):
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return cls.empty()
+        return cls(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("frames", "bins", "strengths")))
+
+    def select(self, mask):
+        return Peaks(self.frames[mask], self.bins[mask], self.strengths[mask])
+
+    def __len__(self):
+        return int(self.frames.shape[0])
+
+
+def band_bins(params):
+    """The [low, high) FFT bins searched for peaks."""
+    bin_hz = params.sample_rate / params.window_size
+    low = max(1, int(np.ceil(params.min_frequency / bin_hz)))
+    high = min(params.window_size // 2 + 1, int(np.floor(params.max_frequency / bin_hz)) + 1)
+    return low, high
+
+
+def spectrogram(samples, *, window_size, hop_size, bins=None):
+    """Log-power spectrogram of a mono signal.
+
+    Parameters
+    ----------
+    samples : np.ndarray, shape (n,)
+        Float samples in [-1, 1].
+    window_size, hop_size : int
+        Samples.
+    bins : (int, int), optional
+        Keep only FFT bins [low, high).
+
+    Returns
+    -------
+    np.ndarray, shape (frames, bins), float32
+        dB relative to a full-scale sine; frame ``i`` covers samples
+        ``[i * hop_size, i * hop_size + window_size)``.
+    """
+    samples = np.asarray(samples, dtype=np.float32)
+    n_frames = 0 if samples.size < window_size else 1 + (samples.size - window_size) // hop_size
+    low, high = bins if bins is not None else (0, window_size // 2 + 1)
+    if n_frames == 0:
+        return np.zeros((0, high - low), dtype=np.float32)
+    window = np.hanning(window_size).astype(np.float32)
+    frames = np.lib.stride_tricks.sliding_window_view(samples, window_size)[::hop_size][:n_frames]
+    spectrum = rfft(frames * window, axis=1)[:, low:high]
+    power = spectrum.real ** 2 + spectrum.imag ** 2
+    power *= np.float32(4.0 / float(window.sum()) ** 2)   # full-scale sine -> 0 dB
+    return (10.0 * np.log10(power + _DB_EPS)).astype(np.float32)
+
+
+def _rank_select(peaks, keep, half_window):
+    """Keep peaks that are among the ``keep`` strongest within
+    ``half_window`` frames either side of themselves.
+
+    ``peaks`` is sorted by frame. Returns a boolean mask.
+    """
+    n = len(peaks)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    frames = peaks.frames
+    lo = np.searchsorted(frames, frames - half_window, side="left")
+    hi = np.searchsorted(frames, frames + half_window, side="right")
+    if int((hi - lo).max()) <= keep:
+        return np.ones(n, dtype=bool)
+    mask = np.empty(n, dtype=bool)
+    strengths = peaks.strengths
+    step = 4096
+    for start in range(0, n, step):            # bounded memory, not a loop over peaks
+        idx = np.arange(start, min(n, start + step))
+        width = int((hi[idx] - lo[idx]).max())
+        cols = lo[idx, None] + np.arange(width)[None, :]
+        valid = cols < hi[idx, None]
+        other = strengths[np.minimum(cols, n - 1)]
+        mine = strengths[idx, None]
+        # strictly stronger neighbours, ties broken by position so equal peaks are not all kept
+        stronger = valid & ((other > mine) | ((other == mine) & (cols < idx[:, None])))
+        mask[idx] = stronger.sum(axis=1) < keep
+    return mask
+
+
+def pair_peaks(peaks, params, *, anchor_end=None):
+    """Pair each anchor peak with the next ``fan_value`` peaks in its target
+    zone (``min_hash_time_delta`` <= dt <= ``max_hash_time_delta`` frames,
+    |f2 - f1| <= ``max_hash_freq_delta`` bins).
+
+    ``peaks`` is sorted by (frame, bin). Only anchors with index < ``anchor_end``
+    are paired (all by default). Returns (anchor_index, f1, f2, dt, t1).
+    """
+    n = len(peaks)
+    anchor_end = n if anchor_end is None else anchor_end
+    empty = np.zeros(0, np.int64)
+    if n < 2 or anchor_end <= 0:
+        return empty, empty, empty, empty, empty
+    frames, bins = peaks.frames.astype(np.int64), peaks.bins.astype(np.int64)
+    reach = np.searchsorted(frames, frames[:anchor_end] + params.max_hash_time_delta, side="right")
+    out = []
+    step = 8192
+    for start in range(0, anchor_end, step):      # bounded memory, not a loop over peaks
+        idx = np.arange(start, min(anchor_end, start + step))
+        width = int((reach[idx] - idx).max()) if idx.size else 0
+        if width <= 1:
+            continue
+        cols = idx[:, None] + np.arange(1, width)[None, :]
+        in_range = cols < reach[idx, None]
+        cols_c = np.minimum(cols, n - 1)
+        dt = frames[cols_c] - frames[idx, None]
+        df = bins[cols_c] - bins[idx, None]
+        valid = in_range & (dt >= params.min_hash_time_delta) & (np.abs(df) <= params.max_hash_freq_delta)
+        valid &= np.cumsum(valid, axis=1) <= params.fan_value
+        rows, cs = np.nonzero(valid)
+        a = idx[rows]
+        t = cols_c[rows, cs]
+        out.append((a, bins[a], bins[t], frames[t] - frames[a], frames[a]))
+    if not out:
+        return empty, empty, empty, empty, empty
+    return tuple(np.concatenate([o[k] for o in out]) for k in range(5))
+
+
+class StreamingFingerprinter:
+    """Fingerprint audio that arrives in pieces.
+
+    ``feed(samples)`` returns the hashes that became final with that piece;
+    ``flush()`` returns the rest. The concatenation equals
+    ``fingerprint(all_samples)`` whatever the piece sizes. Offsets count
+    frames from the first sample fed.
+
+    Parameters
+    ----------
+    params : FingerprintParams
+    keep_peaks : bool
+        Also collect the selected peaks in ``self.peaks`` (for plots).
+    """
+
+    def __init__(self, params, *, keep_peaks=False):
+        self.p = params
+        self.low, self.high = band_bins(params)
+        self.T = params.peak_neighborhood_time
+        self.F = params.peak_neighborhood_freq
+        self.rank_half = int(round(0.5 / params.frame_seconds()))      # +-0.5 s window for the per-second cap
+        self.rank_keep = max(1, int(round(params.peaks_per_second)))
+        self.keep_peaks = keep_peaks
+        self.kept_peaks = []
+        self.samples_fed = 0
+        self._samples = np.zeros(0, np.float32)  # samples from frame self._next_frame on
+        self._next_frame = 0                     # first frame not yet computed
+        self._spec = np.zeros((0, self.high - self.low), np.float32)
+        self._spec_start = 0                     # frame index of self._spec[0]
+        self._cand_done = 0                      # candidates are final for frames < this
+        self._cands = Peaks.empty()              # candidate peaks not yet ranked (plus context)
+        self._sel_done = 0                       # selection is final for frames < this
+        self._sel = Peaks.empty()                # selected peaks not yet used as anchors (plus targets)
+        self._flushed = False
+
+    @property
+    def frames_done(self):
+        return self._next_frame
+
+    def feed(self, samples):
+        if self._flushed:
+            raise RuntimeError("feed() after flush()")
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        self.samples_fed += samples.size
+        self._samples = np.concatenate([self._samples, samples]) if self._samples.size else samples
+        self._compute_frames()
+        return self._advance(final=False)
+
+    def flush(self):
+        if self._flushed:
+            return Fingerprints.empty()
+        self._flushed = True
+        return self._advance(final=True)
+
+    # -- stages -----------------------------------------------------------
+    def _compute_frames(self):
+        p = self.p
+        spec = spectrogram(self._samples, window_size=p.window_size, hop_size=p.hop_size,
+                           bins=(self.low, self.high))
+        if spec.shape[0]:
+            self._spec = np.concatenate([self._spec, spec]) if self._spec.shape[0] else spec
+            self._next_frame += spec.shape[0]
+            self._samples = self._samples[spec.shape[0] * p.hop_size:].copy()
+
+    def _advance(self, final):
+        end = self._next_frame
+        # 1. candidates: local maxima need T frames of context on each side
+        cand_end = end if final else end - self.T
+        if cand_end > self._cand_done:
+            self._find_candidates(self._cand_done, cand_end)
+            self._cand_done = cand_end
+        # 2. selection: the rank window needs rank_half frames of candidates each side
+        sel_end = self._cand_done if final else self._cand_done - self.rank_half
+        if sel_end > self._sel_done:
+            self._select(self._sel_done, sel_end)
+            self._sel_done = sel_end
+        # 3. pairs: an anchor needs max_hash_time_delta frames of selected peaks after it
+        pair_end = self._sel_done if final else self._sel_done - self.p.max_hash_time_delta
+        return self._pair(pair_end)
+
+    def _find_candidates(self, start, end):
+        T, F = self.T, self.F
+        lo = max(self._spec_start, start - T)
+        slab = self._spec[lo - self._spec_start:min(self._next_frame, end + T) - self._spec_start]
+        if slab.shape[0] == 0:
+            return
+        local_max = maximum_filter(slab, size=(2 * T + 1, 2 * F + 1), mode="constant", cval=-np.inf)
+        loudest = maximum_filter1d(slab.max(axis=1), size=2 * T + 1, mode="constant", cval=-np.inf)
+        is_peak = ((slab == local_max) & (slab > self.p.peak_floor)
+                   & (slab >= loudest[:, None] - self.p.peak_dynamic_range))
+        rows, cols = np.nonzero(is_peak[start - lo:end - lo])
+        found = Peaks((rows + start).astype(np.int32), (cols + self.low).astype(np.int32),
+                      slab[rows + start - lo, cols])
+        self._cands = Peaks.concat([self._cands, found])
+        # keep T frames of spectrogram before the next candidate frame
+        drop = max(0, end - T - self._spec_start)
+        if drop:
+            self._spec = self._spec[drop:]
+            self._spec_start += drop
+
+    def _select(self, start, end):
+        mask = _rank_select(self._cands, self.rank_keep, self.rank_half)
+        frames = self._cands.frames
+        chosen = self._cands.select(mask & (frames >= start) & (frames < end))
+        self._sel = Peaks.concat([self._sel, chosen])
+        if self.keep_peaks and len(chosen):
+            self.kept_peaks.append(chosen)
+        self._cands = self._cands.select(frames >= end - self.rank_half)
+
+    def _pair(self, pair_end):
+        sel = self._sel
+        n_anchor = int(np.searchsorted(sel.frames, pair_end, side="left"))
+        if n_anchor <= 0:
+            return Fingerprints.empty()
+        _, f1, f2, dt, t1 = pair_peaks(sel, self.p, anchor_end=n_anchor)
+        self._sel = sel.select(np.arange(len(sel)) >= n_anchor)
+        if f1.size == 0:
+            return Fingerprints.empty()
+        return Fingerprints(hash_pairs(f1, f2, dt), t1.astype(np.int32))
+
+    @property
+    def peaks(self):
+        return Peaks.concat(self.kept_peaks)
+
+
+def fingerprint(samples, params):
+    """Hashes of a whole signal (mono float32 at ``params.sample_rate``)."""
+    fp = StreamingFingerprinter(params)
+    return Fingerprints.concat([fp.feed(samples), fp.flush()])
+
+
+def find_peaks(samples, params):
+    """The selected peaks of a whole signal (for plots and tests)."""
+    fp = StreamingFingerprinter(params, keep_peaks=True)
+    fp.feed(samples)
+    fp.flush()
+    return fp.peaks

@@ -1,0 +1,111 @@
+"""Peak-pair hashes.
+
+Layout of a hash's pre-image (6 bytes, all big-endian unsigned 16-bit)::
+
+    bytes 0-1  f1  frequency bin of the anchor peak
+    bytes 2-3  f2  frequency bin of the target peak
+    bytes 4-5  dt  frames from anchor to target (1 .. max_hash_time_delta)
+
+The stored hash is SHA-1 of those 6 bytes, truncated to its first 10 bytes
+(``BINARY(10)``), as in worldveil/dejavu (which hashed the text "f1|f2|dt").
+SHA-1 is not invertible, so :func:`unpack_preimage` inverts the pre-image and
+:func:`hash_pairs` is checked against :mod:`hashlib` in the tests.
+
+SHA-1 is computed in numpy for many messages at once: the loops below run over
+SHA-1's 80 rounds, never over pairs.
+"""
+import numpy as np
+
+HASH_BYTES = 10
+PREIMAGE_BYTES = 6
+_CHUNK = 1 << 16   # messages per numpy SHA-1 pass (80 x 4 bytes of schedule each)
+_H0 = (0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0)
+
+
+def pack_preimage(f1, f2, dt):
+    """Pre-images, shape (n, 6) uint8, from three integer arrays."""
+    f1, f2, dt = (np.asarray(a, dtype=np.uint16) for a in (f1, f2, dt))
+    return np.stack([f1, f2, dt], axis=1).astype(">u2").view(np.uint8).reshape(-1, PREIMAGE_BYTES)
+
+
+def unpack_preimage(preimages):
+    """Inverse of :func:`pack_preimage`: (f1, f2, dt) int arrays."""
+    words = np.ascontiguousarray(preimages, dtype=np.uint8).reshape(-1, PREIMAGE_BYTES).view(">u2")
+    return (words[:, 0].astype(np.int64), words[:, 1].astype(np.int64), words[:, 2].astype(np.int64))
+
+
+def _rotl(x, n):
+    return (x << np.uint32(n)) | (x >> np.uint32(32 - n))
+
+
+def sha1_rows(messages):
+    """SHA-1 of each row of a (n, L) uint8 array, L <= 55 (one block each).
+
+    Returns
+    -------
+    np.ndarray, shape (n, 20), uint8
+    """
+    messages = np.ascontiguousarray(messages, dtype=np.uint8)
+    if messages.ndim != 2 or messages.shape[1] > 55:
+        raise ValueError("messages must be a (n, L) array with L <= 55")
+    out = np.empty((messages.shape[0], 20), dtype=np.uint8)
+    for start in range(0, messages.shape[0], _CHUNK):
+        out[start:start + _CHUNK] = _sha1_block(messages[start:start + _CHUNK])
+    return out
+
+
+def _sha1_block(messages):
+    n, length = messages.shape
+    block = np.zeros((n, 64), dtype=np.uint8)
+    block[:, :length] = messages
+    block[:, length] = 0x80
+    block[:, 56:64] = np.frombuffer(np.array([length * 8], dtype=">u8").tobytes(), dtype=np.uint8)
+    w = [np.ascontiguousarray(col) for col in block.view(">u4").astype(np.uint32).T]
+    for t in range(16, 80):
+        w.append(_rotl(w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16], 1))
+    a, b, c, d, e = (np.full(n, h, dtype=np.uint32) for h in _H0)
+    with np.errstate(over="ignore"):
+        for t in range(80):
+            if t < 20:
+                f, k = (b & c) | (~b & d), 0x5A827999
+            elif t < 40:
+                f, k = b ^ c ^ d, 0x6ED9EBA1
+            elif t < 60:
+                f, k = (b & c) | (b & d) | (c & d), 0x8F1BBCDC
+            else:
+                f, k = b ^ c ^ d, 0xCA62C1D6
+            temp = _rotl(a, 5) + f + e + np.uint32(k) + w[t]
+            e, d, c, b, a = d, c, _rotl(b, 30), a, temp
+        digest = np.stack([a + np.uint32(_H0[0]), b + np.uint32(_H0[1]), c + np.uint32(_H0[2]),
+                           d + np.uint32(_H0[3]), e + np.uint32(_H0[4])], axis=1)
+    return digest.astype(">u4").view(np.uint8).reshape(n, 20)
+
+
+def hash_pairs(f1, f2, dt):
+    """Truncated SHA-1 hashes of peak pairs.
+
+    Returns
+    -------
+    np.ndarray, shape (n, 10), uint8
+    """
+    return sha1_rows(pack_preimage(f1, f2, dt))[:, :HASH_BYTES].copy()
+
+
+def hash_keys(hashes):
+    """The first 8 bytes of each (n, 10) hash as uint64: a sortable key that
+    is unique among the hashes of one query for all practical purposes."""
+    hashes = np.ascontiguousarray(hashes, dtype=np.uint8).reshape(-1, HASH_BYTES)
+    return np.ascontiguousarray(hashes[:, :8]).view(">u8").reshape(-1).astype(np.uint64)
+
+
+def hashes_to_bytes(hashes):
+    """(n, 10) uint8 to a list of ``bytes`` (what database drivers bind)."""
+    flat = np.ascontiguousarray(hashes, dtype=np.uint8).tobytes()
+    return [flat[i:i + HASH_BYTES] for i in range(0, len(flat), HASH_BYTES)]
+
+
+def bytes_to_hashes(values):
+    """A sequence of 10-byte ``bytes`` to an (n, 10) uint8 array."""
+    if not values:
+        return np.zeros((0, HASH_BYTES), dtype=np.uint8)
+    return np.frombuffer(b"".join(values), dtype=np.uint8).reshape(-1, HASH_BYTES)

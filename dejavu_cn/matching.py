@@ -1,0 +1,216 @@
+"""Query analysis and offset-difference alignment.
+
+Pure array code. A query is fingerprinted at ``query_shifts`` start points a
+fraction of a hop apart (a clip cut at an arbitrary sample keeps its hashes),
+so query times are counted in sub-frames of ``hop / query_shifts`` samples.
+
+For every database row that shares a hash with the query, the difference
+``song time - query time`` is the song position where the query starts. A
+true match piles many rows onto one difference; :func:`align` counts them
+with numpy (no loop over rows), merging neighbouring frames (+-1).
+
+Confidence
+----------
+If the query is not from a song, its hits on that song fall on differences
+at random: the count in one 3-frame window is Poisson with mean
+``lam = hits * 3 / span`` (``span`` = song frames + query frames). The chance
+that some window of some song with hits reaches the observed count ``A`` is
+at most ``p = songs_hit * span / 3 * P(Poisson(lam) >= A)``.
+``confidence = clip(-log10(p) / 10, 0, 1)``: 0.3 means a chance of one in a
+thousand that a random alignment is this strong, 1.0 one in 10^10. The
+default threshold (``recognition.threshold``) is 0.3.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.stats import poisson
+
+from .fingerprint import Fingerprints, fingerprint
+from .hashing import hash_keys
+
+MERGE_FRAMES = 1          # +- frames merged into one alignment window
+CONFIDENCE_DECADES = 10.0  # -log10(p) that maps to confidence 1.0
+_D_BIAS = 1 << 30
+
+
+@dataclass
+class Query:
+    """A query's hashes at several start shifts.
+
+    Attributes
+    ----------
+    hashes : np.ndarray, shape (n, 10), uint8
+    times : np.ndarray, shape (n,), int64
+        Sub-frames (``hop / shifts`` samples) from the start of the query.
+    shifts : int
+    duration_seconds : float
+    """
+
+    hashes: np.ndarray
+    times: np.ndarray
+    shifts: int
+    duration_seconds: float
+
+    @property
+    def hashes_per_shift(self):
+        return len(self.times) / max(1, self.shifts)
+
+    def __len__(self):
+        return int(self.times.shape[0])
+
+
+def analyze_query(samples, params, *, shifts):
+    """Fingerprint ``samples`` at ``shifts`` start points ``hop / shifts`` apart."""
+    samples = np.asarray(samples, dtype=np.float32)
+    parts, times = [], []
+    for k in range(shifts):
+        start = int(round(k * params.hop_size / shifts))
+        fp = fingerprint(samples[start:], params)
+        parts.append(fp)
+        times.append(fp.offsets.astype(np.int64) * shifts + k)
+    fps = Fingerprints.concat(parts)
+    return Query(fps.hashes, np.concatenate(times) if times else np.zeros(0, np.int64), shifts,
+                 samples.size / params.sample_rate)
+
+
+def query_from_fingerprints(fps, *, shifts, duration_seconds, shift_index=None):
+    """Build a :class:`Query` from already computed fingerprints (streaming).
+
+    ``shift_index`` gives, per hash, which of the ``shifts`` start points it
+    came from (all 0 when omitted)."""
+    k = np.zeros(len(fps), np.int64) if shift_index is None else np.asarray(shift_index, np.int64)
+    return Query(fps.hashes, fps.offsets.astype(np.int64) * shifts + k, shifts, duration_seconds)
+
+
+@dataclass
+class Candidate:
+    """One song's best alignment with the query (all fields JSON-friendly)."""
+
+    song_id: int
+    aligned: int                 # distinct song anchor frames in the best window
+    offset_subframes: float
+    hits: int                    # (row, difference) pairs on this song, any window
+    confidence: float = 0.0
+    p_value: float = 1.0
+    extra: dict = field(default_factory=dict)
+
+
+def _join(query_keys, lookup, max_rows):
+    """Pairs (query index, row index) sharing a hash, dropping hashes found in
+    more than ``max_rows`` rows (stop words). Vectorised.
+
+    Returns (query indices, row indices, hash index of each pair, stop words).
+    """
+    order = np.argsort(lookup.keys, kind="stable")
+    sorted_keys = lookup.keys[order]
+    uniq, first, counts = np.unique(sorted_keys, return_index=True, return_counts=True)
+    common = counts > max_rows
+    if common.any():
+        keep = ~common
+        uniq, first, counts = uniq[keep], first[keep], counts[keep]
+    if uniq.size == 0:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, empty, int(common.sum())
+    pos = np.minimum(np.searchsorted(uniq, query_keys), uniq.size - 1)
+    q_idx = np.nonzero(uniq[pos] == query_keys)[0]
+    n_rows = counts[pos[q_idx]]
+    starts = first[pos[q_idx]]
+    rep = np.repeat(np.arange(q_idx.size), n_rows)
+    within = np.arange(rep.size) - np.repeat(np.cumsum(n_rows) - n_rows, n_rows)
+    return q_idx[rep], order[starts[rep] + within], pos[q_idx][rep], int(common.sum())
+
+
+def _unique_pairs(a, b):
+    """Mask keeping the first of each distinct (a, b) pair, and the sort order."""
+    order = np.lexsort((b, a))
+    sa, sb = a[order], b[order]
+    first = np.r_[True, (sa[1:] != sa[:-1]) | (sb[1:] != sb[:-1])]
+    return order[first]
+
+
+def align(query, lookup, *, max_rows=2000, top=10):
+    """Best alignment per song, strongest first.
+
+    A vote is a distinct (song, frame difference, song anchor frame). Hashes
+    are not independent evidence: a held note repeats one hash along both the
+    query and the song, and two notes with harmonics give a bundle of hashes
+    that share one anchor peak. Counting the song's distinct anchor frames in
+    a window counts independent coincidences, so chance alignments of
+    similar music stay small.
+
+    Parameters
+    ----------
+    query : Query
+    lookup : storage.Lookup
+        Rows for (at least) the query's distinct hashes.
+    max_rows : int
+        Hashes with more rows than this are ignored.
+    top : int
+        Candidates returned.
+
+    Returns
+    -------
+    list of Candidate
+        Sorted by ``aligned``, descending; ``confidence`` not yet set.
+    dict
+        Statistics: ``pairs`` (votes), ``songs_hit``, ``stop_words``.
+    """
+    stats = {"pairs": 0, "songs_hit": 0, "stop_words": 0}
+    if len(query) == 0 or lookup.keys.size == 0:
+        return [], stats
+    S = query.shifts
+    q_idx, r_idx, h_idx, stats["stop_words"] = _join(hash_keys(query.hashes), lookup, max_rows)
+    if q_idx.size == 0:
+        return [], stats
+    diff = lookup.offsets[r_idx] * S - query.times[q_idx]            # sub-frames
+    d = np.floor_divide(diff + S // 2, S)                              # frames
+    bin_key = lookup.song_ids[r_idx] * (2 * _D_BIAS) + (d + _D_BIAS)   # (song, frame difference)
+    anchor = lookup.offsets[r_idx]
+    keep = _unique_pairs(bin_key, anchor)
+    votes_bin = bin_key[keep]
+    stats["pairs"] = int(keep.size)
+    bins, counts = np.unique(votes_bin, return_counts=True)
+    score = counts.copy()
+    for step in range(1, MERGE_FRAMES + 1):                             # neighbours within +-MERGE_FRAMES
+        for sign in (-1, 1):
+            nb = np.minimum(np.searchsorted(bins, bins + sign * step), bins.size - 1)
+            score += np.where(bins[nb] == bins + sign * step, counts[nb], 0)
+    bin_song = bins // (2 * _D_BIAS)
+    hits_song, hits = np.unique(votes_bin // (2 * _D_BIAS), return_counts=True)
+    stats["songs_hit"] = int(hits_song.size)
+    # best bin per song: sort by (song, score) and take each song's last
+    order = np.lexsort((score, bin_song))
+    last = np.r_[bin_song[order][1:] != bin_song[order][:-1], True]
+    best = order[last]
+    best = best[np.argsort(-score[best], kind="stable")][: top * 3]
+    pair_song = bin_key // (2 * _D_BIAS)
+    candidates = []
+    for b in best:          # a few candidates, not rows: exact counts in each window
+        song = int(bin_song[b])
+        center = int(bins[b] % (2 * _D_BIAS) - _D_BIAS)
+        sel = (pair_song == song) & (np.abs(d - center) <= MERGE_FRAMES)
+        aligned = int(np.unique(anchor[sel]).size)
+        candidates.append(Candidate(song_id=song, aligned=aligned, offset_subframes=float(np.median(diff[sel])),
+                                    hits=int(hits[np.searchsorted(hits_song, song)])))
+    candidates.sort(key=lambda c: (-c.aligned, c.song_id))
+    return candidates[:top], stats
+
+
+def chance_p_value(aligned, hits, span_frames, songs_hit):
+    """Probability that chance alone gives ``aligned`` rows in some window
+    (see the module docstring)."""
+    if aligned <= 0:
+        return 1.0
+    span = max(float(span_frames), 1.0)
+    width = 2 * MERGE_FRAMES + 1
+    lam = max(hits, aligned) * width / span
+    windows = max(1.0, span / width) * max(1, songs_hit)
+    tail = float(poisson.logsf(aligned - 1, lam))          # log P(X >= aligned)
+    return float(min(1.0, np.exp(min(0.0, tail + np.log(windows)))))
+
+
+def confidence_from_p(p_value):
+    """Map a chance probability to a confidence in [0, 1]."""
+    if p_value <= 0:
+        return 1.0
+    return float(np.clip(-np.log10(p_value) / CONFIDENCE_DECADES, 0.0, 1.0))

@@ -1,0 +1,236 @@
+"""Registering files and folders: walk -> skip known -> decode and
+fingerprint in worker processes -> store each song in one transaction.
+
+Resumable by construction: a song and its fingerprints are committed
+together, so an interrupted run (Ctrl-C, a killed process) leaves complete
+songs only, and the next run skips them (same path, size and modification
+time: no read; same bytes under another name: by SHA-1).
+"""
+import logging
+import multiprocessing
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+
+
+from .audio import file_sha1, iter_decode
+from .errors import AudioDecodeError, DuplicateSongError
+from .fingerprint import Fingerprints, StreamingFingerprinter
+from .storage.base import SongRecord
+
+log = logging.getLogger(__name__)
+
+REGISTERED, SKIPPED, DUPLICATE, FAILED = "registered", "skipped", "duplicate", "failed"
+
+
+@dataclass
+class FileOutcome:
+    """What happened to one file."""
+
+    path: str
+    status: str                  # registered | skipped | duplicate | failed
+    song_id: int = None
+    message: str = ""
+    duration_seconds: float = 0.0
+    hashes: int = 0
+    size: int = 0
+
+
+@dataclass
+class RegisterReport:
+    """The outcome of a registration run."""
+
+    outcomes: list = field(default_factory=list)
+    interrupted: bool = False
+    elapsed_seconds: float = 0.0
+
+    def by_status(self, status):
+        return [o for o in self.outcomes if o.status == status]
+
+    @property
+    def failed(self):
+        return self.by_status(FAILED)
+
+    @property
+    def audio_seconds(self):
+        return sum(o.duration_seconds for o in self.by_status(REGISTERED))
+
+    def to_dict(self):
+        counts = {s: len(self.by_status(s)) for s in (REGISTERED, SKIPPED, DUPLICATE, FAILED)}
+        return {
+            "counts": counts,
+            "interrupted": self.interrupted,
+            "elapsed_seconds": round(self.elapsed_seconds, 3),
+            "audio_seconds": round(self.audio_seconds, 3),
+            "speed_x_realtime": round(self.audio_seconds / self.elapsed_seconds, 1) if self.elapsed_seconds else None,
+            "files": [asdict(o) for o in self.outcomes],
+        }
+
+
+def collect_files(paths, extensions):
+    """Files to register: named files as they are, folders walked recursively
+    for the given extensions. Returns (files, missing paths), sorted."""
+    exts = {"." + e.lower().lstrip(".") for e in extensions}
+    files, missing = [], []
+    for path in paths:
+        path = os.path.abspath(os.fspath(path))
+        if os.path.isfile(path):
+            files.append(path)
+        elif os.path.isdir(path):
+            for root, dirs, names in os.walk(path):
+                dirs.sort()
+                files.extend(os.path.join(root, n) for n in sorted(names)
+                             if os.path.splitext(n)[1].lower() in exts and not n.startswith("."))
+        else:
+            missing.append(path)
+    seen, unique = set(), []
+    for f in files:
+        if f not in seen:
+            seen.add(f)
+            unique.append(f)
+    return unique, missing
+
+
+def fingerprint_path(path, params, chunk_seconds=30.0):
+    """Decode and fingerprint one file in constant memory.
+
+    Returns
+    -------
+    (Fingerprints, float)
+        The hashes and the duration in seconds.
+    """
+    fp = StreamingFingerprinter(params)
+    parts = [fp.feed(chunk) for chunk in iter_decode(path, target_rate=params.sample_rate,
+                                                       chunk_seconds=chunk_seconds)]
+    parts.append(fp.flush())
+    return Fingerprints.concat(parts), fp.samples_fed / params.sample_rate
+
+
+# -- worker side ---------------------------------------------------------------------
+_WORKER = {}
+
+
+def _worker_init(params, known_sha1s, in_child=True):
+    if in_child:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)     # the parent handles Ctrl-C
+    _WORKER["params"] = params
+    _WORKER["known"] = known_sha1s
+
+
+def _work(path):
+    """Runs in a worker: returns (outcome, sha1, hashes, offsets)."""
+    params, known = _WORKER["params"], _WORKER["known"]
+    try:
+        st = os.stat(path)
+        sha = file_sha1(path)
+        if sha in known:
+            return (FileOutcome(path, DUPLICATE, known[sha], f"same content as song {known[sha]}", size=st.st_size),
+                    sha, None, None, 0)
+        fps, duration = fingerprint_path(path, params)
+        if duration <= 0:
+            raise AudioDecodeError(path, "no audio samples")
+        outcome = FileOutcome(path, REGISTERED, duration_seconds=duration, hashes=len(fps), size=st.st_size)
+        return outcome, sha, fps.hashes, fps.offsets, st.st_mtime_ns
+    except AudioDecodeError as exc:
+        return FileOutcome(path, FAILED, message=exc.message), None, None, None, 0
+    except OSError as exc:
+        return FileOutcome(path, FAILED, message=f"cannot read: {exc.strerror or exc}"), None, None, None, 0
+    except Exception as exc:   # one bad file must not end a run of thousands
+        log.exception("unexpected error on %s", path)
+        return FileOutcome(path, FAILED, message=f"unexpected error: {exc!r}"), None, None, None, 0
+
+
+def register_files(storage, params, paths, *, extensions, jobs=0, on_file=None, on_start=None,
+                   song_name=None):
+    """Register files and folders.
+
+    Parameters
+    ----------
+    storage : Storage
+    params : FingerprintParams
+    paths : list of str
+        Files and folders (walked recursively).
+    extensions : iterable of str
+        File extensions taken from folders (``"mp3"``, ...).
+    jobs : int
+        Worker processes; 0 = all cores, 1 = in this process.
+    on_start : callable(total_files, total_bytes), optional
+    on_file : callable(FileOutcome), optional
+        Called after each file (progress bars).
+    song_name : callable(path) -> str, optional
+        Default: the file name without its extension.
+
+    Returns
+    -------
+    RegisterReport
+        Ctrl-C stops the run early with ``interrupted`` set; what was
+        committed stays.
+    """
+    started = time.monotonic()
+    report = RegisterReport()
+    song_name = song_name or (lambda p: os.path.splitext(os.path.basename(p))[0])
+    files, missing = collect_files(paths, extensions)
+    for path in missing:
+        report.outcomes.append(FileOutcome(path, FAILED, message="no such file or directory"))
+
+    registered = storage.registered_files()
+    todo, sizes = [], {}
+    for path in files:
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            report.outcomes.append(FileOutcome(path, FAILED, message=f"cannot read: {exc.strerror}"))
+            continue
+        if registered.get(path) == (st.st_size, st.st_mtime_ns):
+            report.outcomes.append(FileOutcome(path, SKIPPED, message="already registered", size=st.st_size))
+            continue
+        todo.append(path)
+        sizes[path] = st.st_size
+    if on_start:
+        on_start(len(todo), sum(sizes.values()))
+    for outcome in report.outcomes:
+        if on_file and outcome.status == FAILED:
+            on_file(outcome)
+
+    known = storage.known_sha1s()
+    jobs = jobs or os.cpu_count() or 1
+    jobs = max(1, min(jobs, len(todo) or 1))
+    pool = None
+    try:
+        if jobs == 1:
+            _worker_init(params, known, in_child=False)
+            results = map(_work, todo)
+        else:
+            # large files first: the pool's tail is not one long file
+            todo.sort(key=lambda p: -sizes[p])
+            pool = multiprocessing.get_context("fork").Pool(jobs, _worker_init, (params, known))
+            results = pool.imap_unordered(_work, todo, chunksize=1)
+        for outcome, sha, hashes, offsets, mtime_ns in results:
+            if outcome.status == REGISTERED:
+                record = SongRecord(song_name(outcome.path), outcome.path, sha, outcome.size, mtime_ns,
+                                    outcome.duration_seconds)
+                try:
+                    outcome.song_id = storage.add_song(record, hashes, offsets)
+                except DuplicateSongError as exc:
+                    outcome.status, outcome.song_id = DUPLICATE, exc.song_id
+                    outcome.message = f"same content as song {exc.song_id}"
+            report.outcomes.append(outcome)
+            if outcome.status == FAILED:
+                log.warning("skipped %s: %s", outcome.path, outcome.message)
+            if on_file:
+                on_file(outcome)
+    except KeyboardInterrupt:
+        report.interrupted = True
+        log.warning("registration interrupted; completed songs are saved, run again to resume")
+    finally:
+        if pool is not None:
+            if report.interrupted:
+                pool.terminate()
+            else:
+                pool.close()
+            pool.join()
+    report.elapsed_seconds = time.monotonic() - started
+    return report
+
+

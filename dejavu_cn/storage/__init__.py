@@ -1,0 +1,23 @@
+"""Stores: :class:`SQLiteStorage` (embedded default) and :class:`MySQLStorage`."""
+from .base import Lookup, SongRecord, Storage
+from .mysql import MySQLStorage
+from .sqlite import SQLiteStorage
+
+
+def open_storage(config):
+    """The store a :class:`~dejavu_cn.config.Config` names, with its schema
+    created and its fingerprint parameters checked."""
+    import dataclasses
+    if config.database_type == "sqlite":
+        store = SQLiteStorage(config.sqlite_path())
+    else:
+        store = MySQLStorage(**config.mysql_settings())
+    try:
+        store.setup(dataclasses.asdict(config.fingerprint))
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+__all__ = ["Lookup", "MySQLStorage", "SQLiteStorage", "SongRecord", "Storage", "open_storage"]

@@ -1,0 +1,397 @@
+"""The storage interface: one contract, two implementations (SQLite, MySQL).
+
+A store holds songs and their fingerprints, and the fingerprint parameters
+the database was built with. Implementations supply a DB-API connection and a
+few SQL strings; the logic (transactions, parameter check, result shaping)
+lives here once. Values are always bound parameters.
+"""
+import json
+import logging
+import sys
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DuplicateSongError, ParameterMismatchError, StorageError
+from ..hashing import HASH_BYTES, bytes_to_hashes, hash_keys, hashes_to_bytes
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = "1"
+
+
+def schema_file(name):
+    """Path of ``sql/<name>`` (source tree, or installed under share/)."""
+    candidates = [Path(__file__).resolve().parents[2] / "sql" / name,
+                  Path(sys.prefix) / "share" / "dejavu-cn" / "sql" / name]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise StorageError(f"schema file sql/{name} not found (looked in {', '.join(map(str, candidates))})")
+
+
+def split_statements(text):
+    """SQL statements of a schema file (comments dropped, split at ';' ending a line)."""
+    lines = [line for line in text.splitlines() if not line.strip().startswith("--")]
+    statements, current = [], []
+    for line in lines:
+        current.append(line)
+        if line.rstrip().endswith(";"):
+            statements.append("\n".join(current).strip().rstrip(";"))
+            current = []
+    tail = "\n".join(current).strip()
+    if tail:
+        statements.append(tail)
+    return [s for s in statements if s]
+
+
+@dataclass
+class SongRecord:
+    """What is stored about a registered file."""
+
+    song_name: str
+    source_path: str
+    file_sha1: bytes
+    file_size: int
+    file_mtime_ns: int
+    duration_seconds: float
+
+
+@dataclass
+class Lookup:
+    """Database rows whose hash is among the queried ones.
+
+    ``keys`` are the hashes' first 8 bytes as uint64 (see hashing.hash_keys).
+    """
+
+    keys: np.ndarray
+    song_ids: np.ndarray
+    offsets: np.ndarray
+
+
+SONG_COLUMNS = ("song_id", "song_name", "source_path", "file_sha1", "file_size",
+                "duration_seconds", "total_hashes", "date_created")
+
+
+def _song_dict(row):
+    song = dict(zip(SONG_COLUMNS, row))
+    song["file_sha1"] = bytes(song["file_sha1"]).hex()
+    song["date_created"] = str(song["date_created"])
+    song["duration_seconds"] = float(song["duration_seconds"])
+    return song
+
+
+class Storage(ABC):
+    """Base class of the stores. Use as a context manager or call close()."""
+
+    #: SQL placeholder of the driver ("?" or "%s")
+    placeholder = "?"
+    #: how the offset column is written in SQL
+    offset_column = "offset"
+    #: largest number of values bound in one lookup statement
+    lookup_batch = 5000
+    #: rows per INSERT statement when adding fingerprints
+    insert_batch = 20000
+
+    def __init__(self):
+        self._conn = None
+
+    # -- to implement -------------------------------------------------------
+    @abstractmethod
+    def _connect(self):
+        """Open and return a DB-API connection."""
+
+    @abstractmethod
+    def _schema_name(self):
+        """File name under sql/."""
+
+    @abstractmethod
+    def _translate(self, exc, action):
+        """Turn a driver exception into a StorageError (or return None)."""
+
+    @abstractmethod
+    def _bytes_used(self, cursor):
+        """Bytes the database uses on disk (data and indexes)."""
+
+    def _insert_ignore_meta_sql(self):
+        return "INSERT OR IGNORE INTO dejavu_meta (meta_key, meta_value) VALUES (?, ?)"
+
+    @property
+    def description(self):
+        """Where the data lives, for messages (never includes a password)."""
+        return type(self).__name__
+
+    # -- connection and transactions ---------------------------------------------
+    @property
+    def conn(self):
+        if self._conn is None:
+            try:
+                self._conn = self._connect()
+            except Exception as exc:  # driver errors become StorageError with advice
+                raise self._wrap(exc, "connect") from None
+        return self._conn
+
+    def _wrap(self, exc, action):
+        if isinstance(exc, StorageError):
+            return exc
+        translated = self._translate(exc, action)
+        return translated or StorageError(f"{self.description}: {action} failed: {exc}")
+
+    def close(self):
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # closing a dead connection must not hide the real error
+                log.debug("error while closing %s", self.description, exc_info=True)
+            self._conn = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _run(self, action, work, *, write=False):
+        """Run ``work(cursor)`` in a transaction: commit on success, roll back
+        on any exception (a half-written song is never left behind)."""
+        conn = self.conn
+        try:
+            cursor = conn.cursor()
+            try:
+                result = work(cursor)
+            finally:
+                cursor.close()
+            conn.commit()
+            return result
+        except BaseException as exc:
+            try:
+                conn.rollback()
+            except Exception:
+                log.debug("rollback failed", exc_info=True)
+            if isinstance(exc, Exception) and not isinstance(exc, (StorageError, KeyboardInterrupt)):
+                raise self._wrap(exc, action) from exc
+            raise
+
+    # -- schema and parameters --------------------------------------------------------------
+    def setup(self, parameters):
+        """Create the schema if needed and check the fingerprint parameters.
+
+        Parameters
+        ----------
+        parameters : dict
+            The analysis parameters (JSON-serialisable). A new database
+            records them; an existing one must have been built with the same.
+
+        Raises
+        ------
+        ParameterMismatchError
+            The database was built with other parameters.
+        """
+        statements = split_statements(schema_file(self._schema_name()).read_text(encoding="utf-8"))
+        wanted = json.dumps(parameters, sort_keys=True)
+
+        def work(cur):
+            for statement in statements:
+                cur.execute(statement)
+            for key, value in (("schema_version", SCHEMA_VERSION), ("fingerprint_parameters", wanted)):
+                cur.execute(self._insert_ignore_meta_sql(), (key, value))
+            cur.execute(self._sql("SELECT meta_key, meta_value FROM dejavu_meta"))
+            return dict(cur.fetchall())
+
+        meta = self._run("create schema", work, write=True)
+        if meta.get("schema_version") != SCHEMA_VERSION:
+            raise StorageError(f"{self.description} has schema version {meta.get('schema_version')}, "
+                               f"this dejavu-cn needs {SCHEMA_VERSION}")
+        stored = json.loads(meta["fingerprint_parameters"])
+        if stored != json.loads(wanted):
+            diffs = sorted(k for k in set(stored) | set(parameters) if stored.get(k) != parameters.get(k))
+            details = ", ".join(f"{k}: database {stored.get(k)!r} vs config {parameters.get(k)!r}" for k in diffs)
+            raise ParameterMismatchError(
+                f"{self.description} was built with other fingerprint parameters ({details}). "
+                "Use the database's parameters in the configuration, or register into a new database.")
+        return self
+
+    def _sql(self, text):
+        return text.replace("?", self.placeholder).replace("{offset}", self.offset_column)
+
+    # -- songs --------------------------------------------------------------------
+    def add_song(self, record, hashes, offsets):
+        """Store a song and its fingerprints in one transaction.
+
+        Duplicate (hash, offset) pairs within the song are stored once.
+
+        Returns
+        -------
+        int
+            The new song id.
+
+        Raises
+        ------
+        DuplicateSongError
+            A file with the same bytes is registered already.
+        """
+        hashes = np.ascontiguousarray(hashes, dtype=np.uint8).reshape(-1, HASH_BYTES)
+        offsets = np.asarray(offsets, dtype=np.int64)
+        if len(hashes):
+            rows = np.empty(len(hashes), dtype=[("h", f"V{HASH_BYTES}"), ("o", "<i8")])
+            rows["h"] = hashes.view(f"V{HASH_BYTES}").reshape(-1)
+            rows["o"] = offsets
+            rows = np.unique(rows)   # sorted by hash: B-tree friendly inserts, no duplicate keys
+            hashes = np.ascontiguousarray(rows["h"]).view(np.uint8).reshape(-1, HASH_BYTES)
+            offsets = rows["o"]
+        hash_list = hashes_to_bytes(hashes)
+        offset_list = offsets.tolist()
+
+        def work(cur):
+            cur.execute(self._sql("SELECT song_id FROM songs WHERE file_sha1 = ?"), (record.file_sha1,))
+            row = cur.fetchone()
+            if row:
+                raise DuplicateSongError(row[0], f"already registered as song {row[0]}")
+            cur.execute(self._sql(
+                "INSERT INTO songs (song_name, source_path, file_sha1, file_size, file_mtime_ns, "
+                "duration_seconds, total_hashes) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+                (record.song_name, record.source_path, record.file_sha1, int(record.file_size),
+                 int(record.file_mtime_ns), float(record.duration_seconds), len(hash_list)))
+            song_id = cur.lastrowid
+            self._insert_fingerprints(cur, song_id, hash_list, offset_list)
+            return song_id
+
+        return self._run("add song", work, write=True)
+
+    def _insert_fingerprints(self, cur, song_id, hash_list, offset_list):
+        sql = self._sql("INSERT INTO fingerprints (hash, song_id, {offset}) VALUES (?, ?, ?)")
+        for start in range(0, len(hash_list), self.insert_batch):
+            stop = start + self.insert_batch
+            cur.executemany(sql, zip(hash_list[start:stop], [song_id] * (stop - start), offset_list[start:stop]))
+
+    def find_registered(self, source_path, file_size, file_mtime_ns):
+        """Song id of a file registered from this path with this size and
+        modification time, or None (lets a resumed run skip without reading)."""
+        def work(cur):
+            cur.execute(self._sql("SELECT song_id FROM songs WHERE source_path = ? AND file_size = ? "
+                                  "AND file_mtime_ns = ?"), (source_path, int(file_size), int(file_mtime_ns)))
+            row = cur.fetchone()
+            return row[0] if row else None
+        return self._run("look up file", work)
+
+    def registered_files(self):
+        """{source_path: (file_size, file_mtime_ns)} of every song."""
+        def work(cur):
+            cur.execute("SELECT source_path, file_size, file_mtime_ns FROM songs")
+            return {path: (int(size), int(mtime)) for path, size, mtime in cur.fetchall()}
+        return self._run("list files", work)
+
+    def known_sha1s(self):
+        """{file_sha1 bytes: song_id} of every song."""
+        def work(cur):
+            cur.execute("SELECT file_sha1, song_id FROM songs")
+            return {bytes(sha): sid for sha, sid in cur.fetchall()}
+        return self._run("list files", work)
+
+    def song(self, song_id):
+        """A song as a dict, or None."""
+        def work(cur):
+            cur.execute(self._sql(f"SELECT {', '.join(SONG_COLUMNS)} FROM songs WHERE song_id = ?"), (int(song_id),))
+            row = cur.fetchone()
+            return _song_dict(row) if row else None
+        return self._run("read song", work)
+
+    def songs_by_id(self, song_ids):
+        """{song_id: song dict} for the given ids."""
+        ids = sorted({int(i) for i in song_ids})
+        if not ids:
+            return {}
+
+        def work(cur):
+            marks = ", ".join([self.placeholder] * len(ids))
+            cur.execute(f"SELECT {', '.join(SONG_COLUMNS)} FROM songs WHERE song_id IN ({marks})", ids)
+            return {row[0]: _song_dict(row) for row in cur.fetchall()}
+        return self._run("read songs", work)
+
+    def list_songs(self, *, search=None, limit=None, offset=0):
+        """Songs ordered by id, optionally filtered by a substring of the name
+        or path. Returns (songs, total matching)."""
+        where, params = "", []
+        if search:
+            pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where = self._sql(" WHERE song_name LIKE ? ESCAPE '\\' OR source_path LIKE ? ESCAPE '\\'")
+            params = [pattern, pattern]
+
+        def work(cur):
+            cur.execute("SELECT COUNT(*) FROM songs" + where, params)
+            total = int(cur.fetchone()[0])
+            sql = f"SELECT {', '.join(SONG_COLUMNS)} FROM songs{where} ORDER BY song_id"
+            args = list(params)
+            if limit is not None:
+                sql += self._sql(" LIMIT ? OFFSET ?")
+                args += [int(limit), int(offset)]
+            cur.execute(sql, args)
+            return [_song_dict(r) for r in cur.fetchall()], total
+        return self._run("list songs", work)
+
+    def delete_songs(self, song_ids):
+        """Delete songs and their fingerprints. Returns the ids that existed."""
+        ids = sorted({int(i) for i in song_ids})
+        if not ids:
+            return []
+
+        def work(cur):
+            marks = ", ".join([self.placeholder] * len(ids))
+            cur.execute(f"SELECT song_id FROM songs WHERE song_id IN ({marks})", ids)
+            found = sorted(r[0] for r in cur.fetchall())
+            if found:
+                marks = ", ".join([self.placeholder] * len(found))
+                cur.execute(f"DELETE FROM fingerprints WHERE song_id IN ({marks})", found)
+                cur.execute(f"DELETE FROM songs WHERE song_id IN ({marks})", found)
+            return found
+        return self._run("delete songs", work, write=True)
+
+    def stats(self):
+        """Songs, fingerprints, hours of audio and bytes on disk."""
+        def work(cur):
+            cur.execute("SELECT COUNT(*), COALESCE(SUM(duration_seconds), 0), COALESCE(SUM(total_hashes), 0) FROM songs")
+            songs, seconds, hashes = cur.fetchone()
+            cur.execute("SELECT COUNT(*) FROM fingerprints")
+            fingerprints = int(cur.fetchone()[0])
+            return {"songs": int(songs), "fingerprints": fingerprints, "hours": float(seconds) / 3600.0,
+                    "seconds": float(seconds), "bytes": int(self._bytes_used(cur))}
+        return self._run("read statistics", work)
+
+    def total_frames(self):
+        """Sum of (total_hashes, duration) over songs: for the matcher's statistics."""
+        def work(cur):
+            cur.execute("SELECT COUNT(*), COALESCE(SUM(duration_seconds), 0) FROM songs")
+            n, seconds = cur.fetchone()
+            return int(n), float(seconds)
+        return self._run("read statistics", work)
+
+    # -- lookup ------------------------------------------------------------------------
+    def lookup(self, hashes):
+        """Every stored (song, offset) whose hash is among ``hashes`` ((n, 10) uint8, unique).
+
+        Returns
+        -------
+        Lookup
+        """
+        values = hashes_to_bytes(hashes)
+        results = []
+
+        def work(cur):
+            for start in range(0, len(values), self.lookup_batch):
+                batch = values[start:start + self.lookup_batch]
+                marks = ", ".join([self.placeholder] * len(batch))
+                cur.execute(self._sql(f"SELECT hash, song_id, {{offset}} FROM fingerprints WHERE hash IN ({marks})"),
+                            batch)
+                results.extend(cur.fetchall())
+            return results
+
+        rows = self._run("look up hashes", work)
+        if not rows:
+            empty = np.zeros(0, np.int64)
+            return Lookup(np.zeros(0, np.uint64), empty, empty)
+        found_hashes, song_ids, offsets = zip(*rows)
+        return Lookup(hash_keys(bytes_to_hashes(found_hashes)),
+                      np.fromiter(song_ids, dtype=np.int64, count=len(rows)),
+                      np.fromiter(offsets, dtype=np.int64, count=len(rows)))

@@ -1,0 +1,89 @@
+"""MySQL / MariaDB store through PyMySQL."""
+import logging
+
+from ..errors import StorageError
+from .base import Storage
+
+log = logging.getLogger(__name__)
+
+# PyMySQL / server error codes that mean "the server is not there (any more)"
+_CONNECTION_ERRORS = {2003, 2006, 2013, 2055}
+_ACCESS_ERRORS = {1044, 1045, 1698}
+_UNKNOWN_DATABASE = 1049
+
+
+class MySQLStorage(Storage):
+    """A store in a MySQL or MariaDB database.
+
+    Parameters
+    ----------
+    host, port, user, password, database
+        As for PyMySQL. The database must exist (``CREATE DATABASE``); the
+        tables are created on first use.
+    """
+
+    placeholder = "%s"
+    offset_column = "`offset`"
+    lookup_batch = 5000
+    insert_batch = 20000          # PyMySQL folds executemany into multi-row INSERTs
+
+    def __init__(self, *, host, port=3306, user, password="", database, connect_timeout=10):
+        super().__init__()
+        self.settings = dict(host=host, port=int(port), user=user, password=password,
+                             database=database, connect_timeout=connect_timeout)
+
+    @property
+    def description(self):
+        s = self.settings
+        return f"MySQL database '{s['database']}' at {s['user']}@{s['host']}:{s['port']}"
+
+    def _schema_name(self):
+        return "mysql.sql"
+
+    def _insert_ignore_meta_sql(self):
+        return "INSERT IGNORE INTO dejavu_meta (meta_key, meta_value) VALUES (%s, %s)"
+
+    def _connect(self):
+        import pymysql
+        conn = pymysql.connect(charset="utf8mb4", autocommit=False, max_allowed_packet=64 * 1024 * 1024,
+                               read_timeout=300, write_timeout=300, **self.settings)
+        with conn.cursor() as cur:
+            cur.execute("SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')")
+            cur.execute("SET SESSION transaction_isolation = 'READ-COMMITTED'")
+        return conn
+
+    def _run(self, action, work, *, write=False):
+        # A read on a connection the server dropped (timeout, restart) is retried once.
+        try:
+            return super()._run(action, work, write=write)
+        except StorageError as exc:
+            if write or not getattr(exc, "connection_lost", False):
+                raise
+            log.info("connection to %s lost; reconnecting", self.description)
+            self.close()
+            return super()._run(action, work, write=write)
+
+    def _translate(self, exc, action):
+        import pymysql
+        if not isinstance(exc, pymysql.err.MySQLError):
+            return None
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        detail = exc.args[1] if len(exc.args) > 1 else str(exc)
+        if code in _CONNECTION_ERRORS:
+            err = StorageError(
+                f"cannot reach {self.description} ({detail}) during {action}. "
+                "Check that the server is running and that host and port in the configuration are right.")
+            err.connection_lost = code in (2006, 2013)
+            return err
+        if code in _ACCESS_ERRORS:
+            return StorageError(f"access denied to {self.description} ({detail}). "
+                                "Check user and password (or the DEJAVU_CN_DB_PASSWORD variable).")
+        if code == _UNKNOWN_DATABASE:
+            return StorageError(f"{self.description} does not exist. "
+                                f"Create it first: CREATE DATABASE `{self.settings['database']}`")
+        return StorageError(f"{self.description}: {action} failed: {detail}")
+
+    def _bytes_used(self, cursor):
+        cursor.execute("SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables "
+                       "WHERE table_schema = DATABASE() AND table_name IN ('songs', 'fingerprints', 'dejavu_meta')")
+        return int(cursor.fetchone()[0])

@@ -1,0 +1,35 @@
+-- dejavu-cn schema for MySQL / MariaDB. Applied by dejavu_cn.storage.mysql
+-- when a database is opened; every statement is idempotent. Statements are
+-- separated by semicolons at the end of a line.
+
+-- Key/value facts about this database: schema version and the fingerprint
+-- parameters it was built with (a JSON object).
+CREATE TABLE IF NOT EXISTS dejavu_meta (
+    meta_key   VARCHAR(64) NOT NULL PRIMARY KEY,
+    meta_value TEXT        NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- One row per registered file. A song row and all its fingerprints are written
+-- in one transaction, so a song is either complete or absent.
+CREATE TABLE IF NOT EXISTS songs (
+    song_id          MEDIUMINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    song_name        VARCHAR(512)       NOT NULL,
+    source_path      VARCHAR(2048)      NOT NULL,
+    file_sha1        BINARY(20)         NOT NULL,  -- SHA-1 of the file's bytes
+    file_size        BIGINT UNSIGNED    NOT NULL,
+    file_mtime_ns    BIGINT             NOT NULL,
+    duration_seconds DOUBLE             NOT NULL,
+    total_hashes     INT UNSIGNED       NOT NULL,
+    date_created     TIMESTAMP          NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    UNIQUE KEY songs_sha1 (file_sha1),
+    KEY songs_source (source_path(255))
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- The index proper: clustered on the hash, no secondary index, 16 bytes of
+-- key per row. `offset` is a reserved word in MariaDB 10.6+.
+CREATE TABLE IF NOT EXISTS fingerprints (
+    hash     BINARY(10)         NOT NULL,   -- truncated SHA-1 of (f1, f2, dt)
+    song_id  MEDIUMINT UNSIGNED NOT NULL,
+    `offset` MEDIUMINT UNSIGNED NOT NULL,   -- frame of the anchor peak (2^24 frames = 108 h at 23.2 ms)
+    PRIMARY KEY (hash, song_id, `offset`)
+) ENGINE=InnoDB;

@@ -1,0 +1,33 @@
+-- dejavu-cn schema for SQLite. Applied by dejavu_cn.storage.sqlite when a
+-- database is opened; every statement is idempotent.
+
+-- Key/value facts about this database: schema version and the fingerprint
+-- parameters it was built with (a JSON object).
+CREATE TABLE IF NOT EXISTS dejavu_meta (
+    meta_key   TEXT PRIMARY KEY,
+    meta_value TEXT NOT NULL
+);
+
+-- One row per registered file. A song row and all its fingerprints are written
+-- in one transaction, so a song is either complete or absent.
+CREATE TABLE IF NOT EXISTS songs (
+    song_id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    song_name        TEXT    NOT NULL,
+    source_path      TEXT    NOT NULL,
+    file_sha1        BLOB    NOT NULL UNIQUE,  -- SHA-1 of the file's bytes: the same file is registered once
+    file_size        INTEGER NOT NULL,
+    file_mtime_ns    INTEGER NOT NULL,
+    duration_seconds REAL    NOT NULL,
+    total_hashes     INTEGER NOT NULL,
+    date_created     TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+CREATE INDEX IF NOT EXISTS songs_source ON songs (source_path);
+
+-- The index proper. Clustered on the hash (WITHOUT ROWID), so a lookup is a
+-- range scan and no second index is stored.
+CREATE TABLE IF NOT EXISTS fingerprints (
+    hash    BLOB    NOT NULL,   -- 10 bytes: truncated SHA-1 of (f1, f2, dt)
+    song_id INTEGER NOT NULL,
+    offset  INTEGER NOT NULL,   -- frame of the anchor peak
+    PRIMARY KEY (hash, song_id, offset)
+) WITHOUT ROWID;
