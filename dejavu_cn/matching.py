@@ -55,6 +55,14 @@ class Query:
     def hashes_per_shift(self):
         return len(self.times) / max(1, self.shifts)
 
+    @property
+    def anchor_frames_per_shift(self):
+        """Distinct anchor frames per analysis (the unit of ``Candidate.aligned``)."""
+        if len(self.times) == 0:
+            return 0.0
+        shift = self.times % self.shifts
+        return float(np.unique(self.times).size) / max(1, np.unique(shift).size)
+
     def __len__(self):
         return int(self.times.shape[0])
 
@@ -213,4 +221,4 @@ def confidence_from_p(p_value):
     """Map a chance probability to a confidence in [0, 1]."""
     if p_value <= 0:
         return 1.0
-    return float(np.clip(-np.log10(p_value) / CONFIDENCE_DECADES, 0.0, 1.0))
+    return float(np.clip(-np.log10(p_value) / CONFIDENCE_DECADES, 0.0, 1.0)) + 0.0

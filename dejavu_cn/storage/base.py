@@ -72,7 +72,7 @@ class Lookup:
 
 
 SONG_COLUMNS = ("song_id", "song_name", "source_path", "file_sha1", "file_size",
-                "duration_seconds", "total_hashes", "date_created")
+                "duration_seconds", "total_hashes", "anchor_frames", "date_created")
 
 
 def _song_dict(row):
@@ -243,6 +243,7 @@ class Storage(ABC):
             offsets = rows["o"]
         hash_list = hashes_to_bytes(hashes)
         offset_list = offsets.tolist()
+        anchor_frames = int(np.unique(offsets).size)
 
         def work(cur):
             cur.execute(self._sql("SELECT song_id FROM songs WHERE file_sha1 = ?"), (record.file_sha1,))
@@ -251,9 +252,9 @@ class Storage(ABC):
                 raise DuplicateSongError(row[0], f"already registered as song {row[0]}")
             cur.execute(self._sql(
                 "INSERT INTO songs (song_name, source_path, file_sha1, file_size, file_mtime_ns, "
-                "duration_seconds, total_hashes) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+                "duration_seconds, total_hashes, anchor_frames) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
                 (record.song_name, record.source_path, record.file_sha1, int(record.file_size),
-                 int(record.file_mtime_ns), float(record.duration_seconds), len(hash_list)))
+                 int(record.file_mtime_ns), float(record.duration_seconds), len(hash_list), anchor_frames))
             song_id = cur.lastrowid
             self._insert_fingerprints(cur, song_id, hash_list, offset_list)
             return song_id

@@ -1,0 +1,94 @@
+"""``list``, ``delete``, ``stats`` and ``config``."""
+import json
+
+from . import add_json_flag
+
+
+def format_duration(seconds):
+    seconds = max(0.0, float(seconds))
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours}:{minutes:02d}:{secs:05.2f}" if hours else f"{minutes}:{secs:05.2f}"
+
+
+class ListCommand:
+    name = "list"
+    help = "list registered songs"
+
+    def configure(self, p):
+        p.add_argument("--search", metavar="TEXT", help="only songs whose name or path contains TEXT")
+        p.add_argument("--limit", type=int, default=None, metavar="N")
+        p.add_argument("--offset", type=int, default=0, metavar="N")
+        add_json_flag(p)
+
+    def run(self, args, ctx):
+        songs, total = ctx.engine().list_songs(search=args.search, limit=args.limit, offset=args.offset)
+        if ctx.json:
+            ctx.emit_json({"total": total, "songs": songs})
+            return 0
+        if not songs:
+            ctx.out("no songs registered" if not args.search else "no song matches")
+            return 0
+        width = max(len(str(s["song_id"])) for s in songs)
+        for s in songs:
+            ctx.out(f"{s['song_id']:>{width}}  {format_duration(s['duration_seconds']):>10}  "
+                    f"{s['total_hashes']:>8} hashes  {s['song_name']}")
+        if total > len(songs):
+            ctx.out(f"({len(songs)} of {total} shown)")
+        return 0
+
+
+class DeleteCommand:
+    name = "delete"
+    help = "delete songs (and their fingerprints) by id"
+
+    def configure(self, p):
+        p.add_argument("ids", nargs="+", type=int, metavar="ID")
+        add_json_flag(p)
+
+    def run(self, args, ctx):
+        deleted = ctx.engine().delete_songs(args.ids)
+        missing = sorted(set(args.ids) - set(deleted))
+        if ctx.json:
+            ctx.emit_json({"deleted": deleted, "not_found": missing})
+        else:
+            ctx.out(f"deleted {len(deleted)} song(s)" + (f": {', '.join(map(str, deleted))}" if deleted else ""))
+        if missing:
+            ctx.error(f"no song with id {', '.join(map(str, missing))}")
+            return 1
+        return 0
+
+
+class StatsCommand:
+    name = "stats"
+    help = "songs, fingerprints, hours of audio and bytes used"
+
+    def configure(self, p):
+        add_json_flag(p)
+
+    def run(self, args, ctx):
+        engine = ctx.engine()
+        stats = engine.stats()
+        stats["database"] = engine.storage.description
+        if ctx.json:
+            ctx.emit_json(stats)
+        else:
+            per_hour = stats["bytes"] / stats["hours"] / 1e6 if stats["hours"] else 0.0
+            ctx.out(f"database:     {stats['database']}\n"
+                    f"songs:        {stats['songs']}\n"
+                    f"fingerprints: {stats['fingerprints']}\n"
+                    f"audio:        {stats['hours']:.2f} h\n"
+                    f"size:         {stats['bytes'] / 1e6:.1f} MB ({per_hour:.1f} MB per hour of audio)")
+        return 0
+
+
+class ConfigCommand:
+    name = "config"
+    help = "print the effective configuration (password hidden)"
+
+    def configure(self, p):
+        pass
+
+    def run(self, args, ctx):
+        ctx.out(json.dumps(ctx.config.redacted(), indent=2))
+        return 0

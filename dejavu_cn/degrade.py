@@ -1,0 +1,118 @@
+"""Degradations for evaluation: the conditions a query meets in real life.
+
+Each condition is a function ``(samples, rate, rng) -> (samples, rate)`` on
+mono float32; the random generator makes noise reproducible.
+
+=========  ==============================================================
+clean      unchanged
+mp3        MP3 at 64 kbit/s and back (ffmpeg, libmp3lame)
+noise10    white + pink noise at 10 dB SNR
+noise0     white + pink noise at 0 dB SNR
+mic        speaker to microphone: band-pass 150-6000 Hz, room reverb
+           (RT60 0.4 s), -12 dB, pink noise at 5 dB SNR, resampled to 16 kHz
+speed2     played 2 % fast (pitch and tempo, like a turntable)
+=========  ==============================================================
+"""
+import subprocess
+
+import numpy as np
+
+from .audio import ffmpeg_binary, resample
+from .errors import ParameterError
+
+
+def _rms(x):
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0
+
+
+def pink_noise(n, rng):
+    """Unit-RMS pink (1/f power) noise of ``n`` samples."""
+    if n == 0:
+        return np.zeros(0, np.float32)
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    f = np.arange(spectrum.size, dtype=np.float64)
+    f[0] = 1.0
+    pink = np.fft.irfft(spectrum / np.sqrt(f), n)
+    return (pink / (_rms(pink) or 1.0)).astype(np.float32)
+
+
+def add_noise(x, snr_db, rng, *, white=0.5):
+    """Mix white and pink noise at ``snr_db`` relative to the signal's RMS."""
+    x = np.asarray(x, np.float32)
+    noise = white * rng.standard_normal(x.size).astype(np.float32) + (1 - white) * pink_noise(x.size, rng)
+    noise /= _rms(noise) or 1.0
+    level = (_rms(x) or 1e-4) / (10 ** (snr_db / 20))
+    return (x + level * noise).astype(np.float32)
+
+
+def room_impulse(rate, rng, *, rt60=0.4, direct=1.0):
+    """A synthetic room: a direct path plus exponentially decaying diffuse noise."""
+    n = int(rate * rt60)
+    t = np.arange(n) / rate
+    tail = rng.standard_normal(n) * np.exp(-6.9 * t / rt60)        # -60 dB at rt60
+    tail[: int(0.003 * rate)] = 0.0                                   # first reflections after 3 ms
+    ir = 0.35 * tail / (np.sqrt(np.sum(tail ** 2)) or 1.0)
+    ir[0] = direct
+    return ir.astype(np.float32)
+
+
+def bandpass(x, rate, low, high, order=4):
+    from scipy.signal import butter, sosfilt
+    sos = butter(order, [low, min(high, rate / 2 * 0.99)], btype="bandpass", fs=rate, output="sos")
+    return sosfilt(sos, x).astype(np.float32)
+
+
+def mp3_roundtrip(x, rate, bitrate="64k"):
+    """Encode to MP3 and decode back with ffmpeg."""
+    pcm = (np.clip(x, -1, 1) * 32767).astype("<i2").tobytes()
+    encode = subprocess.run([ffmpeg_binary(), "-nostdin", "-loglevel", "error", "-f", "s16le", "-ar", str(rate),
+                             "-ac", "1", "-i", "-", "-c:a", "libmp3lame", "-b:a", bitrate, "-f", "mp3", "-"],
+                            input=pcm, capture_output=True, check=True)
+    decode = subprocess.run([ffmpeg_binary(), "-nostdin", "-loglevel", "error", "-f", "mp3", "-i", "-",
+                             "-ac", "1", "-ar", str(rate), "-f", "f32le", "-"],
+                            input=encode.stdout, capture_output=True, check=True)
+    return np.frombuffer(decode.stdout, "<f4").copy()
+
+
+def clean(x, rate, rng):
+    return np.asarray(x, np.float32), rate
+
+
+def mp3(x, rate, rng):
+    return mp3_roundtrip(x, rate), rate
+
+
+def noise10(x, rate, rng):
+    return add_noise(x, 10.0, rng), rate
+
+
+def noise0(x, rate, rng):
+    return add_noise(x, 0.0, rng), rate
+
+
+def mic(x, rate, rng):
+    from scipy.signal import fftconvolve
+    y = bandpass(np.asarray(x, np.float32), rate, 150.0, 6000.0)
+    y = fftconvolve(y, room_impulse(rate, rng))[: y.size].astype(np.float32)
+    y *= 10 ** (-12 / 20)
+    noise = pink_noise(y.size, rng) * ((_rms(y) or 1e-4) / 10 ** (5 / 20))
+    y = y + noise
+    return resample(y, rate, 16000), 16000
+
+
+def speed2(x, rate, rng):
+    x = np.asarray(x, np.float32)
+    from scipy.signal import resample_poly
+    return resample_poly(x, 50, 51).astype(np.float32), rate    # 51/50 = 1.02 x faster
+
+
+CONDITIONS = {"clean": clean, "mp3": mp3, "noise10": noise10, "noise0": noise0, "mic": mic, "speed2": speed2}
+
+
+def degrade(x, rate, condition, rng):
+    """Apply a named condition. Returns (samples, rate)."""
+    try:
+        fn = CONDITIONS[condition]
+    except KeyError:
+        raise ParameterError(f"unknown condition {condition!r}; choose from {', '.join(CONDITIONS)}") from None
+    return fn(x, rate, rng)

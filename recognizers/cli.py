@@ -1,0 +1,50 @@
+"""``dejavu-cn recognize file PATH... [--json] [--top N]``"""
+from dejavu_cn.cli import add_json_flag
+from dejavu_cn.cli.library import format_duration
+from dejavu_cn.errors import AudioDecodeError
+
+from .file import FileRecognizer
+
+
+def describe_match(result):
+    """One human line for a recognition result."""
+    m = result.get("match")
+    if m is None:
+        best = result["candidates"][0]["confidence"] if result.get("candidates") else 0.0
+        return f"no match (best confidence {best:.2f})"
+    return (f"{m['song_name']} (song {m['song_id']}) at {format_duration(m['offset_seconds'])}, "
+            f"confidence {m['confidence']:.2f}")
+
+
+class RecognizeFileCommand:
+    name = "recognize file"
+    help = "recognise audio files"
+
+    def configure(self, p):
+        p.add_argument("paths", nargs="+", metavar="PATH")
+        p.add_argument("--top", type=int, default=None, metavar="N", help="candidates to report")
+        add_json_flag(p)
+
+    def run(self, args, ctx):
+        if args.top is not None and args.top < 1:
+            ctx.error("--top must be >= 1")
+            return 2
+        recognizer = FileRecognizer(ctx.engine())
+        failures = 0
+        for path in args.paths:
+            try:
+                result = recognizer.recognize_file(path, top=args.top)
+            except AudioDecodeError as exc:
+                failures += 1
+                ctx.error(str(exc))
+                if ctx.json:
+                    ctx.emit_json({"path": path, "match": None, "candidates": [], "error": str(exc)})
+                continue
+            if ctx.json:
+                ctx.emit_json(result)
+            else:
+                ctx.out(f"{path}: {describe_match(result)}")
+        return 1 if failures else 0
+
+
+COMMANDS = [RecognizeFileCommand()]
