@@ -30,6 +30,10 @@ setup(
         "console_scripts": ["dejavu-cn = dejavu_cn.cli:console_main"],
         "dejavu_cn.plugins": [
             "recognizers = recognizers.cli",
+            "microphone = recognizers.mic_cli",
+            "speech = recognizers.speech_cli",
+            "segmenter = segmenter.cli",
+            "web = web.cli",
         ],
     },
 )

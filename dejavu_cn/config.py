@@ -87,6 +87,8 @@ class RecognitionParams:
     threshold: float = 0.3            # decision: best candidate's confidence must reach this (see matching.confidence)
     top: int = 5                      # candidates returned
     max_hash_rows: int = 2000         # query hashes found in more database rows than this are ignored (stop words)
+    query_peak_factor: float = 2.0    # a query keeps this many times the peaks per second of a registered song...
+    query_fan_value: int = 12         # ...and pairs each anchor with this many: the song's pairs survive extra (noise) peaks
 
     def validate(self):
         if not 1 <= self.query_shifts <= 16:
@@ -95,6 +97,8 @@ class RecognitionParams:
             raise ConfigError("recognition.threshold must be in [0, 1]")
         if self.top < 1:
             raise ConfigError("recognition.top must be >= 1")
+        if self.query_peak_factor < 1.0 or self.query_fan_value < 1:
+            raise ConfigError("recognition.query_peak_factor must be >= 1 and query_fan_value >= 1")
         return self
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from .audio import decode_file
 from .config import Config, load_config
-from .matching import (Query, align, analyze_query, chance_p_value, confidence_from_p)
+from .matching import Query, align, analyze_query, chance_p_value, confidence_from_p, query_params
 from .register import register_files
 from .storage import open_storage
 
@@ -125,7 +125,8 @@ class Dejavu:
             and ``timings`` (seconds). JSON-serialisable.
         """
         t0 = time.perf_counter()
-        query = analyze_query(samples, self.params, shifts=self.config.recognition.query_shifts)
+        rec = self.config.recognition
+        query = analyze_query(samples, query_params(self.params, rec), shifts=rec.query_shifts)
         t1 = time.perf_counter()
         result = self.match_query(query, top=top)
         result["timings"]["fingerprint"] = round(t1 - t0, 6)

@@ -20,6 +20,7 @@ at most ``p = songs_hit * span / 3 * P(Poisson(lam) >= A)``.
 thousand that a random alignment is this strong, 1.0 one in 10^10. The
 default threshold (``recognition.threshold``) is 0.3.
 """
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -67,8 +68,17 @@ class Query:
         return int(self.times.shape[0])
 
 
+def query_params(params, recognition):
+    """The fingerprint parameters used on queries: denser peaks and a wider
+    fan-out than registered songs (see RecognitionParams)."""
+    return dataclasses.replace(params, peaks_per_second=params.peaks_per_second * recognition.query_peak_factor,
+                               fan_value=max(params.fan_value, recognition.query_fan_value))
+
+
 def analyze_query(samples, params, *, shifts):
-    """Fingerprint ``samples`` at ``shifts`` start points ``hop / shifts`` apart."""
+    """Fingerprint ``samples`` at ``shifts`` start points ``hop / shifts`` apart.
+
+    ``params`` are the query's parameters (see :func:`query_params`)."""
     samples = np.asarray(samples, dtype=np.float32)
     parts, times = [], []
     for k in range(shifts):
@@ -202,6 +212,27 @@ def align(query, lookup, *, max_rows=2000, top=10):
                                     hits=int(hits[np.searchsorted(hits_song, song)])))
     candidates.sort(key=lambda c: (-c.aligned, c.song_id))
     return candidates[:top], stats
+
+
+def alignment_details(query, lookup, song_id, *, max_rows=2000):
+    """Every hash match between the query and one song, for plots.
+
+    Returns
+    -------
+    dict of np.ndarray
+        ``query_seconds_factor``-free arrays: ``query_frames`` (float, query
+        time of each match in frames), ``song_frames`` (int) and
+        ``difference_frames`` (float, song minus query).
+    """
+    if len(query) == 0 or lookup.keys.size == 0:
+        empty = np.zeros(0)
+        return {"query_frames": empty, "song_frames": empty, "difference_frames": empty}
+    q_idx, r_idx, _, _ = _join(hash_keys(query.hashes), lookup, max_rows)
+    on_song = lookup.song_ids[r_idx] == song_id
+    q_idx, r_idx = q_idx[on_song], r_idx[on_song]
+    q_frames = query.times[q_idx] / query.shifts
+    s_frames = lookup.offsets[r_idx]
+    return {"query_frames": q_frames, "song_frames": s_frames, "difference_frames": s_frames - q_frames}
 
 
 def chance_p_value(aligned, hits, span_frames, songs_hit):

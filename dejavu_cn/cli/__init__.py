@@ -78,10 +78,23 @@ def add_json_flag(parser):
     parser.add_argument("--json", action="store_true", help="print results as JSON")
 
 
+CORE_COMMAND_MODULES = ("register", "library", "plot", "evaluate")
+
+
 def core_commands():
-    from . import library, register
-    return [register.RegisterCommand(), library.ListCommand(), library.DeleteCommand(),
-            library.StatsCommand(), library.ConfigCommand()]
+    """Commands of the core: each module of this package in
+    CORE_COMMAND_MODULES that exists has a ``COMMANDS`` list."""
+    import importlib
+    commands = []
+    for name in CORE_COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+            continue
+        commands.extend(module.COMMANDS)
+    return commands
 
 
 def plugin_commands():

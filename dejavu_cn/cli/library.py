@@ -92,3 +92,6 @@ class ConfigCommand:
     def run(self, args, ctx):
         ctx.out(json.dumps(ctx.config.redacted(), indent=2))
         return 0
+
+
+COMMANDS = [ListCommand(), DeleteCommand(), StatsCommand(), ConfigCommand()]

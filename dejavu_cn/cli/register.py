@@ -66,3 +66,6 @@ class _Progress:
     def close(self):
         if self.bar is not None:
             self.bar.close()
+
+
+COMMANDS = [RegisterCommand()]
