@@ -126,20 +126,33 @@ class Dejavu:
         """
         t0 = time.perf_counter()
         rec = self.config.recognition
-        query = analyze_query(samples, query_params(self.params, rec), shifts=rec.query_shifts)
+        query = analyze_query(samples, self.query_params(), shifts=rec.query_shifts)
         t1 = time.perf_counter()
         result = self.match_query(query, top=top)
         result["timings"]["fingerprint"] = round(t1 - t0, 6)
         result["timings"]["total"] = round(time.perf_counter() - t0, 6)
         return result
 
-    def match_query(self, query: Query, *, top=None):
-        """Match an analysed :class:`~dejavu_cn.matching.Query`; see :meth:`match_samples`."""
+    def query_params(self):
+        """Fingerprint parameters for queries (denser than for registering)."""
+        return query_params(self.params, self.config.recognition)
+
+    def lookup(self, hashes):
+        """Database rows for the distinct hashes among ``hashes`` ((n, 10) uint8)."""
+        unique_hashes = np.unique(hashes, axis=0) if len(hashes) else hashes
+        return self.storage.lookup(unique_hashes)
+
+    def match_query(self, query: Query, *, top=None, lookup=None):
+        """Match an analysed :class:`~dejavu_cn.matching.Query`; see :meth:`match_samples`.
+
+        ``lookup`` (a :class:`~dejavu_cn.storage.Lookup` holding at least the
+        rows of the query's hashes) skips the database: a streaming
+        recogniser looks up only new hashes and keeps the rows."""
         rec = self.config.recognition
         top = top or rec.top
         t0 = time.perf_counter()
-        unique_hashes = np.unique(query.hashes, axis=0) if len(query) else query.hashes
-        lookup = self.storage.lookup(unique_hashes)
+        if lookup is None:
+            lookup = self.lookup(query.hashes)
         t1 = time.perf_counter()
         candidates, stats = align(query, lookup, max_rows=rec.max_hash_rows, top=top)
         songs = self.storage.songs_by_id([c.song_id for c in candidates])
