@@ -204,6 +204,10 @@ class StreamingFingerprinter:
     def __init__(self, params, *, keep_peaks=False):
         self.p = params
         self.low, self.high = band_bins(params)
+        # the spectrogram keeps F bins either side of the band, so a band-edge
+        # bin is only a peak if it beats its out-of-band neighbours too
+        self.spec_low = max(0, self.low - params.peak_neighborhood_freq)
+        self.spec_high = min(params.window_size // 2 + 1, self.high + params.peak_neighborhood_freq)
         self.T = params.peak_neighborhood_time
         self.F = params.peak_neighborhood_freq
         self.rank_half = int(round(0.5 / params.frame_seconds()))      # +-0.5 s window for the per-second cap
@@ -213,7 +217,7 @@ class StreamingFingerprinter:
         self.samples_fed = 0
         self._samples = np.zeros(0, np.float32)  # samples from frame self._next_frame on
         self._next_frame = 0                     # first frame not yet computed
-        self._spec = np.zeros((0, self.high - self.low), np.float32)
+        self._spec = np.zeros((0, self.spec_high - self.spec_low), np.float32)
         self._spec_start = 0                     # frame index of self._spec[0]
         self._cand_done = 0                      # candidates are final for frames < this
         self._cands = Peaks.empty()              # candidate peaks not yet ranked (plus context)
@@ -244,7 +248,7 @@ class StreamingFingerprinter:
     def _compute_frames(self):
         p = self.p
         spec = spectrogram(self._samples, window_size=p.window_size, hop_size=p.hop_size,
-                           bins=(self.low, self.high))
+                           bins=(self.spec_low, self.spec_high))
         if spec.shape[0]:
             self._spec = np.concatenate([self._spec, spec]) if self._spec.shape[0] else spec
             self._next_frame += spec.shape[0]
@@ -276,8 +280,10 @@ class StreamingFingerprinter:
         loudest = maximum_filter1d(slab.max(axis=1), size=2 * T + 1, mode="constant", cval=-np.inf)
         is_peak = ((slab == local_max) & (slab > self.p.peak_floor)
                    & (slab >= loudest[:, None] - self.p.peak_dynamic_range))
-        rows, cols = np.nonzero(is_peak[start - lo:end - lo])
-        found = Peaks((rows + start).astype(np.int32), (cols + self.low).astype(np.int32),
+        in_band = is_peak[start - lo:end - lo, self.low - self.spec_low:self.high - self.spec_low]
+        rows, cols = np.nonzero(in_band)
+        cols = cols + (self.low - self.spec_low)
+        found = Peaks((rows + start).astype(np.int32), (cols + self.spec_low).astype(np.int32),
                       slab[rows + start - lo, cols])
         self._cands = Peaks.concat([self._cands, found])
         # keep T frames of spectrogram before the next candidate frame

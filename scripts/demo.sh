@@ -16,7 +16,7 @@ dejavu-cn --config config.json register "$MUSIC"
 TRACK="$MUSIC/Awakening.ogg"
 ffmpeg -nostdin -loglevel error -y -ss 42.5 -t 5 -i "$TRACK" \
   -af "volume=0.5" -ar 48000 -ac 1 example/clip.wav
-sox example/clip.wav example/noise.wav synth 5 pinknoise vol 0.05 2>/dev/null
+sox -n -r 48000 -c 1 example/noise.wav synth 5 pinknoise vol 0.05
 sox -m example/clip.wav example/noise.wav example/noisy_clip.wav
 echo "--- recognising example/noisy_clip.wav (an excerpt of Awakening at 0:42.50):"
 dejavu-cn --config config.json recognize file example/noisy_clip.wav

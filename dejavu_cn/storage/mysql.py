@@ -49,7 +49,7 @@ class MySQLStorage(Storage):
                                read_timeout=300, write_timeout=300, **self.settings)
         with conn.cursor() as cur:
             cur.execute("SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')")
-            cur.execute("SET SESSION transaction_isolation = 'READ-COMMITTED'")
+            cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
         return conn
 
     def _run(self, action, work, *, write=False):

@@ -1,0 +1,59 @@
+import json
+
+import pytest
+
+from dejavu_cn.config import Config, load_config
+from dejavu_cn.errors import ConfigError
+
+
+def test_defaults_are_sqlite_and_valid():
+    c = Config.from_dict({})
+    assert c.database_type == "sqlite"
+    assert c.sqlite_path().endswith("dejavu_cn.sqlite3")
+
+
+def test_shipped_config_json_loads(tmp_path):
+    import os
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    c = load_config(os.path.join(root, "config.json"))
+    assert c.database_type == "sqlite"
+
+
+def test_relative_sqlite_path_is_relative_to_the_config_file(tmp_path):
+    (tmp_path / "sub").mkdir()
+    path = tmp_path / "sub" / "c.json"
+    path.write_text(json.dumps({"database": {"path": "db.sqlite3"}}))
+    assert load_config(path).sqlite_path() == str(tmp_path / "sub" / "db.sqlite3")
+
+
+def test_mysql_password_from_environment_and_never_printed(monkeypatch):
+    c = Config.from_dict({"database_type": "mysql",
+                          "database": {"host": "h", "user": "u", "password": "secret", "database": "d"}})
+    assert c.mysql_settings()["password"] == "secret"
+    assert "secret" not in json.dumps(c.redacted())
+    monkeypatch.setenv("DEJAVU_CN_DB_PASSWORD", "from-env")
+    assert c.mysql_settings()["password"] == "from-env"
+    assert "from-env" not in json.dumps(c.redacted())
+
+
+@pytest.mark.parametrize("data,message", [
+    ({"database_type": "oracle"}, "database_type"),
+    ({"database_type": "mysql", "database": {"host": "h"}}, "database.user"),
+    ({"fingerprint": {"window_size": 1000}}, "power of two"),
+    ({"fingerprint": {"no_such_thing": 1}}, "unknown setting"),
+    ({"fingerprint": {"fan_value": "many"}}, "invalid value"),
+    ({"recognition": {"threshold": 2}}, "threshold"),
+    ([], "JSON object"),
+])
+def test_bad_configurations_are_refused_with_a_message(data, message):
+    with pytest.raises(ConfigError, match=message):
+        Config.from_dict(data)
+
+
+def test_unreadable_and_invalid_files(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "nope.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        load_config(bad)

@@ -1,0 +1,111 @@
+import dataclasses
+
+import numpy as np
+import pytest
+
+from audiogen import make_song
+from dejavu_cn.audio import resample
+from dejavu_cn.config import FingerprintParams
+from dejavu_cn.fingerprint import (Fingerprints, StreamingFingerprinter, band_bins, find_peaks, fingerprint,
+                                   spectrogram)
+
+P = FingerprintParams()
+
+
+def tone(freq, seconds, rate=P.sample_rate, amp=0.5):
+    t = np.arange(int(seconds * rate)) / rate
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def test_spectrogram_of_full_scale_sine_peaks_at_its_bin_near_0_db():
+    spec = spectrogram(tone(1000.0, 1.0, amp=1.0), window_size=P.window_size, hop_size=P.hop_size)
+    expected_bin = round(1000.0 * P.window_size / P.sample_rate)
+    assert spec.shape == (1 + (P.sample_rate - P.window_size) // P.hop_size, P.window_size // 2 + 1)
+    assert np.all(spec.argmax(axis=1) == expected_bin)
+    assert abs(spec[:, expected_bin].mean()) < 2.0          # dB re full scale
+
+
+def test_peaks_of_two_tones_are_at_their_frequencies():
+    x = tone(440.0, 3.0) + tone(2000.0, 3.0)
+    peaks = find_peaks(x, P)
+    hz = peaks.bins * P.sample_rate / P.window_size
+    assert len(peaks) > 0
+    assert set(np.round(hz / 20.0) * 20.0) <= {440.0, 2000.0, 2000.0} | {round(440 / 20) * 20.0}
+    assert np.all((np.abs(hz - 440.0) < 15) | (np.abs(hz - 2000.0) < 15))
+
+
+def test_no_peaks_outside_band_or_in_silence():
+    low, high = band_bins(P)
+    assert len(find_peaks(np.zeros(P.sample_rate * 3, np.float32), P)) == 0
+    assert len(find_peaks(tone(80.0, 3.0), P)) == 0          # below min_frequency
+    peaks = find_peaks(make_song(3, 10.0, rate=P.sample_rate), P)
+    assert peaks.bins.min() >= low and peaks.bins.max() < high
+
+
+@pytest.mark.parametrize("gain_db", [-30.0, -12.0, 6.0])
+def test_loudness_does_not_change_hashes(gain_db):
+    x = make_song(5, 15.0, rate=P.sample_rate) * 0.5
+    base = fingerprint(x, P)
+    scaled = fingerprint(x * np.float32(10 ** (gain_db / 20)), P)
+    assert len(base) > 500
+    np.testing.assert_array_equal(base.hashes, scaled.hashes)
+    np.testing.assert_array_equal(base.offsets, scaled.offsets)
+
+
+def test_peak_density_is_capped():
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal(P.sample_rate * 10).astype(np.float32) * 0.3
+    peaks = find_peaks(noise, P)
+    per_second = len(peaks) / 10.0
+    assert 0.5 * P.peaks_per_second < per_second <= P.peaks_per_second * 1.05
+
+
+def test_streaming_in_random_pieces_equals_one_shot():
+    x = make_song(7, 25.0, rate=P.sample_rate)
+    whole = fingerprint(x, P)
+    rng = np.random.default_rng(2)
+    fp, parts, i = StreamingFingerprinter(P), [], 0
+    while i < x.size:
+        n = int(rng.integers(1, 9000))
+        parts.append(fp.feed(x[i:i + n]))
+        i += n
+    parts.append(fp.flush())
+    streamed = Fingerprints.concat(parts)
+    np.testing.assert_array_equal(streamed.hashes, whole.hashes)
+    np.testing.assert_array_equal(streamed.offsets, whole.offsets)
+
+
+def test_pairs_respect_target_zone():
+    from dejavu_cn.fingerprint import pair_peaks
+    peaks = find_peaks(make_song(9, 10.0, rate=P.sample_rate), P)
+    anchor, f1, f2, dt, t1 = pair_peaks(peaks, P)
+    assert dt.min() >= P.min_hash_time_delta and dt.max() <= P.max_hash_time_delta
+    assert np.abs(f2 - f1).max() <= P.max_hash_freq_delta
+    np.testing.assert_array_equal(peaks.frames[anchor], t1)
+    anchors, counts = np.unique(anchor, return_counts=True)
+    assert counts.max() <= P.fan_value
+
+
+def test_empty_and_short_input():
+    assert len(fingerprint(np.zeros(0, np.float32), P)) == 0
+    assert len(fingerprint(np.zeros(100, np.float32), P)) == 0
+
+
+@pytest.mark.parametrize("rate", [44100, 48000, 22050, 16000])
+def test_same_audio_at_other_rates_gives_mostly_same_hashes(rate):
+    source_rate = 44100
+    x = make_song(4, 12.0, rate=source_rate)
+    ref = fingerprint(resample(x, source_rate, P.sample_rate), P)
+    other = resample(x, source_rate, rate) if rate != source_rate else x
+    got = fingerprint(resample(other, rate, P.sample_rate), P)
+    ref_set = set(zip(map(bytes, ref.hashes), ref.offsets.tolist()))
+    got_set = set(zip(map(bytes, got.hashes), got.offsets.tolist()))
+    assert len(ref_set & got_set) / len(ref_set) > 0.6
+
+
+def test_params_validation():
+    from dejavu_cn.errors import ConfigError
+    with pytest.raises(ConfigError):
+        dataclasses.replace(P, window_size=1000).validate()
+    with pytest.raises(ConfigError):
+        dataclasses.replace(P, hop_size=0).validate()

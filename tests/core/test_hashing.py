@@ -1,0 +1,42 @@
+import hashlib
+
+import numpy as np
+
+from dejavu_cn.hashing import (HASH_BYTES, bytes_to_hashes, hash_keys, hash_pairs, hashes_to_bytes,
+                               pack_preimage, sha1_rows, unpack_preimage)
+
+
+def test_numpy_sha1_equals_hashlib_for_every_message_length():
+    rng = np.random.default_rng(0)
+    for length in (0, 1, 6, 20, 55):
+        messages = rng.integers(0, 256, (300, length), dtype=np.uint8)
+        digests = sha1_rows(messages)
+        expected = [hashlib.sha1(bytes(m)).digest() for m in messages]
+        assert [bytes(d) for d in digests] == expected
+
+
+def test_hash_is_truncated_sha1_of_documented_preimage():
+    h = hash_pairs([300], [17], [5])
+    preimage = (300).to_bytes(2, "big") + (17).to_bytes(2, "big") + (5).to_bytes(2, "big")
+    assert bytes(h[0]) == hashlib.sha1(preimage).digest()[:HASH_BYTES]
+
+
+def test_preimage_round_trip():
+    rng = np.random.default_rng(1)
+    f1, f2, dt = rng.integers(0, 1024, 500), rng.integers(0, 1024, 500), rng.integers(1, 256, 500)
+    back = unpack_preimage(pack_preimage(f1, f2, dt))
+    for a, b in zip(back, (f1, f2, dt)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_bytes_round_trip_keeps_trailing_zero_bytes():
+    hashes = np.zeros((3, HASH_BYTES), np.uint8)
+    hashes[1, 0] = 7            # ends in zero bytes: must not be stripped
+    as_bytes = hashes_to_bytes(hashes)
+    assert all(len(b) == HASH_BYTES for b in as_bytes)
+    np.testing.assert_array_equal(bytes_to_hashes(as_bytes), hashes)
+
+
+def test_hash_keys_distinguish_hashes():
+    h = hash_pairs(np.arange(1000), np.arange(1000) + 3, np.full(1000, 9))
+    assert np.unique(hash_keys(h)).size == 1000

@@ -1,0 +1,142 @@
+"""Contract tests: the same suite against SQLite and the real MariaDB."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from dejavu_cn.config import Config
+from dejavu_cn.errors import DuplicateSongError, ParameterMismatchError, StorageError
+from dejavu_cn.hashing import hash_keys, hash_pairs
+from dejavu_cn.storage import SongRecord, open_storage
+
+
+def record(n, name=None):
+    return SongRecord(name or f"song {n}", f"/music/{n}.mp3", bytes([n]) * 20, 1000 + n, 123456789 + n, 60.0 + n)
+
+
+def fake_fingerprints(seed, n=500):
+    rng = np.random.default_rng(seed)
+    hashes = hash_pairs(rng.integers(14, 460, n), rng.integers(14, 460, n), rng.integers(1, 63, n))
+    return hashes, rng.integers(0, 2500, n).astype(np.int32)
+
+
+@pytest.fixture
+def store(any_config):
+    s = open_storage(Config.from_dict(any_config))
+    yield s
+    s.close()
+
+
+def test_add_lookup_round_trip(store):
+    hashes, offsets = fake_fingerprints(1)
+    song_id = store.add_song(record(1), hashes, offsets)
+    found = store.lookup(np.unique(hashes[:50], axis=0))
+    assert set(found.song_ids.tolist()) == {song_id}
+    want = {(int(k), int(o)) for k, o in zip(hash_keys(hashes[:50]), offsets[:50])}
+    got = set(zip(found.keys.tolist(), found.offsets.tolist()))
+    assert want <= got
+    song = store.song(song_id)
+    assert song["song_name"] == "song 1" and song["total_hashes"] == len({(bytes(h), int(o)) for h, o in zip(hashes, offsets)})
+    assert song["file_sha1"] == (bytes([1]) * 20).hex()
+
+
+def test_lookup_of_unknown_hashes_is_empty(store):
+    store.add_song(record(1), *fake_fingerprints(1))
+    other, _ = fake_fingerprints(99)
+    assert store.lookup(np.unique(other, axis=0)[:0]).keys.size == 0
+    assert store.lookup(hash_pairs([1], [2], [200])).keys.size == 0
+
+
+def test_duplicate_content_is_refused_and_nothing_half_written(store):
+    hashes, offsets = fake_fingerprints(2)
+    first = store.add_song(record(2), hashes, offsets)
+    before = store.stats()["fingerprints"]
+    with pytest.raises(DuplicateSongError) as err:
+        store.add_song(record(2, name="again"), hashes, offsets)
+    assert err.value.song_id == first
+    assert store.stats()["fingerprints"] == before
+
+
+@pytest.mark.parametrize("error", [RuntimeError("disk on fire"), KeyboardInterrupt()])
+def test_failure_mid_insert_rolls_back_everything(store, monkeypatch, error):
+    hashes, offsets = fake_fingerprints(3)
+    real_insert = store._insert_fingerprints
+
+    def insert_then_fail(cur, song_id, hash_list, offset_list):
+        real_insert(cur, song_id, hash_list[:100], offset_list[:100])   # some rows really written
+        raise error
+
+    monkeypatch.setattr(store, "_insert_fingerprints", insert_then_fail)
+    with pytest.raises((StorageError, KeyboardInterrupt)):
+        store.add_song(record(3), hashes, offsets)
+    monkeypatch.undo()
+    assert store.stats()["songs"] == 0
+    assert store.stats()["fingerprints"] == 0
+    assert store.add_song(record(3), hashes, offsets) > 0             # the store is still usable
+
+
+def test_list_search_page_delete_and_stats(store):
+    ids = [store.add_song(record(n, name=f"{'<b>' if n == 4 else ''}track_{n}%"), *fake_fingerprints(n, 100))
+           for n in range(4, 9)]
+    songs, total = store.list_songs()
+    assert total == 5 and [s["song_id"] for s in songs] == ids
+    page, total = store.list_songs(limit=2, offset=2)
+    assert total == 5 and [s["song_id"] for s in page] == ids[2:4]
+    found, total = store.list_songs(search="<b>")
+    assert total == 1 and found[0]["song_name"] == "<b>track_4%"
+    assert store.list_songs(search="_5%")[1] == 1        # LIKE wildcards are literal
+    assert store.list_songs(search="zzz")[1] == 0
+    stats = store.stats()
+    assert stats["songs"] == 5 and stats["fingerprints"] == 500 and stats["bytes"] > 0
+    assert abs(stats["hours"] - sum(60.0 + n for n in range(4, 9)) / 3600) < 1e-9
+    assert store.delete_songs([ids[0], 999999]) == [ids[0]]
+    assert store.song(ids[0]) is None
+    assert store.stats()["fingerprints"] == 400
+    assert store.songs_by_id(ids[1:3]).keys() == set(ids[1:3])
+
+
+def test_registered_files_and_sha1s(store):
+    sid = store.add_song(record(5), *fake_fingerprints(5, 10))
+    assert store.registered_files() == {"/music/5.mp3": (1005, 123456794)}
+    assert store.known_sha1s() == {bytes([5]) * 20: sid}
+    assert store.find_registered("/music/5.mp3", 1005, 123456794) == sid
+    assert store.find_registered("/music/5.mp3", 1006, 123456794) is None
+
+
+def test_other_parameters_are_refused(any_config):
+    open_storage(Config.from_dict(any_config)).close()
+    changed = dict(any_config, fingerprint={"fan_value": 7})
+    with pytest.raises(ParameterMismatchError, match="fan_value"):
+        open_storage(Config.from_dict(changed))
+    open_storage(Config.from_dict(any_config)).close()    # the original parameters still open it
+
+
+def test_reopening_keeps_data(any_config):
+    s = open_storage(Config.from_dict(any_config))
+    s.add_song(record(6), *fake_fingerprints(6, 50))
+    s.close()
+    s = open_storage(Config.from_dict(any_config))
+    assert s.stats()["songs"] == 1
+    s.close()
+
+
+def test_unwritable_sqlite_location_gives_actionable_error(tmp_path):
+    config = Config.from_dict({"database": {"path": str(tmp_path / "no" / "such" / "dir" / "x.sqlite3")}})
+    with pytest.raises(StorageError, match="does not exist"):
+        open_storage(config)
+
+
+@pytest.mark.mysql
+def test_unreachable_mysql_gives_actionable_error():
+    config = Config.from_dict({"database_type": "mysql",
+                               "database": {"host": "127.0.0.1", "port": 1, "user": "root", "database": "x"}})
+    with pytest.raises(StorageError, match="Check that the server is running"):
+        open_storage(config)
+
+
+@pytest.mark.mysql
+def test_missing_mysql_database_says_how_to_create_it(mysql_config):
+    cfg = dataclasses.replace(Config.from_dict(mysql_config))
+    cfg.database = dict(cfg.database, database="dejavu_cn_does_not_exist")
+    with pytest.raises(StorageError, match="CREATE DATABASE"):
+        open_storage(cfg)
