@@ -11,6 +11,7 @@ A command is an object with ``name`` (``"recognize file"`` nests under
 ``recognize``), ``help``, ``configure(parser)`` and ``run(args, ctx) -> int``.
 """
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -138,7 +139,11 @@ def main(argv=None, *, stdout=None, stderr=None):
     """Run the CLI; returns the exit code (the console script exits with it)."""
     commands = core_commands() + plugin_commands()
     parser = build_parser(commands)
-    args = parser.parse_args(argv)
+    try:
+        with contextlib.redirect_stderr(stderr or sys.stderr), contextlib.redirect_stdout(stdout or sys.stdout):
+            args = parser.parse_args(argv)
+    except SystemExit as exc:            # usage error (2) or --help (0)
+        return exc.code if isinstance(exc.code, int) else 2
     level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=stderr or sys.stderr)
     ctx = CliContext(args, stdout=stdout, stderr=stderr)

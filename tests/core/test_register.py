@@ -1,0 +1,107 @@
+"""Registration: parallel, resumable, never half a song."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from audiogen import make_song, write_wav
+from dejavu_cn import Dejavu
+from dejavu_cn.register import REGISTERED
+
+
+@pytest.fixture(scope="module")
+def many_songs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("many")
+    for seed in range(100, 112):
+        write_wav(folder / f"track{seed}.wav", make_song(seed, 45.0), 44100)
+    return folder
+
+
+def consistent(engine):
+    """Every song has exactly the fingerprints it says it has."""
+    songs, _ = engine.list_songs()
+    total = engine.stats()["fingerprints"]
+    return sum(s["total_hashes"] for s in songs) == total, songs
+
+
+def test_parallel_and_serial_give_the_same_index(tmp_path, songs_dir):
+    a = Dejavu({"database": {"path": str(tmp_path / "a.sqlite3")}})
+    b = Dejavu({"database": {"path": str(tmp_path / "b.sqlite3")}})
+    ra, rb = a.register([songs_dir], jobs=1), b.register([songs_dir], jobs=2)
+    assert len(ra.by_status(REGISTERED)) == len(rb.by_status(REGISTERED)) == 5
+    by_name = lambda e: {s["song_name"]: s["total_hashes"] for s in e.list_songs()[0]}  # noqa: E731
+    assert by_name(a) == by_name(b)
+    assert a.stats()["fingerprints"] == b.stats()["fingerprints"]
+
+
+def test_ctrl_c_keeps_finished_songs_and_resume_completes(tmp_path, many_songs, any_config):
+    engine = Dejavu(any_config)
+    seen = []
+
+    def interrupt_after_three(outcome):
+        seen.append(outcome)
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+
+    report = engine.register([many_songs], jobs=2, on_file=interrupt_after_three)
+    assert report.interrupted
+    ok, songs = consistent(engine)
+    assert ok and 3 <= len(songs) < 12
+    report = engine.register([many_songs], jobs=2)
+    assert not report.interrupted and not report.failed
+    ok, songs = consistent(engine)
+    assert ok and len(songs) == 12
+    assert len({s["song_name"] for s in songs}) == 12        # no duplicates
+    engine.close()
+
+
+def test_killed_process_resumes_without_duplicates_or_half_songs(tmp_path, many_songs):
+    db = tmp_path / "k.sqlite3"
+    cfg = tmp_path / "k.json"
+    cfg.write_text(json.dumps({"database": {"path": str(db)}}))
+    cmd = [sys.executable, "-m", "dejavu_cn", "--config", str(cfg), "register", str(many_songs), "--jobs", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    engine = Dejavu({"database": {"path": str(db)}})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if engine.stats()["songs"] >= 2:
+                break
+        except Exception:
+            pass
+        time.sleep(0.05)
+    assert proc.poll() is None, "registration finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    engine.close()
+    engine = Dejavu({"database": {"path": str(db)}})
+    ok, songs = consistent(engine)
+    assert ok and 2 <= len(songs) < 12
+    done = subprocess.run(cmd + ["--json"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    counts = json.loads(done.stdout)["counts"]
+    assert counts["registered"] + counts["skipped"] == 12 and counts["registered"] == 12 - len(songs)
+    ok, songs = consistent(engine)
+    assert ok and len(songs) == 12
+
+
+def test_same_bytes_under_another_name_is_a_duplicate(tmp_path, songs_dir):
+    engine = Dejavu({"database": {"path": str(tmp_path / "d.sqlite3")}})
+    engine.register([songs_dir / "song11.wav"], jobs=1)
+    copy = tmp_path / "renamed.wav"
+    copy.write_bytes((songs_dir / "song11.wav").read_bytes())
+    outcome = engine.fingerprint_file(copy)
+    assert outcome.status == "duplicate" and outcome.song_id == 1
+    assert engine.stats()["songs"] == 1
+
+
+def test_extension_filter(tmp_path, songs_dir):
+    engine = Dejavu({"database": {"path": str(tmp_path / "e.sqlite3")}})
+    report = engine.register([songs_dir], extensions=["mp3"], jobs=1)
+    assert report.outcomes == []
+    report = engine.register([songs_dir], extensions=[".WAV"], jobs=1)
+    assert len(report.by_status(REGISTERED)) == 5
