@@ -1,0 +1,396 @@
+"""Pictures of what the fingerprinter sees and how a clip was matched.
+
+Two kinds of function, kept apart so a web page can draw its own charts:
+
+* ``*_data`` functions compute plain, JSON-serialisable dicts (lists of
+  numbers, no numpy, no bytes). They never need matplotlib.
+* ``plot_*`` functions draw one of those dicts to a PNG with matplotlib's
+  non-interactive Agg backend (no display needed). matplotlib is imported
+  inside them only, so the core never needs it installed.
+
+:func:`fingerprint_data` / :func:`plot_fingerprint`
+    The spectrogram (loudness over time and frequency), the peaks picked
+    from it, and a sample of the peak pairs that become hashes.
+:func:`match_data` / :func:`plot_match`
+    For the best candidate song and the runner-up: the histogram of
+    ``song time - clip time`` over every hash the clip shares with the song
+    (a true match piles up in one bin, the aligned peak, standing out from
+    a flat background), and the scatter of clip time against song time (a
+    true match draws a diagonal line).
+
+Times are in seconds, frequencies in Hz, loudness in dB relative to a
+full-scale sine.
+"""
+import logging
+
+import numpy as np
+
+from .fingerprint import band_bins, find_peaks, pair_peaks, spectrogram
+from .matching import MERGE_FRAMES, alignment_details, analyze_query
+
+log = logging.getLogger(__name__)
+
+MAX_HISTOGRAM_BINS = 1500    # offset-histogram bins at most: a 5-minute song gets 0.2 s bins
+MAX_POINTS = 4000            # scatter points kept per candidate (evenly spaced sample of the matches)
+MAX_PAIRS = 400              # peak pairs drawn in a fingerprint plot
+
+
+# -- data -------------------------------------------------------------------
+
+def _histogram(diff_seconds, frame_seconds, max_bins):
+    """Histogram of offset differences with bins of at least one frame.
+
+    Returns (bin centres s, counts, bin width s)."""
+    if diff_seconds.size == 0:
+        return np.zeros(0), np.zeros(0, np.int64), frame_seconds
+    lo, hi = float(diff_seconds.min()), float(diff_seconds.max())
+    width = max(frame_seconds, (hi - lo) / max_bins)
+    first = np.floor(lo / width)
+    n_bins = int(np.floor(hi / width) - first) + 1
+    idx = (np.floor(diff_seconds / width) - first).astype(np.int64)
+    counts = np.bincount(np.clip(idx, 0, n_bins - 1), minlength=n_bins)
+    centres = (first + np.arange(n_bins) + 0.5) * width
+    return centres, counts, width
+
+
+def _even_sample(n, k):
+    """Indices of at most ``k`` of ``n`` items, evenly spaced (deterministic)."""
+    if n <= k:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, k).round().astype(np.int64))
+
+
+def match_data(engine, samples, *, top=2, max_bins=MAX_HISTOGRAM_BINS, max_points=MAX_POINTS):
+    """How a clip matches its best candidate songs, as plain data.
+
+    Parameters
+    ----------
+    engine : Dejavu
+        The engine whose database is searched.
+    samples : np.ndarray, shape (n,)
+        The clip: mono float32 in [-1, 1] at ``engine.params.sample_rate`` Hz
+        (``engine.decode(path)`` gives this).
+    top : int, keyword-only
+        Candidates described (the best one and ``top - 1`` runners-up).
+    max_bins : int, keyword-only
+        At most this many histogram bins; bins are one analysis frame wide
+        (23.2 ms by default) unless the offsets span more than
+        ``max_bins`` frames.
+    max_points : int, keyword-only
+        At most this many (clip time, song time) points per candidate, an
+        evenly spaced sample of all of them.
+
+    Returns
+    -------
+    dict
+        JSON-serialisable:
+
+        ``result``
+            The engine's recognition result (as :meth:`Dejavu.match_query`).
+        ``clip_seconds``, ``frame_seconds``
+            Clip duration and analysis hop, seconds.
+        ``candidates``
+            List (best first, at most ``top``) of dicts: ``song_id``,
+            ``song_name``, ``confidence`` (0-1), ``offset_seconds`` (where in
+            the song the clip starts, per the engine), ``aligned`` (votes in
+            the aligned window), ``matches`` (hash matches with the song,
+            total), ``histogram`` (``bin_centres_seconds``, ``counts``,
+            ``bin_width_seconds``: counts of hash matches per
+            ``song time - clip time`` bin), ``peak`` (``offset_seconds``
+            and ``count`` of the tallest bin, ``background`` = median count
+            of the non-empty bins), ``points`` (``query_seconds``,
+            ``song_seconds``, ``aligned`` booleans: the match lies within
+            one frame of the engine's offset) and ``points_total``.
+    """
+    if top < 1:
+        from .errors import ParameterError
+        raise ParameterError("top must be >= 1")
+    rec = engine.config.recognition
+    frame = engine.params.frame_seconds()
+    samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+    query = analyze_query(samples, engine.query_params(), shifts=rec.query_shifts)
+    lookup = engine.lookup(query.hashes)
+    result = engine.match_query(query, lookup=lookup, top=max(top, rec.top))
+    candidates = []
+    for cand in result["candidates"][:top]:
+        details = alignment_details(query, lookup, cand["song_id"], max_rows=rec.max_hash_rows)
+        q_s = np.asarray(details["query_frames"], np.float64) * frame
+        s_s = np.asarray(details["song_frames"], np.float64) * frame
+        diff = s_s - q_s
+        centres, counts, width = _histogram(diff, frame, max_bins)
+        aligned = np.abs(diff - cand["offset_seconds"]) <= (MERGE_FRAMES + 0.5) * frame
+        if counts.size:
+            k = int(np.argmax(counts))
+            nonzero = counts[counts > 0]
+            peak = {"offset_seconds": round(float(centres[k]), 4), "count": int(counts[k]),
+                    "background": float(np.median(nonzero))}
+        else:
+            peak = {"offset_seconds": None, "count": 0, "background": 0.0}
+        keep = _even_sample(diff.size, max_points)
+        candidates.append({
+            "song_id": cand["song_id"],
+            "song_name": cand["song_name"],
+            "confidence": cand["confidence"],
+            "offset_seconds": cand["offset_seconds"],
+            "aligned": cand["hashes_matched_in_input"],
+            "matches": int(diff.size),
+            "histogram": {"bin_centres_seconds": np.round(centres, 4).tolist(),
+                          "counts": counts.astype(int).tolist(),
+                          "bin_width_seconds": round(float(width), 6)},
+            "peak": peak,
+            "points": {"query_seconds": np.round(q_s[keep], 4).tolist(),
+                       "song_seconds": np.round(s_s[keep], 4).tolist(),
+                       "aligned": aligned[keep].tolist()},
+            "points_total": int(diff.size),
+        })
+    return {"result": result, "clip_seconds": round(samples.size / engine.params.sample_rate, 4),
+            "frame_seconds": frame, "candidates": candidates}
+
+
+def fingerprint_data(samples, params, *, start=0.0, max_pairs=MAX_PAIRS, spectrogram_decimals=1):
+    """What the fingerprinter sees in a signal, as plain data.
+
+    Parameters
+    ----------
+    samples : np.ndarray, shape (n,)
+        Mono float32 in [-1, 1] at ``params.sample_rate`` Hz.
+    params : FingerprintParams
+        Analysis parameters (``engine.params`` for registered songs,
+        ``engine.query_params()`` for clips).
+    start : float, keyword-only
+        Seconds: where ``samples`` begin in their file; added to every time.
+    max_pairs : int, keyword-only
+        Peak pairs returned (an evenly spaced sample of all of them).
+    spectrogram_decimals : int, keyword-only
+        dB values are rounded to this many decimals (JSON size).
+
+    Returns
+    -------
+    dict
+        JSON-serialisable:
+
+        ``start_seconds``, ``duration_seconds``, ``frame_seconds``
+            Seconds.
+        ``times_seconds`` (frames), ``frequencies_hz`` (bins)
+            Axes of ``spectrogram_db``; frame ``i`` is the window starting at
+            ``start + i * hop / rate``.
+        ``spectrogram_db``
+            List of frames, each a list of bin levels in dB re full scale.
+        ``band_hz``
+            [low, high]: the frequency band searched for peaks.
+        ``peaks``
+            ``times_seconds``, ``frequencies_hz``, ``frames``, ``bins``,
+            ``strengths_db``.
+        ``pairs``
+            A sample of the peak pairs that become hashes: ``t1_seconds``,
+            ``f1_hz``, ``t2_seconds``, ``f2_hz``.
+        ``peak_count``, ``hash_count``, ``peaks_per_second``,
+        ``hashes_per_second``
+            Over the whole signal.
+    """
+    samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+    rate = params.sample_rate
+    frame = params.frame_seconds()
+    bin_hz = rate / params.window_size
+    duration = samples.size / rate
+    spec = spectrogram(samples, window_size=params.window_size, hop_size=params.hop_size)
+    spec = np.maximum(spec, -140.0)                       # digital silence as -140 dB, not -200
+    peaks = find_peaks(samples, params)
+    _, f1, f2, dt, t1 = pair_peaks(peaks, params)
+    keep = _even_sample(f1.size, max_pairs)
+    low, high = band_bins(params)
+    n_frames = spec.shape[0]
+    return {
+        "start_seconds": float(start),
+        "duration_seconds": round(duration, 6),
+        "frame_seconds": frame,
+        "sample_rate": rate,
+        "times_seconds": np.round(start + np.arange(n_frames) * frame, 6).tolist(),
+        "frequencies_hz": np.round(np.arange(spec.shape[1]) * bin_hz, 4).tolist(),
+        "spectrogram_db": np.round(spec.astype(np.float64), spectrogram_decimals).tolist(),
+        "band_hz": [round(low * bin_hz, 4), round((high - 1) * bin_hz, 4)],
+        "peaks": {"times_seconds": np.round(start + peaks.frames * frame, 6).tolist(),
+                  "frequencies_hz": np.round(peaks.bins * bin_hz, 4).tolist(),
+                  "frames": peaks.frames.astype(int).tolist(),
+                  "bins": peaks.bins.astype(int).tolist(),
+                  "strengths_db": np.round(peaks.strengths.astype(np.float64), 2).tolist()},
+        "pairs": {"t1_seconds": np.round(start + t1[keep] * frame, 6).tolist(),
+                  "f1_hz": np.round(f1[keep] * bin_hz, 4).tolist(),
+                  "t2_seconds": np.round(start + (t1[keep] + dt[keep]) * frame, 6).tolist(),
+                  "f2_hz": np.round(f2[keep] * bin_hz, 4).tolist()},
+        "peak_count": len(peaks),
+        "hash_count": int(f1.size),
+        "peaks_per_second": round(len(peaks) / duration, 3) if duration else 0.0,
+        "hashes_per_second": round(f1.size / duration, 3) if duration else 0.0,
+    }
+
+
+# -- drawing ------------------------------------------------------------------
+
+def _figure(width, height, dpi):
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+    # a Figure without pyplot: no global state, safe in a web server's threads
+    return Figure(figsize=(width, height), dpi=dpi)
+
+
+def _save(fig, out, dpi):
+    fig.savefig(out, format="png", dpi=dpi)
+    w, h = fig.get_size_inches()
+    return {"width_px": int(round(w * dpi)), "height_px": int(round(h * dpi)), "dpi": dpi}
+
+
+def plot_fingerprint(data, out, *, width=10, height=6, dpi=100, title=None):
+    """Draw :func:`fingerprint_data` to a PNG.
+
+    Parameters
+    ----------
+    data : dict
+        From :func:`fingerprint_data`.
+    out : str, path or binary file object
+        Where the PNG goes.
+    width, height : float, keyword-only
+        Inches; the PNG is ``width * dpi`` by ``height * dpi`` pixels.
+    dpi : int, keyword-only
+        Pixels per inch.
+    title : str, optional
+        First title line (e.g. the file name).
+
+    Returns
+    -------
+    dict
+        ``width_px``, ``height_px``, ``dpi``.
+    """
+    fig = _figure(width, height, dpi)
+    ax = fig.add_axes([0.08, 0.2, 0.8, 0.63])
+    cax = fig.add_axes([0.9, 0.2, 0.02, 0.63])
+    frame = data["frame_seconds"]
+    times, freqs = data["times_seconds"], data["frequencies_hz"]
+    spec = np.asarray(data["spectrogram_db"], dtype=np.float32)
+    t0 = data["start_seconds"]
+    t1 = t0 + max(data["duration_seconds"], frame)
+    khz = 1000.0
+    if spec.size:
+        bin_hz = freqs[1] - freqs[0] if len(freqs) > 1 else 1.0
+        top = float(spec.max())
+        im = ax.imshow(spec.T, origin="lower", aspect="auto", cmap="magma", vmin=top - 80.0, vmax=top,
+                       extent=[times[0] - frame / 2, times[-1] + frame / 2,
+                               (freqs[0] - bin_hz / 2) / khz, (freqs[-1] + bin_hz / 2) / khz],
+                       interpolation="nearest")
+        bar = fig.colorbar(im, cax=cax)
+        bar.set_label("loudness (dB below full scale)")
+    else:
+        cax.set_axis_off()
+    low, high = data["band_hz"]
+    fmax = freqs[-1] / khz if freqs else high / khz
+    ax.axhspan(0, low / khz, color="0.6", alpha=0.35, lw=0)
+    ax.axhspan(high / khz, fmax, color="0.6", alpha=0.35, lw=0, label="ignored band (no peaks)")
+    pairs = data["pairs"]
+    if pairs["t1_seconds"]:
+        xs = np.stack([pairs["t1_seconds"], pairs["t2_seconds"]])
+        ys = np.stack([pairs["f1_hz"], pairs["f2_hz"]]) / khz
+        lines = ax.plot(xs, ys, color="#7fdbff", lw=0.6, alpha=0.55)
+        lines[0].set_label(f"peak pairs = hashes (sample of {len(pairs['t1_seconds'])})")
+    peaks = data["peaks"]
+    ax.scatter(peaks["times_seconds"], np.asarray(peaks["frequencies_hz"]) / khz, s=14, marker="o",
+               facecolors="none", edgecolors="#00ff66", linewidths=1.0, label=f"peaks ({data['peak_count']})")
+    ax.set_xlim(t0, t1)
+    ax.set_ylim(0, fmax)
+    ax.set_xlabel("time in the file (seconds)")
+    ax.set_ylabel("frequency / pitch (kHz)")
+    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.01), ncol=3, fontsize=8, frameon=False)
+    head = f"{title}: " if title else ""
+    fig.suptitle(f"{head}{data['peaks_per_second']:.1f} peaks/s, {data['hashes_per_second']:.0f} hashes/s",
+                 fontsize=12, y=0.97)
+    fig.text(0.08, 0.03,
+             "Spectrogram: how loud each frequency is over time (bright = loud). Green circles are the peaks the\n"
+             "fingerprinter keeps; each blue line joins two peaks, and their two frequencies and time gap form one "
+             "hash.\nA clip is recognised when enough of its hashes occur in a song with the same time shift.",
+             fontsize=8.5, va="bottom", ha="left")
+    return _save(fig, out, dpi)
+
+
+def plot_match(data, out, *, width=10, height=6, dpi=100, title=None):
+    """Draw :func:`match_data` to a PNG: per candidate (rows), the offset
+    histogram (left) and the clip-time vs song-time scatter (right).
+
+    Parameters
+    ----------
+    data : dict
+        From :func:`match_data`.
+    out : str, path or binary file object
+        Where the PNG goes.
+    width, height : float, keyword-only
+        Inches; the PNG is ``width * dpi`` by ``height * dpi`` pixels.
+    dpi : int, keyword-only
+        Pixels per inch.
+    title : str, optional
+        First title line (e.g. the clip's file name).
+
+    Returns
+    -------
+    dict
+        ``width_px``, ``height_px``, ``dpi``, ``candidates`` (rows drawn).
+    """
+    fig = _figure(width, height, dpi)
+    cands = data["candidates"]
+    match = data["result"]["match"]
+    verdict = (f"recognised: {match['song_name']} at {match['offset_seconds']:.2f} s "
+               f"(confidence {match['confidence']:.2f})" if match else "no match")
+    fig.suptitle((f"{title}: " if title else "") + verdict, fontsize=11)
+    if not cands:
+        ax = fig.add_subplot(1, 1, 1)
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, "No registered song shares a hash with this clip.", ha="center", va="center",
+                fontsize=12, transform=ax.transAxes)
+        info = _save(fig, out, dpi)
+        info["candidates"] = 0
+        return info
+    rows = len(cands)
+    grid = fig.add_gridspec(rows, 2, width_ratios=[1.5, 1], left=0.08, right=0.97, top=0.88,
+                            bottom=0.17, hspace=0.65, wspace=0.25)
+    for r, c in enumerate(cands):
+        rank = "best candidate" if r == 0 else f"runner-up #{r}"
+        hist, pts = c["histogram"], c["points"]
+        ax = fig.add_subplot(grid[r, 0])
+        centres = np.asarray(hist["bin_centres_seconds"])
+        counts = np.asarray(hist["counts"])
+        if centres.size:
+            # vertical lines, not bars: a one-frame bin is narrower than a pixel on a long song
+            ax.vlines(centres, 0, counts, color="0.4", lw=1.0, label="hash matches per start time")
+            k, n = c["peak"]["offset_seconds"], c["peak"]["count"]
+            ax.vlines([k], 0, [n], color="#d62728", lw=2.5,
+                      label=f"tallest: {n} at {k:.2f} s (background ~{c['peak']['background']:g})")
+            ax.set_xlim(centres[0] - hist["bin_width_seconds"], centres[-1] + hist["bin_width_seconds"])
+            ax.legend(fontsize=7.5, loc="upper right")
+        ax.set_ylim(0, max(1, int(counts.max()) if counts.size else 1) * 1.15)
+        ax.set_title(f"{rank}: {c['song_name']} (confidence {c['confidence']:.2f})", fontsize=9, loc="left")
+        ax.set_xlabel("song time minus clip time (seconds) = where the clip would start in the song", fontsize=8)
+        ax.set_ylabel("matching hashes", fontsize=8)
+        ax.tick_params(labelsize=7.5)
+
+        ax2 = fig.add_subplot(grid[r, 1])
+        q = np.asarray(pts["query_seconds"])
+        s = np.asarray(pts["song_seconds"])
+        on = np.asarray(pts["aligned"], dtype=bool)
+        ax2.scatter(q[~on], s[~on], s=4, color="0.55", lw=0, label="chance matches")
+        ax2.scatter(q[on], s[on], s=6, color="#d62728", lw=0, label="aligned (same time shift)")
+        ax2.set_xlim(0, max(data["clip_seconds"], 1e-3))
+        ax2.set_xlabel("time in the clip (seconds)", fontsize=8)
+        ax2.set_ylabel("time in the song (s)", fontsize=8)
+        ax2.tick_params(labelsize=7.5)
+        ax2.set_title(f"{c['points_total']} matching hashes", fontsize=9, loc="left")
+        if r == 0:
+            ax2.legend(fontsize=7, loc="best", markerscale=2)
+    fig.text(0.08, 0.02,
+             "Left: for every hash the clip shares with the song, where the clip would have to start in the song.\n"
+             "A true match piles many hashes onto one start time (the red bar) above a flat background of chance "
+             "matches.\nRight: the same hashes by time; a true match draws a straight diagonal line.",
+             fontsize=8, va="bottom", ha="left")
+    info = _save(fig, out, dpi)
+    info["candidates"] = rows
+    return info
+
+
+__all__ = ["match_data", "plot_match", "fingerprint_data", "plot_fingerprint"]
