@@ -1,0 +1,134 @@
+"""``dejavu-cn plot fingerprint FILE`` and ``dejavu-cn plot match CLIP``.
+
+Both write a PNG (matplotlib, non-interactive backend) and print one line
+saying what is in it; ``--json`` prints the figure's size and a summary.
+"""
+import os
+
+from . import add_json_flag
+
+
+def _positive(text):
+    value = float(text)
+    if value <= 0:
+        raise ValueError(text)
+    return value
+
+
+def _non_negative(text):
+    value = float(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
+_positive.__name__ = "positive number"
+_non_negative.__name__ = "non-negative number"
+
+
+def _add_figure_options(p):
+    p.add_argument("-o", "--output", required=True, metavar="OUT.png", help="PNG file to write")
+    p.add_argument("--width", type=_positive, default=10.0, metavar="IN", help="figure width in inches (default 10)")
+    p.add_argument("--height", type=_positive, default=6.0, metavar="IN", help="figure height in inches (default 6)")
+    p.add_argument("--dpi", type=int, default=100, metavar="N", help="pixels per inch (default 100)")
+    add_json_flag(p)
+
+
+def _check_matplotlib(ctx):
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        ctx.error("plots need matplotlib: pip install matplotlib (or apt-get install python3-matplotlib)")
+        return False
+    return True
+
+
+def _check_output(ctx, path):
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        ctx.error(f"cannot write {path}: folder {folder} does not exist")
+        return False
+    return True
+
+
+class PlotFingerprintCommand:
+    name = "plot fingerprint"
+    help = "draw a file's spectrogram with its peaks and peak pairs (hashes) to a PNG"
+
+    def configure(self, p):
+        p.add_argument("file", metavar="FILE", help="any audio file ffmpeg reads")
+        p.add_argument("--start", type=_non_negative, default=0.0, metavar="S",
+                       help="seconds into the file (default 0)")
+        p.add_argument("--duration", type=_positive, default=10.0, metavar="D",
+                       help="seconds drawn (default 10)")
+        p.add_argument("--query", action="store_true",
+                       help="use the denser analysis applied to clips instead of the one for registered songs")
+        _add_figure_options(p)
+
+    def run(self, args, ctx):
+        if args.dpi < 10:
+            ctx.error("--dpi must be at least 10")
+            return 2
+        if not _check_matplotlib(ctx) or not _check_output(ctx, args.output):
+            return 1
+        from ..audio import decode_file
+        from ..matching import query_params
+        from ..plots import fingerprint_data, plot_fingerprint
+        config = ctx.config
+        params = query_params(config.fingerprint, config.recognition) if args.query else config.fingerprint
+        samples = decode_file(args.file, target_rate=params.sample_rate, start=args.start or None,
+                              duration=args.duration)
+        data = fingerprint_data(samples, params, start=args.start)
+        size = plot_fingerprint(data, args.output, width=args.width, height=args.height, dpi=args.dpi,
+                                title=os.path.basename(args.file))
+        summary = {"output": args.output, **size, "start_seconds": data["start_seconds"],
+                   "duration_seconds": data["duration_seconds"], "peaks": data["peak_count"],
+                   "hashes": data["hash_count"], "peaks_per_second": data["peaks_per_second"],
+                   "hashes_per_second": data["hashes_per_second"]}
+        if ctx.json:
+            ctx.emit_json(summary)
+        else:
+            ctx.out(f"wrote {args.output} ({size['width_px']}x{size['height_px']} px): "
+                    f"{data['duration_seconds']:.1f} s from {data['start_seconds']:g} s, "
+                    f"{data['peaks_per_second']:.1f} peaks/s, {data['hashes_per_second']:.0f} hashes/s")
+        return 0
+
+
+class PlotMatchCommand:
+    name = "plot match"
+    help = "recognise a clip and draw how it lines up with the best songs (offset histogram, time scatter) to a PNG"
+
+    def configure(self, p):
+        p.add_argument("clip", metavar="CLIP", help="audio file to recognise against the configured database")
+        p.add_argument("--start", type=_non_negative, default=None, metavar="S", help="seconds into the clip")
+        p.add_argument("--duration", type=_positive, default=None, metavar="D", help="seconds of the clip used")
+        p.add_argument("--top", type=int, default=2, metavar="N", help="candidates drawn (default 2)")
+        _add_figure_options(p)
+
+    def run(self, args, ctx):
+        if args.dpi < 10 or not 1 <= args.top <= 5:
+            ctx.error("--dpi must be at least 10 and --top in 1..5")
+            return 2
+        if not _check_matplotlib(ctx) or not _check_output(ctx, args.output):
+            return 1
+        from ..plots import match_data, plot_match
+        engine = ctx.engine()
+        samples = engine.decode(args.clip, start=args.start, duration=args.duration)
+        data = match_data(engine, samples, top=args.top)
+        size = plot_match(data, args.output, width=args.width, height=args.height, dpi=args.dpi,
+                          title=os.path.basename(args.clip))
+        summary = {"output": args.output, **size, "match": data["result"]["match"],
+                   "candidates": [{k: c[k] for k in ("song_id", "song_name", "confidence", "offset_seconds",
+                                                     "aligned", "matches", "peak")}
+                                  for c in data["candidates"]]}
+        if ctx.json:
+            ctx.emit_json(summary)
+        else:
+            match = data["result"]["match"]
+            verdict = (f"{match['song_name']} at {match['offset_seconds']:.2f} s (confidence "
+                       f"{match['confidence']:.2f})" if match else "no match")
+            ctx.out(f"wrote {args.output} ({size['width_px']}x{size['height_px']} px): {verdict}")
+        return 0
+
+
+COMMANDS = [PlotFingerprintCommand(), PlotMatchCommand()]
