@@ -87,8 +87,8 @@ class RecognitionParams:
     threshold: float = 0.3            # decision: best candidate's confidence must reach this (see matching.confidence)
     top: int = 5                      # candidates returned
     max_hash_rows: int = 2000         # query hashes found in more database rows than this are ignored (stop words)
-    query_peak_factor: float = 2.0    # a query keeps this many times the peaks per second of a registered song...
-    query_fan_value: int = 12         # ...and pairs each anchor with this many: the song's pairs survive extra (noise) peaks
+    query_peak_factor: float = 1.0    # a query keeps this many times the peaks per second of a registered song...
+    query_fan_value: int = 5          # ...and pairs each anchor with this many: the song's pairs survive extra (noise) peaks
 
     def validate(self):
         if not 1 <= self.query_shifts <= 16:

@@ -27,7 +27,9 @@ CREATE TABLE IF NOT EXISTS songs (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 
 -- The index proper: clustered on the hash, no secondary index, 16 bytes of
--- key per row. `offset` is a reserved word in MariaDB 10.6+.
+-- key per row. `offset` is a reserved word in MariaDB 10.6+. Songs arrive in
+-- random hash order, which leaves pages half full; a bulk registration ends
+-- with an in-place rebuild (Storage.optimize) that packs them again.
 CREATE TABLE IF NOT EXISTS fingerprints (
     hash     BINARY(10)         NOT NULL,   -- truncated SHA-1 of (f1, f2, dt)
     song_id  MEDIUMINT UNSIGNED NOT NULL,

@@ -349,6 +349,9 @@ class Storage(ABC):
             return found
         return self._run("delete songs", work, write=True)
 
+    def optimize(self):
+        """Repack the index after many inserts (a no-op where not needed)."""
+
     def stats(self):
         """Songs, fingerprints, hours of audio and bytes on disk."""
         def work(cur):

@@ -83,6 +83,16 @@ class MySQLStorage(Storage):
                                 f"Create it first: CREATE DATABASE `{self.settings['database']}`")
         return StorageError(f"{self.description}: {action} failed: {detail}")
 
+    def optimize(self):
+        """Rebuild the fingerprint table in key order (online: reads and
+        writes go on meanwhile), packing pages that random-order inserts left
+        about half full: roughly halves the bytes per row."""
+        def work(cur):
+            cur.execute("ALTER TABLE fingerprints FORCE, ALGORITHM=INPLACE, LOCK=NONE")
+            cur.execute("ANALYZE TABLE fingerprints")
+            cur.fetchall()
+        self._run("optimize the index", work, write=True)
+
     def _bytes_used(self, cursor):
         cursor.execute("SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables "
                        "WHERE table_schema = DATABASE() AND table_name IN ('songs', 'fingerprints', 'dejavu_meta')")
