@@ -1,0 +1,88 @@
+"""Alignment with known answers, on an in-memory index (no database)."""
+import numpy as np
+import pytest
+
+from audiogen import make_song
+from dejavu_cn.audio import resample
+from dejavu_cn.config import FingerprintParams, RecognitionParams
+from dejavu_cn.fingerprint import fingerprint
+from dejavu_cn.hashing import hash_keys
+from dejavu_cn.matching import (align, alignment_details, analyze_query, chance_p_value, confidence_from_p,
+                                query_params)
+from dejavu_cn.storage.base import Lookup
+
+P, R = FingerprintParams(), RecognitionParams()
+QP = query_params(P, R)
+SOURCE_RATE = 44100
+
+
+@pytest.fixture(scope="module")
+def index():
+    songs = {sid: make_song(seed, 30.0, rate=SOURCE_RATE) for sid, seed in ((1, 31), (2, 32), (3, 33))}
+    keys, ids, offsets = [], [], []
+    for sid, x in songs.items():
+        fp = fingerprint(resample(x, SOURCE_RATE, P.sample_rate), P)
+        keys.append(hash_keys(fp.hashes))
+        ids.append(np.full(len(fp), sid))
+        offsets.append(fp.offsets.astype(np.int64))
+    return songs, Lookup(np.concatenate(keys), np.concatenate(ids), np.concatenate(offsets))
+
+
+def query(samples, rate):
+    return analyze_query(resample(samples, rate, P.sample_rate), QP, shifts=R.query_shifts)
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 22050, 44100, 48000])
+@pytest.mark.parametrize("start", [3.0, 12.345, 21.7])
+def test_offset_is_right_at_any_rate_and_cut(index, rate, start):
+    songs, lookup = index
+    clip = songs[2][int(start * SOURCE_RATE) + 7:int((start + 4) * SOURCE_RATE)]   # cut off the sample grid
+    clip = resample(clip, SOURCE_RATE, rate)
+    candidates, stats = align(query(clip, rate), lookup)
+    best = candidates[0]
+    assert best.song_id == 2
+    offset = best.offset_subframes / R.query_shifts * P.frame_seconds()
+    assert abs(offset - (start + 7 / SOURCE_RATE)) < 0.05
+    assert best.aligned > 5 * max([c.aligned for c in candidates[1:]] + [1])
+
+
+def test_unknown_audio_aligns_weakly_and_gets_low_confidence(index):
+    songs, lookup = index
+    q = query(make_song(777, 5.0, rate=SOURCE_RATE), SOURCE_RATE)
+    candidates, stats = align(q, lookup)
+    span = 30.0 / P.frame_seconds() + q.duration_seconds / P.frame_seconds()
+    for c in candidates:
+        conf = confidence_from_p(chance_p_value(c.aligned, c.hits, span, stats["songs_hit"]))
+        assert conf < R.threshold
+
+
+def test_true_match_gets_full_confidence(index):
+    songs, lookup = index
+    q = query(songs[3][5 * SOURCE_RATE:8 * SOURCE_RATE], SOURCE_RATE)
+    candidates, stats = align(q, lookup)
+    c = candidates[0]
+    span = 30.0 / P.frame_seconds() + q.duration_seconds / P.frame_seconds()
+    assert c.song_id == 3
+    assert confidence_from_p(chance_p_value(c.aligned, c.hits, span, stats["songs_hit"])) == 1.0
+
+
+def test_confidence_is_monotonic_and_bounded():
+    values = [confidence_from_p(chance_p_value(a, 40, 3000, 10)) for a in range(0, 60)]
+    assert all(0.0 <= v <= 1.0 for v in values)
+    assert values == sorted(values)
+    assert values[0] == 0.0 and values[-1] == 1.0
+
+
+def test_empty_query_and_empty_index(index):
+    songs, lookup = index
+    assert align(query(np.zeros(100, np.float32), SOURCE_RATE), lookup)[0] == []
+    empty = Lookup(np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64))
+    assert align(query(songs[1][:SOURCE_RATE * 3], SOURCE_RATE), empty)[0] == []
+
+
+def test_alignment_details_form_a_diagonal(index):
+    songs, lookup = index
+    q = query(songs[1][10 * SOURCE_RATE:15 * SOURCE_RATE], SOURCE_RATE)
+    d = alignment_details(q, lookup, 1)
+    diff_seconds = d["difference_frames"] * P.frame_seconds()
+    assert np.mean(np.abs(diff_seconds - 10.0) < 0.05) > 0.5
