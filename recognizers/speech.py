@@ -1,0 +1,449 @@
+"""The speech recogniser: where does each sentence of a recording sit in an
+original recording, and how close is it?
+
+Both files are cut into sentences at their silences (:mod:`segmenter`). Each
+sentence of the recording is then looked for in the original in two ways:
+
+1. **Fingerprint alignment** (verdict ``"same"``): the original is
+   fingerprinted once into an in-memory :class:`~dejavu_cn.storage.Lookup`
+   (no database is opened), and the sentence is analysed and aligned exactly
+   like a query of the engine (:func:`~dejavu_cn.matching.analyze_query`,
+   :func:`~dejavu_cn.matching.align`, confidence from the chance p-value).
+   A confidence at or above ``recognition.threshold`` means the sentence is a
+   copy of the original at that offset (re-encoded or noisy, but the same
+   recording).
+2. **MFCC + dynamic time warping** (verdict ``"similar"``): otherwise the
+   sentence's MFCCs (cepstral mean and variance normalised per file, so two
+   voices or microphones compare) are aligned with subsequence DTW against the
+   whole original, local slope between 1/2 and 2 (a re-speaking up to twice as
+   fast or slow). The mean frame distance of the best path, divided by the
+   median of the best paths ending anywhere else (how well this sentence fits
+   the original compared with how well it fits speech in general), gives the
+   similarity in [0, 1]; at or above ``similar_threshold`` the verdict is
+   ``"similar"``, else ``"not_found"``.
+
+Results are plain JSON-serialisable dicts; times are in seconds.
+"""
+import dataclasses
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from dejavu_cn.audio import decode_file
+from dejavu_cn.config import Config
+from dejavu_cn.errors import ParameterError, RecognitionError
+from dejavu_cn.fingerprint import fingerprint
+from dejavu_cn.hashing import hash_keys
+from dejavu_cn.matching import align, analyze_query, chance_p_value, confidence_from_p, query_params
+from dejavu_cn.storage.base import Lookup
+from segmenter import SegmentParams, frame_levels, pad_intervals, sentence_cores
+
+log = logging.getLogger(__name__)
+
+VERDICTS = ("same", "similar", "not_found")
+
+
+@dataclass(frozen=True)
+class SimilarParams:
+    """MFCC and DTW settings of the "similar" path.
+
+    With the defaults: 25 ms frames every 10 ms, 26 mel bands 100-5000 Hz,
+    cepstral coefficients 1-13 (c0, the loudness, is dropped).
+    """
+
+    frame_ms: float = 25.0            # ms per analysis window
+    hop_ms: float = 10.0              # ms between frames
+    n_mels: int = 26                  # mel bands
+    n_mfcc: int = 13                  # cepstral coefficients kept, after c0
+    min_hz: float = 100.0             # Hz, lowest mel band edge
+    max_hz: float = 5000.0            # Hz, highest mel band edge (capped at Nyquist)
+    preemphasis: float = 0.97         # first-order high-pass coefficient
+    similar_threshold: float = 0.5    # similarity in [0, 1] at or above which a sentence is "similar"
+    ratio_same: float = 0.55          # best / typical path distance that maps to similarity 1
+    ratio_none: float = 0.95          # ... and to similarity 0 (the threshold 0.5 sits at 0.75)
+
+    @classmethod
+    def from_dict(cls, data):
+        if data is None:
+            return cls()
+        if isinstance(data, cls):
+            return data
+        known = {f.name: f.default for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ParameterError(f"unknown speech parameter(s): {', '.join(unknown)}")
+        try:
+            return cls(**{k: type(known[k])(v) for k, v in data.items()})
+        except (TypeError, ValueError) as exc:
+            raise ParameterError(f"invalid speech parameter: {exc}") from None
+
+
+# -- MFCC -------------------------------------------------------------------------
+def mel_filterbank(rate, n_fft, *, n_mels=26, min_hz=100.0, max_hz=5000.0):
+    """Triangular mel filters (HTK mel scale).
+
+    Returns
+    -------
+    np.ndarray, shape (n_mels, n_fft // 2 + 1), float64
+    """
+    max_hz = min(max_hz, rate / 2.0)
+    if not 0 <= min_hz < max_hz:
+        raise ParameterError("need 0 <= min_hz < max_hz <= rate / 2")
+    mel = lambda f: 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)            # noqa: E731
+    hz = lambda m: 700.0 * (10.0 ** (np.asarray(m) / 2595.0) - 1.0)           # noqa: E731
+    edges = hz(np.linspace(mel(min_hz), mel(max_hz), n_mels + 2))
+    freqs = np.arange(n_fft // 2 + 1) * rate / n_fft
+    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    rising = (freqs[None, :] - lower) / (centre - lower)
+    falling = (upper - freqs[None, :]) / (upper - centre)
+    return np.maximum(0.0, np.minimum(rising, falling))
+
+
+def mfcc(samples, rate, params=None):
+    """Mel-frequency cepstral coefficients.
+
+    Parameters
+    ----------
+    samples : np.ndarray, shape (n,)
+        Mono float samples.
+    rate : int
+        Hz.
+    params : SimilarParams, optional
+
+    Returns
+    -------
+    np.ndarray, shape (frames, n_mfcc), float64
+        Frame ``i`` starts at sample ``i * hop`` (``hop_ms``). Coefficients
+        1..n_mfcc of the orthonormal DCT-II of the log mel energies.
+    """
+    from scipy.fft import dct, rfft
+    p = params or SimilarParams()
+    x = np.asarray(samples, dtype=np.float64)
+    win = int(round(rate * p.frame_ms / 1000.0))
+    hop = max(1, int(round(rate * p.hop_ms / 1000.0)))
+    if x.size < win:
+        x = np.pad(x, (0, win - x.size))
+    x = np.append(x[0], x[1:] - p.preemphasis * x[:-1])
+    n_fft = 1 << int(np.ceil(np.log2(win)))
+    frames = np.lib.stride_tricks.sliding_window_view(x, win)[::hop]
+    power = np.abs(rfft(frames * np.hamming(win), n=n_fft, axis=1)) ** 2
+    bank = mel_filterbank(rate, n_fft, n_mels=p.n_mels, min_hz=p.min_hz, max_hz=p.max_hz)
+    log_mel = np.log(power @ bank.T + 1e-10)
+    return dct(log_mel, type=2, norm="ortho", axis=1)[:, 1:p.n_mfcc + 1]
+
+
+def normalise(features, mask=None):
+    """Cepstral mean and variance normalisation, statistics from the frames in ``mask``."""
+    ref = features if mask is None or not mask.any() else features[mask]
+    return (features - ref.mean(axis=0)) / (ref.std(axis=0) + 1e-8)
+
+
+# -- DTW --------------------------------------------------------------------------
+def subsequence_dtw(cost):
+    """Best alignment of all of a query with some stretch of a reference.
+
+    Steps (1, 1), (1, 2) and (2, 1) (local slope between 1/2 and 2); the
+    (2, 1) step adds the skipped query frame's cost, so every path sums exactly
+    one cost per query frame. Loops over query frames only; each row is one
+    numpy operation over the reference.
+
+    Parameters
+    ----------
+    cost : np.ndarray, shape (n, m)
+        Distance between query frame ``i`` and reference frame ``j``.
+
+    Returns
+    -------
+    per_end : np.ndarray, shape (m,)
+        Mean cost per query frame of the best path ending at reference frame
+        ``j`` (inf where none can).
+    starts : np.ndarray, shape (m,), int64
+        Reference frame where that path starts.
+    """
+    n, m = cost.shape
+    inf = np.inf
+    D = np.full((n, m), inf)
+    S = np.zeros((n, m), dtype=np.int64)
+    D[0] = cost[0]
+    S[0] = np.arange(m)
+    for i in range(1, n):
+        a = np.full(m, inf)
+        b = np.full(m, inf)
+        c = np.full(m, inf)
+        a[1:] = D[i - 1, :-1]
+        if m > 2:
+            b[2:] = D[i - 1, :-2]
+        if i >= 2:
+            c[1:] = D[i - 2, :-1] + cost[i - 1, 1:]
+        stack = np.stack([a, b, c])
+        choice = np.argmin(stack, axis=0)
+        D[i] = cost[i] + stack[choice, np.arange(m)]
+        prev = np.stack([np.r_[0, S[i - 1, :-1]], np.r_[0, 0, S[i - 1, :-2]][:m],
+                         np.r_[0, S[i - 2, :-1]] if i >= 2 else np.zeros(m, np.int64)])
+        S[i] = prev[choice, np.arange(m)]
+    return D[-1] / n, S[-1]
+
+
+# -- the comparison -----------------------------------------------------------------
+def _config(config):
+    if config is None:
+        return Config()
+    if isinstance(config, Config):
+        return config
+    return Config.from_dict(config)
+
+
+class _Original:
+    """The original recording, analysed once: sentences, in-memory fingerprint
+    index and normalised MFCCs."""
+
+    def __init__(self, samples, rate, cfg, seg, sim):
+        self.samples = samples
+        self.rate = rate
+        self.duration = samples.size / rate
+        self.cores = sentence_cores(samples, rate, seg)
+        self.sentences = pad_intervals(self.cores, rate, samples.size, seg.padding_ms)
+        fps = fingerprint(samples, cfg.fingerprint)
+        self.lookup = Lookup(keys=hash_keys(fps.hashes), song_ids=np.zeros(len(fps), np.int64),
+                             offsets=fps.offsets.astype(np.int64))
+        feats = mfcc(samples, rate, sim)
+        self.hop = max(1, int(round(rate * sim.hop_ms / 1000.0)))
+        sounding = np.zeros(feats.shape[0], bool)
+        for s, e in self.cores.tolist():
+            sounding[s // self.hop:e // self.hop] = True
+        self.features = normalise(feats, sounding)
+
+    def sentence_at(self, start, end):
+        """Index of the original sentence overlapping [start, end) samples most, or None."""
+        if self.cores.shape[0] == 0:
+            return None
+        overlap = np.minimum(self.sentences[:, 1], end) - np.maximum(self.sentences[:, 0], start)
+        best = int(np.argmax(overlap))
+        return best if overlap[best] > 0 else None
+
+
+def _fingerprint_match(sentence, original, cfg):
+    """Best alignment of one sentence in the original: dict or None."""
+    rec = cfg.recognition
+    qp = query_params(cfg.fingerprint, rec)
+    query = analyze_query(sentence, qp, shifts=rec.query_shifts)
+    candidates, stats = align(query, original.lookup, max_rows=rec.max_hash_rows, top=1)
+    if not candidates:
+        return {"confidence": 0.0, "offset_seconds": None, "aligned": 0, "p_value": 1.0}
+    c = candidates[0]
+    frame = cfg.fingerprint.frame_seconds()
+    span = original.duration / frame + query.duration_seconds / frame
+    p = chance_p_value(c.aligned, c.hits, span, stats["songs_hit"])
+    return {"confidence": round(confidence_from_p(p), 4), "offset_seconds": c.offset_subframes / query.shifts * frame,
+            "aligned": int(c.aligned), "p_value": float(f"{p:.3g}")}
+
+
+def _dtw_match(query_features, original, sim):
+    """Subsequence DTW of a sentence's features in the original's."""
+    from scipy.spatial.distance import cdist
+    n = query_features.shape[0]
+    ref = original.features
+    if n < 2 or ref.shape[0] < max(2, n // 2):
+        return None
+    cost = cdist(query_features, ref, "euclidean") / np.sqrt(query_features.shape[1])
+    per_end, starts = subsequence_dtw(cost)
+    finite = np.isfinite(per_end)
+    if not finite.any():
+        return None
+    end = int(np.argmin(per_end))
+    best = float(per_end[end])
+    typical = float(np.median(per_end[finite]))
+    ratio = best / typical if typical > 0 else 1.0
+    similarity = float(np.clip((sim.ratio_none - ratio) / (sim.ratio_none - sim.ratio_same), 0.0, 1.0))
+    return {"start_frame": int(starts[end]), "end_frame": end + 1, "distance": best, "ratio": ratio,
+            "similarity": similarity}
+
+
+def compare_samples(recording, original, rate, *, config=None, segment_params=None, similar_params=None):
+    """Compare two mono signals at ``rate`` (the fingerprint rate); see :func:`compare_files`."""
+    cfg = _config(config)
+    seg = SegmentParams.from_dict(segment_params if segment_params is not None else cfg.section("segment") or None)
+    sim = SimilarParams.from_dict(similar_params if similar_params is not None else cfg.section("speech") or None)
+    recording = np.asarray(recording, dtype=np.float32)
+    original_samples = np.asarray(original, dtype=np.float32)
+    for name, x in (("recording", recording), ("original", original_samples)):
+        if x.size == 0 or not np.any(np.abs(x) > 1e-6):
+            raise RecognitionError(f"the {name} is silent: nothing to compare")
+    min_seconds = seg.min_sentence_ms / 1000.0
+    if original_samples.size / rate < min_seconds:
+        raise RecognitionError(f"the original ({original_samples.size / rate:.2f} s) is shorter than a sentence "
+                               f"(min_sentence_ms = {seg.min_sentence_ms:g} ms)")
+    cores = sentence_cores(recording, rate, seg)
+    if cores.shape[0] == 0:
+        raise RecognitionError("no sentence found in the recording (everything is below the silence threshold)")
+    sentences = pad_intervals(cores, rate, recording.size, seg.padding_ms)
+    orig = _Original(original_samples, rate, cfg, seg, sim)
+    if orig.cores.shape[0] == 0:
+        raise RecognitionError("no sentence found in the original (everything is below the silence threshold)")
+    shortest = float(np.min(cores[:, 1] - cores[:, 0])) / rate
+    if orig.duration < shortest:
+        raise RecognitionError(f"the original ({orig.duration:.2f} s) is shorter than every sentence of the "
+                               f"recording (shortest {shortest:.2f} s)")
+
+    rec_feats = mfcc(recording, rate, sim)
+    sounding = np.zeros(rec_feats.shape[0], bool)
+    for s, e in cores.tolist():
+        sounding[s // orig.hop:e // orig.hop] = True
+    rec_feats = normalise(rec_feats, sounding)
+    threshold = cfg.recognition.threshold
+    out = []
+    for i, ((s, e), (cs, ce)) in enumerate(zip(sentences.tolist(), cores.tolist())):
+        entry = {"index": i, "start": round(s / rate, 3), "end": round(e / rate, 3),
+                 "duration": round((e - s) / rate, 3), "verdict": "not_found", "original_start": None,
+                 "original_end": None, "original_index": None, "similarity": 0.0, "method": None}
+        fp = _fingerprint_match(recording[s:e], orig, cfg)
+        entry["fingerprint_confidence"] = fp["confidence"]
+        if fp["confidence"] >= threshold:
+            o_start = max(0.0, fp["offset_seconds"])
+            o_end = min(orig.duration, fp["offset_seconds"] + (e - s) / rate)
+            entry.update(verdict="same", method="fingerprint", similarity=fp["confidence"],
+                         original_start=round(o_start, 3), original_end=round(o_end, 3),
+                         aligned_hashes=fp["aligned"], p_value=fp["p_value"])
+        else:
+            dtw = _dtw_match(rec_feats[cs // orig.hop:max(cs // orig.hop + 1, ce // orig.hop)], orig, sim)
+            if dtw is not None:
+                entry["dtw_distance"] = round(dtw["distance"], 4)
+                entry["dtw_ratio"] = round(dtw["ratio"], 4)
+                entry["similarity"] = round(dtw["similarity"], 4)
+                o_start = dtw["start_frame"] * orig.hop / rate
+                o_end = dtw["end_frame"] * orig.hop / rate
+                entry["method"] = "mfcc_dtw"
+                if dtw["similarity"] >= sim.similar_threshold:
+                    entry.update(verdict="similar", original_start=round(o_start, 3),
+                                 original_end=round(min(o_end, orig.duration), 3))
+        if entry["original_start"] is not None:
+            entry["original_index"] = orig.sentence_at(int(entry["original_start"] * rate),
+                                                       int(entry["original_end"] * rate))
+        out.append(entry)
+
+    originals = []
+    covered = set()
+    for i, ((s, e), (cs, ce)) in enumerate(zip(orig.sentences.tolist(), orig.cores.tolist())):
+        by = []
+        for entry in out:
+            if entry["original_start"] is None:
+                continue
+            a, b = entry["original_start"] * rate, entry["original_end"] * rate
+            if min(b, ce) - max(a, cs) >= 0.5 * (ce - cs):
+                by.append(entry["index"])
+        if by:
+            covered.add(i)
+        originals.append({"index": i, "start": round(s / rate, 3), "end": round(e / rate, 3),
+                          "duration": round((e - s) / rate, 3), "covered_by": by})
+    counts = {v: sum(1 for x in out if x["verdict"] == v) for v in VERDICTS}
+    return {
+        "sentences": out,
+        "uncovered": [{"index": o["index"], "start": o["start"], "end": o["end"]}
+                      for o in originals if o["index"] not in covered],
+        "original_sentences": originals,
+        "recording_seconds": round(recording.size / rate, 3),
+        "original_seconds": round(orig.duration, 3),
+        "counts": counts,
+        "parameters": {"segment": seg.to_dict(), "similar": dataclasses.asdict(sim),
+                       "fingerprint_threshold": threshold, "sample_rate": int(rate)},
+    }
+
+
+def compare_files(recording_path, original_path, *, config=None, segment_params=None):
+    """Compare a recording with an original, sentence by sentence.
+
+    Parameters
+    ----------
+    recording_path, original_path : str or path-like
+        Any file ffmpeg decodes.
+    config : Config or dict, optional
+        dejavu-cn configuration: fingerprint and recognition parameters; its
+        ``segment`` and ``speech`` sections (if any) override
+        :class:`segmenter.SegmentParams` and :class:`SimilarParams`.
+    segment_params : SegmentParams or dict, optional
+        Segmentation parameters (win over the configuration's).
+
+    Returns
+    -------
+    dict
+        JSON-serialisable. ``sentences``: per sentence of the recording
+        ``index``, ``start``, ``end``, ``duration`` (s), ``verdict``
+        (``"same"``, ``"similar"`` or ``"not_found"``), ``original_start``,
+        ``original_end`` (s, or None), ``original_index`` (the original
+        sentence overlapping most), ``similarity`` in [0, 1] (the fingerprint
+        confidence for ``same``, the DTW similarity otherwise), ``method``
+        (``"fingerprint"`` or ``"mfcc_dtw"``) and diagnostics.
+        ``uncovered``: original sentences no recording sentence covers
+        (``index``, ``start``, ``end``). ``original_sentences``,
+        ``counts``, durations and ``parameters``.
+
+    Raises
+    ------
+    AudioDecodeError
+        A file cannot be decoded.
+    RecognitionError
+        A file is silent, has no sentence, or the original is too short.
+    """
+    cfg = _config(config)
+    rate = cfg.fingerprint.sample_rate
+    recording = decode_file(recording_path, target_rate=rate)
+    original = decode_file(original_path, target_rate=rate)
+    log.info("comparing %s (%.1f s) with %s (%.1f s)", recording_path, recording.size / rate,
+             original_path, original.size / rate)
+    result = compare_samples(recording, original, rate, config=cfg, segment_params=segment_params)
+    result["recording"] = str(recording_path)
+    result["original"] = str(original_path)
+    return result
+
+
+def plot_timeline(result, out):
+    """Draw the recording's and the original's sentences on two timelines,
+    joined by lines for matched sentences (green: same, orange: similar;
+    not-found sentences in grey, uncovered original sentences hatched).
+
+    Parameters
+    ----------
+    result : dict
+        From :func:`compare_files`.
+    out : str, path-like or binary file object
+        Where the PNG goes.
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    colours = {"same": "#2ca02c", "similar": "#ff7f0e", "not_found": "#9e9e9e"}
+    length = max(result.get("recording_seconds", 0), result.get("original_seconds", 0), 1.0)
+    fig, ax = plt.subplots(figsize=(max(8.0, min(24.0, length / 4.0)), 3.6), dpi=100)
+    y_rec, y_orig, h = 1.0, 0.0, 0.35
+    uncovered = {u["index"] for u in result.get("uncovered", [])}
+    for o in result.get("original_sentences", []):
+        ax.add_patch(Rectangle((o["start"], y_orig - h / 2), o["end"] - o["start"], h, facecolor="#c6dbef",
+                               edgecolor="#3182bd", hatch="//" if o["index"] in uncovered else None))
+        ax.text((o["start"] + o["end"]) / 2, y_orig, str(o["index"]), ha="center", va="center", fontsize=7)
+    for s in result.get("sentences", []):
+        colour = colours.get(s["verdict"], "#9e9e9e")
+        ax.add_patch(Rectangle((s["start"], y_rec - h / 2), s["end"] - s["start"], h, facecolor=colour,
+                               edgecolor="black", linewidth=0.5, alpha=0.8))
+        ax.text((s["start"] + s["end"]) / 2, y_rec, str(s["index"]), ha="center", va="center", fontsize=7)
+        if s.get("original_start") is not None and s["verdict"] != "not_found":
+            mid_rec = (s["start"] + s["end"]) / 2
+            mid_orig = (s["original_start"] + s["original_end"]) / 2
+            ax.plot([mid_rec, mid_orig], [y_rec - h / 2, y_orig + h / 2], color=colour, linewidth=1.2,
+                    linestyle="-" if s["verdict"] == "same" else "--")
+    ax.set_xlim(0, length)
+    ax.set_ylim(-0.6, 1.6)
+    ax.set_yticks([y_orig, y_rec], ["original", "recording"])
+    ax.set_xlabel("time (s)")
+    counts = result.get("counts", {})
+    ax.set_title(f"same {counts.get('same', 0)}, similar {counts.get('similar', 0)}, "
+                 f"not found {counts.get('not_found', 0)}; uncovered in original {len(uncovered)}", fontsize=9)
+    handles = [plt.Line2D([], [], color=c, linewidth=4, label=v.replace("_", " ")) for v, c in colours.items()]
+    ax.legend(handles=handles, loc="upper right", fontsize=7, ncol=3, frameon=False)
+    fig.tight_layout()
+    try:
+        fig.savefig(out, format="png")
+    finally:
+        plt.close(fig)

@@ -1,0 +1,318 @@
+"""Silence-based sentence segmentation (pydub's ``detect_nonsilent``, in numpy).
+
+Pure array code: a mono float signal in, sample intervals out. The signal is
+measured in short frames (``frame_ms``, level in dBFS of the frame's RMS over
+a ``window_ms`` window). A frame is silent when its level is below the
+threshold; a run of silent frames at least ``min_silence_ms`` long separates
+two sentences.
+
+Threshold
+---------
+With ``relative=True`` (the default) ``silence_thresh_db`` is counted from the
+recording's own loudness: the ``loudness_percentile``-th percentile of frame
+levels (the level of its speech, not of its pauses), so a recording 30 dB
+quieter is cut at the same places. A noisy recording whose noise floor (the
+``floor_percentile``-th percentile) comes near that threshold has it raised
+to ``noise_margin_db`` above the floor, but never above the midpoint between
+floor and speech. With ``relative=False`` the threshold is absolute dBFS, as
+in pydub.
+
+After detection, sentences shorter than ``min_sentence_ms`` are dropped
+(clicks, breaths), sentences longer than ``max_sentence_ms`` are split at
+their quietest frame (recursively), and ``padding_ms`` of context is kept on
+each side (never past the middle of the pause to the next sentence).
+"""
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from dejavu_cn.errors import ParameterError
+
+_EPS = 1e-12
+
+
+@dataclass(frozen=True)
+class SegmentParams:
+    """Segmentation parameters, every one with its unit.
+
+    With the defaults a pause of 300 ms or more at 35 dB below the speech
+    level ends a sentence; sentences keep 100 ms of context each side.
+    """
+
+    min_silence_ms: float = 300.0      # ms; a shorter pause does not end a sentence
+    silence_thresh_db: float = -35.0   # dB; relative to the loudness (relative=True) or dBFS
+    relative: bool = True              # threshold relative to the recording's loudness
+    loudness_percentile: float = 95.0  # % of frames quieter than the "loudness" (speech level)
+    floor_percentile: float = 10.0     # % of frames quieter than the noise floor
+    noise_margin_db: float = 8.0       # dB; the threshold stays at least this far above the noise floor
+    padding_ms: float = 100.0          # ms kept before and after each sentence
+    min_sentence_ms: float = 200.0     # ms; shorter sounds are dropped
+    max_sentence_ms: float = 15000.0   # ms; longer sentences are split at their quietest frame
+    frame_ms: float = 10.0             # ms between level measurements (time resolution)
+    window_ms: float = 10.0            # ms of signal in each level measurement (longer: steadier in noise, blurs edges by half)
+
+    def validate(self):
+        """Check the values; returns ``self``.
+
+        Raises
+        ------
+        ParameterError
+        """
+        checks = [
+            (self.frame_ms > 0 and self.window_ms >= self.frame_ms, "need frame_ms > 0 and window_ms >= frame_ms"),
+            (self.min_silence_ms >= self.frame_ms, "min_silence_ms must be >= frame_ms"),
+            (self.padding_ms >= 0, "padding_ms must be >= 0"),
+            (self.min_sentence_ms >= 0, "min_sentence_ms must be >= 0"),
+            (self.max_sentence_ms > 2 * max(self.min_sentence_ms, self.frame_ms),
+             "max_sentence_ms must exceed twice min_sentence_ms"),
+            (0 <= self.floor_percentile < self.loudness_percentile <= 100,
+             "need 0 <= floor_percentile < loudness_percentile <= 100"),
+            (self.noise_margin_db >= 0, "noise_margin_db must be >= 0"),
+            (not self.relative or self.silence_thresh_db < 0,
+             "a relative silence_thresh_db must be negative (dB below the loudness)"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ParameterError(f"segmentation parameters: {message}")
+        return self
+
+    @classmethod
+    def from_dict(cls, data):
+        """Build from a dict (e.g. the ``segment`` section of config.json);
+        ``None`` gives the defaults.
+
+        Raises
+        ------
+        ParameterError
+            Unknown keys or values of the wrong type.
+        """
+        if data is None:
+            return cls().validate()
+        if isinstance(data, cls):
+            return data.validate()
+        if not isinstance(data, dict):
+            raise ParameterError("segmentation parameters must be a dict")
+        known = {f.name: f.default for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ParameterError(f"unknown segmentation parameter(s): {', '.join(unknown)}")
+        values = {}
+        for key, value in data.items():
+            try:
+                values[key] = bool(value) if isinstance(known[key], bool) else float(value)
+            except (TypeError, ValueError):
+                raise ParameterError(f"segmentation parameter {key} has an invalid value: {value!r}") from None
+        return cls(**values).validate()
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+def _check_signal(samples, rate):
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim != 1:
+        raise ParameterError(f"samples must be a 1-D (mono) array, not shape {samples.shape}")
+    if not rate or rate <= 0:
+        raise ParameterError("rate must be a positive number of Hz")
+    return samples
+
+
+def frame_levels(samples, rate, *, frame_ms=10.0, window_ms=30.0):
+    """Level of a signal in short frames.
+
+    Parameters
+    ----------
+    samples : np.ndarray, shape (n,)
+        Mono float samples in [-1, 1].
+    rate : int
+        Hz.
+    frame_ms, window_ms : float
+        ms between frames and ms of signal measured per frame (centred on the frame).
+
+    Returns
+    -------
+    np.ndarray, shape (ceil(n / hop),), float64
+        dBFS (RMS re full scale, so a full-scale square wave is 0 dBFS) of
+        frame ``i``, which covers samples ``[i * hop, (i + 1) * hop)`` with
+        ``hop = round(rate * frame_ms / 1000)``.
+    """
+    samples = _check_signal(samples, rate)
+    hop = max(1, int(round(rate * frame_ms / 1000.0)))
+    n_frames = -(-samples.size // hop)
+    if n_frames == 0:
+        return np.zeros(0)
+    half = max(hop, int(round(rate * window_ms / 1000.0))) // 2
+    energy = np.concatenate([[0.0], np.cumsum(np.square(samples, dtype=np.float64))])
+    centres = np.arange(n_frames) * hop + hop // 2
+    lo = np.clip(centres - half, 0, samples.size)
+    hi = np.clip(centres + half, 0, samples.size)
+    mean_square = (energy[hi] - energy[lo]) / np.maximum(hi - lo, 1)
+    return 10.0 * np.log10(np.maximum(mean_square, 0.0) + _EPS)
+
+
+def silence_threshold(levels, params):
+    """The threshold in dBFS that :func:`detect_nonsilent` applies to ``levels``.
+
+    Returns
+    -------
+    float
+        dBFS.
+    """
+    if not params.relative:
+        return float(params.silence_thresh_db)
+    if levels.size == 0:
+        return float(params.silence_thresh_db)
+    loud = float(np.percentile(levels, params.loudness_percentile))
+    floor = float(np.percentile(levels, params.floor_percentile))
+    thresh = loud + params.silence_thresh_db
+    if thresh < floor + params.noise_margin_db:
+        thresh = min(floor + params.noise_margin_db, (floor + loud) / 2.0)
+    return thresh
+
+
+def _runs(mask):
+    """Start and end (exclusive) indices of the runs of True in a boolean array."""
+    padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
+    change = np.diff(padded)
+    return np.nonzero(change == 1)[0], np.nonzero(change == -1)[0]
+
+
+def detect_nonsilent(samples, rate, params=None):
+    """Sounding stretches of a signal, without padding or length limits.
+
+    Parameters
+    ----------
+    samples : np.ndarray, shape (n,)
+        Mono float samples in [-1, 1].
+    rate : int
+        Hz.
+    params : SegmentParams, optional
+
+    Returns
+    -------
+    np.ndarray, shape (k, 2), int64
+        ``[start, end)`` sample intervals, sorted, separated by pauses of at
+        least ``min_silence_ms``. Empty if the whole signal is silent.
+    """
+    params = SegmentParams.from_dict(params)
+    samples = _check_signal(samples, rate)
+    levels = frame_levels(samples, rate, frame_ms=params.frame_ms, window_ms=params.window_ms)
+    return _nonsilent_frames(levels, params, _hop(rate, params), samples.size)
+
+
+def _hop(rate, params):
+    return max(1, int(round(rate * params.frame_ms / 1000.0)))
+
+
+def _nonsilent_frames(levels, params, hop, n_samples):
+    if levels.size == 0 or float(levels.max()) <= 10 * np.log10(_EPS) + 1:
+        return np.zeros((0, 2), np.int64)
+    sounding = levels >= silence_threshold(levels, params)
+    min_gap = max(1, int(round(params.min_silence_ms / params.frame_ms)))
+    starts, ends = _runs(~sounding)
+    inner = (starts > 0) & (ends < levels.size) & (ends - starts < min_gap)
+    for s, e in zip(starts[inner], ends[inner]):   # a few pauses, not samples: fill short gaps
+        sounding[s:e] = True
+    starts, ends = _runs(sounding)
+    out = np.stack([starts * hop, np.minimum(ends * hop, n_samples)], axis=1).astype(np.int64)
+    return out.reshape(-1, 2)
+
+
+def _split_long(interval, levels, hop, max_frames, min_frames):
+    """Split a frame interval at its quietest frame until every part fits."""
+    start, end = interval
+    if end - start <= max_frames:
+        return [interval]
+    lo, hi = start + min_frames, end - min_frames
+    if hi <= lo:
+        return [interval]
+    # the quietest point, smoothed over 50 ms so a single dip between two syllables does not win
+    seg = levels[lo:hi]
+    k = 5
+    smooth = np.convolve(np.pad(seg, k // 2, mode="edge"), np.ones(k) / k, mode="valid")
+    cut = lo + int(np.argmin(smooth))
+    return (_split_long((start, cut), levels, hop, max_frames, min_frames)
+            + _split_long((cut, end), levels, hop, max_frames, min_frames))
+
+
+def split_sentences(samples, rate, params=None):
+    """Sentences of a recording, as sample intervals with padding.
+
+    Parameters
+    ----------
+    samples : np.ndarray, shape (n,)
+        Mono float samples in [-1, 1].
+    rate : int
+        Hz.
+    params : SegmentParams or dict, optional
+        See :class:`SegmentParams`.
+
+    Returns
+    -------
+    np.ndarray, shape (k, 2), int64
+        ``[start, end)`` sample intervals in order, not overlapping, each at
+        least ``min_sentence_ms`` (before padding) and at most
+        ``max_sentence_ms`` (before padding) long. Empty when nothing sounds.
+
+    Examples
+    --------
+    >>> rate = 8000
+    >>> tone = 0.5 * np.sin(2 * np.pi * 440 * np.arange(rate) / rate)
+    >>> x = np.concatenate([tone, np.zeros(rate), tone]).astype(np.float32)
+    >>> (split_sentences(x, rate, {"padding_ms": 0}) / rate).round(2).tolist()
+    [[0.0, 1.0], [2.0, 3.0]]
+    """
+    params = SegmentParams.from_dict(params)
+    core = sentence_cores(samples, rate, params)
+    return pad_intervals(core, rate, np.asarray(samples).size, params.padding_ms)
+
+
+def sentence_cores(samples, rate, params=None):
+    """Like :func:`split_sentences` but without the padding (the sounding part
+    of each sentence)."""
+    params = SegmentParams.from_dict(params)
+    samples = _check_signal(samples, rate)
+    hop = _hop(rate, params)
+    levels = frame_levels(samples, rate, frame_ms=params.frame_ms, window_ms=params.window_ms)
+    intervals = _nonsilent_frames(levels, params, hop, samples.size)
+    if intervals.size == 0:
+        return intervals
+    frames = [(int(s // hop), int(-(-e // hop))) for s, e in intervals]
+    max_frames = max(2, int(params.max_sentence_ms / params.frame_ms))
+    min_frames = max(1, int(round(params.min_sentence_ms / params.frame_ms)))
+    parts = []
+    for interval in frames:
+        parts.extend(_split_long(interval, levels, hop, max_frames, min_frames))
+    parts = [(s, e) for s, e in parts if e - s >= min_frames]
+    if not parts:
+        return np.zeros((0, 2), np.int64)
+    out = np.array(parts, dtype=np.int64) * hop
+    out[:, 1] = np.minimum(out[:, 1], samples.size)
+    return out
+
+
+def pad_intervals(intervals, rate, n_samples, padding_ms):
+    """Widen intervals by ``padding_ms`` each side, without crossing the middle
+    of the gap to a neighbour or the ends of the signal.
+
+    Returns
+    -------
+    np.ndarray, shape (k, 2), int64
+    """
+    intervals = np.asarray(intervals, dtype=np.int64).reshape(-1, 2)
+    if intervals.shape[0] == 0:
+        return intervals.copy()
+    pad = int(round(rate * padding_ms / 1000.0))
+    starts = intervals[:, 0] - pad
+    ends = intervals[:, 1] + pad
+    middles = (intervals[1:, 0] + intervals[:-1, 1]) // 2
+    starts[1:] = np.maximum(starts[1:], middles)
+    ends[:-1] = np.minimum(ends[:-1], middles)
+    return np.stack([np.maximum(starts, 0), np.minimum(ends, n_samples)], axis=1)
+
+
+def intervals_to_seconds(intervals, rate):
+    """``[{index, start, end, duration}]`` in seconds (JSON-friendly)."""
+    return [{"index": i, "start": round(s / rate, 3), "end": round(e / rate, 3), "duration": round((e - s) / rate, 3)}
+            for i, (s, e) in enumerate(np.asarray(intervals, dtype=np.int64).reshape(-1, 2).tolist())]
