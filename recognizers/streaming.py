@@ -1,0 +1,490 @@
+"""Streaming recognition: fingerprint a live stream incrementally, re-match it
+every fraction of a second, and decide as soon as the answer is safe.
+
+No audio device here: everything takes mono float32 samples at the analysis
+rate (``engine.params.sample_rate``), so tests and benchmarks can feed
+recorded buffers. :mod:`recognizers.microphone` feeds it from PyAudio.
+
+How a look works
+----------------
+A query is analysed at ``recognition.query_shifts`` (S) start points
+``hop / S`` samples apart (see :func:`dejavu_cn.matching.analyze_query`):
+S :class:`~dejavu_cn.fingerprint.StreamingFingerprinter` run side by side,
+the k-th fed the stream minus its first ``round(k * hop / S)`` samples. A
+fingerprinter only releases a hash once later audio cannot change it (about
+2.2 s after the sound with the default parameters), so each look adds the
+*provisional* hashes of the tail, taken by flushing a copy of each
+fingerprinter: the query then holds exactly what a one-shot analysis of the
+audio so far would hold. Only hashes never seen before go to the database;
+the rows are kept and passed to :meth:`Dejavu.match_query`, so a look costs
+one small lookup and one vectorised alignment.
+
+Deciding early
+--------------
+Matching again and again multiplies the chances of a fluke. A look only
+*decides* when the best candidate reaches ``min_confidence`` (stricter than
+the one-shot threshold) on ``confirmations`` consecutive looks, with the
+same song and the same alignment (song offset at stream start within
+``offset_tolerance`` seconds) each time, and the later look holds at least
+``look_seconds`` more audio than the first.
+"""
+import copy
+import logging
+import time
+
+import numpy as np
+
+from dejavu_cn.errors import ParameterError
+from dejavu_cn.fingerprint import Fingerprints, StreamingFingerprinter
+from dejavu_cn.hashing import hash_keys
+from dejavu_cn.matching import Query
+from dejavu_cn.storage.base import Lookup
+
+log = logging.getLogger(__name__)
+
+LOOK_SECONDS = 0.4          # s of audio between two looks (matches)
+MIN_CONFIDENCE = 0.5        # early decision: confidence each confirming look must reach (one-shot default 0.3)
+CONFIRMATIONS = 2           # consecutive agreeing looks needed to decide
+OFFSET_TOLERANCE = 0.1      # s; two looks agree when their song offsets at stream start differ by at most this
+MAX_SECONDS = 10.0          # s; a recognition gives up with "no match" after this much audio
+LISTEN_WINDOW = 12.0        # s of recent audio a continuous monitor identifies songs from
+RECENT_SECONDS = 4.0        # s of recent audio checked for "is the song still playing"
+END_SECONDS = 5.0           # s without the playing song before its end is announced
+KEEP_CONFIDENCE = 0.05      # confidence of the playing song in the recent audio that counts as "still there"
+CACHE_ROWS_MAX = 2_000_000  # database rows cached before rows of forgotten hashes are dropped
+
+
+def _empty_lookup():
+    empty = np.zeros(0, np.int64)
+    return Lookup(np.zeros(0, np.uint64), empty, empty)
+
+
+class _Confirmer:
+    """Counts consecutive looks that name the same song at the same alignment."""
+
+    def __init__(self, min_confidence, confirmations, offset_tolerance):
+        self.min_confidence = float(min_confidence)
+        self.confirmations = int(confirmations)
+        self.offset_tolerance = float(offset_tolerance)
+        self.reset()
+
+    def reset(self):
+        self.song_id = None
+        self.offset = None
+        self.count = 0
+        self.first_seconds = None
+
+    def update(self, best, seconds, *, min_gap):
+        """Feed a look's best candidate (or None) at stream time ``seconds``;
+        True when the decision is confirmed."""
+        if best is None or best["confidence"] < self.min_confidence:
+            self.reset()
+            return False
+        same = (best["song_id"] == self.song_id
+                and abs(best["offset_seconds"] - self.offset) <= self.offset_tolerance)
+        if same:
+            self.count += 1
+        else:
+            self.song_id, self.offset, self.count, self.first_seconds = (
+                best["song_id"], best["offset_seconds"], 1, seconds)
+        return self.count >= self.confirmations and seconds - self.first_seconds >= min_gap * 0.999
+
+
+class StreamingMatcher:
+    """Incremental recogniser of one audio stream.
+
+    Parameters
+    ----------
+    engine : dejavu_cn.Dejavu
+    look_seconds : float
+        Seconds of audio between looks (re-matches).
+    min_confidence : float
+        Confidence, in [0, 1], each confirming look must reach.
+    confirmations : int
+        Consecutive agreeing looks needed to decide (>= 1).
+    offset_tolerance : float
+        Seconds; looks agree when the song offsets differ by at most this.
+    window_seconds : float or None
+        Keep only the hashes of this many recent seconds (continuous
+        monitoring); None keeps everything (one recognition).
+    top : int or None
+        Candidates reported (default: the configuration's).
+
+    Notes
+    -----
+    Times are stream seconds: 0 is the first sample fed. A result's
+    ``offset_seconds`` is the song position at stream time 0;
+    :func:`answer_from_look` turns it into the position at the answer.
+    """
+
+    def __init__(self, engine, *, look_seconds=LOOK_SECONDS, min_confidence=MIN_CONFIDENCE,
+                 confirmations=CONFIRMATIONS, offset_tolerance=OFFSET_TOLERANCE, window_seconds=None, top=None):
+        if look_seconds <= 0:
+            raise ParameterError("look_seconds must be > 0")
+        if confirmations < 1:
+            raise ParameterError("confirmations must be >= 1")
+        if window_seconds is not None and window_seconds <= 0:
+            raise ParameterError("window_seconds must be > 0 or None")
+        self.engine = engine
+        self.params = engine.query_params()
+        self.rate = self.params.sample_rate
+        self.shifts = engine.config.recognition.query_shifts
+        self.look_seconds = float(look_seconds)
+        self.window_seconds = window_seconds
+        self.top = top
+        self.confirmer = _Confirmer(min_confidence, confirmations, offset_tolerance)
+        self._fps = [StreamingFingerprinter(self.params) for _ in range(self.shifts)]
+        self._skip = [int(round(k * self.params.hop_size / self.shifts)) for k in range(self.shifts)]
+        self._hashes = np.zeros((0, 10), np.uint8)   # final hashes, all shifts
+        self._times = np.zeros(0, np.int64)          # their query times in sub-frames
+        self._lookup = _empty_lookup()
+        self._known = np.zeros(0, np.uint64)        # sorted keys already looked up
+        self.samples_fed = 0
+        self._next_look = self.look_seconds
+        self.looks = 0
+        self.db_seconds = 0.0                       # time spent in database lookups
+        self.match_seconds = 0.0                    # time spent fingerprinting tails and aligning
+
+    # -- time ---------------------------------------------------------------
+    @property
+    def seconds(self):
+        """Stream seconds fed so far."""
+        return self.samples_fed / self.rate
+
+    def _subframes(self, seconds):
+        return int(np.floor(seconds * self.rate / self.params.hop_size * self.shifts))
+
+    # -- feeding -------------------------------------------------------------
+    def feed(self, samples):
+        """Add mono float32 samples at the analysis rate.
+
+        Returns
+        -------
+        list of dict
+            One entry per look that fell due inside this piece (usually 0
+            or 1); see :meth:`look`.
+        """
+        return self.advance(samples, self.look)
+
+    def advance(self, samples, on_due):
+        """Ingest ``samples``, calling ``on_due()`` each time a look falls due
+        (every ``look_seconds`` of audio); returns the list of its results."""
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        out = []
+        step = max(1, int(round(self.look_seconds * self.rate)))
+        while samples.size:
+            due = int(round(self._next_look * self.rate)) - self.samples_fed
+            take = samples[:max(0, due)]
+            if take.size:
+                self._ingest(take)
+                samples = samples[take.size:]
+            if self.samples_fed >= int(round(self._next_look * self.rate)):
+                out.append(on_due())
+                self._next_look = (self.samples_fed + step) / self.rate
+        return out
+
+    def _ingest(self, samples):
+        new_hashes, new_times = [], []
+        for k, fp in enumerate(self._fps):
+            piece = samples
+            if self._skip[k]:
+                drop = min(self._skip[k], piece.size)
+                self._skip[k] -= drop
+                piece = piece[drop:]
+            if piece.size:
+                out = fp.feed(piece)
+                if len(out):
+                    new_hashes.append(out.hashes)
+                    new_times.append(out.offsets.astype(np.int64) * self.shifts + k)
+        self.samples_fed += samples.size
+        if new_hashes:
+            self._hashes = np.concatenate([self._hashes] + new_hashes)
+            self._times = np.concatenate([self._times] + new_times)
+        if self.window_seconds is not None:
+            self.forget_before(self.seconds - self.window_seconds - 3.0)  # provisional tail lags ~2.2 s
+
+    def forget_before(self, seconds):
+        """Drop final hashes older than stream time ``seconds``."""
+        cut = self._subframes(seconds)
+        if self._times.size and self._times[0] < cut:
+            keep = self._times >= cut
+            self._hashes, self._times = self._hashes[keep], self._times[keep]
+
+    def _tail(self):
+        """Provisional hashes of the audio not yet final (flushed copies)."""
+        parts, times = [], []
+        for k, fp in enumerate(self._fps):
+            if fp.samples_fed == 0:
+                continue
+            out = copy.deepcopy(fp).flush()
+            if len(out):
+                parts.append(out.hashes)
+                times.append(out.offsets.astype(np.int64) * self.shifts + k)
+        if not parts:
+            return np.zeros((0, 10), np.uint8), np.zeros(0, np.int64)
+        return np.concatenate(parts), np.concatenate(times)
+
+    def _fetch(self, hashes):
+        """Look up the hashes not fetched before; keep their rows."""
+        if not len(hashes):
+            return
+        keys = hash_keys(hashes)
+        new = ~np.isin(keys, self._known, assume_unique=False)
+        if not new.any():
+            return
+        uniq_keys, first = np.unique(keys[new], return_index=True)
+        t0 = time.perf_counter()
+        rows = self.engine.lookup(hashes[new][first])
+        self.db_seconds += time.perf_counter() - t0
+        self._known = np.union1d(self._known, uniq_keys)
+        if rows.keys.size:
+            self._lookup = Lookup(np.concatenate([self._lookup.keys, rows.keys]),
+                                  np.concatenate([self._lookup.song_ids, rows.song_ids]),
+                                  np.concatenate([self._lookup.offsets, rows.offsets]))
+        if self._lookup.keys.size > CACHE_ROWS_MAX:
+            self._prune_cache()
+
+    def _prune_cache(self):
+        """Drop cached rows of hashes no longer in the query (long monitoring)."""
+        live = np.unique(hash_keys(self._hashes)) if len(self._hashes) else np.zeros(0, np.uint64)
+        keep = np.isin(self._lookup.keys, live)
+        self._lookup = Lookup(self._lookup.keys[keep], self._lookup.song_ids[keep], self._lookup.offsets[keep])
+        self._known = live
+
+    # -- matching ---------------------------------------------------------------
+    def query(self, *, since=None):
+        """The query of the audio so far (final + provisional hashes), only
+        hashes at stream time >= ``since`` seconds when given."""
+        tail_h, tail_t = self._tail()
+        hashes = np.concatenate([self._hashes, tail_h])
+        times = np.concatenate([self._times, tail_t])
+        start = 0.0
+        if self.window_seconds is not None:
+            start = max(start, self.seconds - self.window_seconds)
+        if since is not None:
+            start = max(start, since)
+        if start > 0:
+            keep = times >= self._subframes(start)
+            hashes, times = hashes[keep], times[keep]
+        return Query(hashes, times, self.shifts, max(0.0, self.seconds - start))
+
+    def match(self, *, since=None, top=None):
+        """Match the audio so far (see :meth:`query`) without deciding.
+
+        Returns the engine's result dict (``match``, ``candidates``, ...)."""
+        t0 = time.perf_counter()
+        query = self.query(since=since)
+        db0 = self.db_seconds
+        self._fetch(query.hashes)
+        result = self.engine.match_query(query, top=top or self.top, lookup=self._lookup)
+        self.match_seconds += time.perf_counter() - t0 - (self.db_seconds - db0)
+        return result
+
+    def look(self, *, since=None):
+        """Match now and update the early decision.
+
+        Returns
+        -------
+        dict
+            The engine's result plus ``seconds_listened`` (stream seconds)
+            and ``decided`` (bool: the best candidate is confirmed).
+        """
+        self.looks += 1
+        result = self.match(since=since)
+        best = result["candidates"][0] if result["candidates"] else None
+        decided = self.confirmer.update(best, self.seconds, min_gap=self.look_seconds)
+        result["seconds_listened"] = round(self.seconds, 3)
+        result["decided"] = bool(decided)
+        log.debug("look %d at %.2f s: best %s conf %.3f decided %s", self.looks, self.seconds,
+                  best and best["song_id"], best["confidence"] if best else 0.0, decided)
+        return result
+
+
+def answer_from_look(result, *, decided, frame_seconds):
+    """Shape a look into the answer of a recognition (like a line of
+    ``recognize file --json``): ``match`` is the confirmed best candidate
+    with its offset at the moment of the answer, or None."""
+    seconds = result["seconds_listened"]
+
+    def moved(c):
+        out = dict(c)
+        out["offset_seconds"] = round(c["offset_seconds"] + seconds, 3)
+        out["offset_frames"] = int(c["offset_frames"] + round(seconds / frame_seconds))
+        return out
+
+    candidates = [moved(c) for c in result["candidates"]]
+    answer = {
+        "match": dict(candidates[0], timings=result["timings"]) if decided and candidates else None,
+        "candidates": candidates,
+        "query_seconds": result["query_seconds"],
+        "input_total_hashes": result["input_total_hashes"],
+        "timings": result["timings"],
+        "seconds_listened": seconds,
+    }
+    return answer
+
+
+def recognize_stream(engine, chunks, *, max_seconds=MAX_SECONDS, on_look=None, **matcher_options):
+    """Recognise a stream, stopping as soon as the decision is safe.
+
+    Parameters
+    ----------
+    engine : dejavu_cn.Dejavu
+    chunks : iterable of np.ndarray
+        Mono float32 pieces at ``engine.params.sample_rate`` (any sizes).
+    max_seconds : float
+        Give up with ``match: None`` after this many stream seconds.
+    on_look : callable(dict), optional
+        Called with every look's result (progress, plots).
+    **matcher_options
+        Passed to :class:`StreamingMatcher`.
+
+    Returns
+    -------
+    dict
+        ``match`` (with ``offset_seconds`` = song position at the answer) or
+        None, ``candidates``, ``query_seconds``, ``input_total_hashes``,
+        ``timings`` and ``seconds_listened``. JSON-serialisable.
+    """
+    if max_seconds <= 0:
+        raise ParameterError("max_seconds must be > 0")
+    matcher = StreamingMatcher(engine, **matcher_options)
+    frame = engine.params.frame_seconds()
+    limit = int(round(max_seconds * matcher.rate))
+    last = None
+    iterator = iter(chunks)
+    try:
+        for chunk in iterator:
+            chunk = np.asarray(chunk, np.float32).reshape(-1)[:max(0, limit - matcher.samples_fed)]
+            for result in matcher.feed(chunk):
+                last = result
+                if on_look is not None:
+                    on_look(result)
+                if result["decided"]:
+                    return answer_from_look(result, decided=True, frame_seconds=frame)
+            if matcher.samples_fed >= limit:
+                break
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+    if last is None or last["seconds_listened"] < matcher.seconds:
+        last = matcher.look()
+        if on_look is not None:
+            on_look(last)
+    return answer_from_look(last, decided=last["decided"], frame_seconds=frame)
+
+
+class Monitor:
+    """Continuous monitoring of a stream (a radio, a room): announces each
+    song when it starts being heard and when it ends or another replaces it,
+    never twice while it keeps playing.
+
+    ``feed(samples)`` returns the events that happened (dicts):
+
+    * ``{"event": "song", "time": s, "started": s, "match": {...}}`` -- a
+      song is heard; ``started`` is the stream time it was first heard
+      (estimated from its offset), ``match`` has the offset at ``time``;
+    * ``{"event": "end", "time": s, "song_id": ..., "song_name": ...,
+      "last_heard": s, "offset_seconds": ...}`` -- it stopped (silence, speech,
+      another song) ``end_seconds`` ago, or ran to its end.
+
+    Times are stream seconds (0 = first sample fed).
+
+    Parameters
+    ----------
+    engine : dejavu_cn.Dejavu
+    window_seconds : float
+        Seconds of recent audio new songs are identified from.
+    recent_seconds : float
+        Seconds of recent audio searched for the playing song.
+    end_seconds : float
+        Seconds without the playing song before "end".
+    keep_confidence : float
+        Confidence of the playing song at its alignment in the recent audio
+        that counts as still playing.
+    **matcher_options
+        Passed to :class:`StreamingMatcher`.
+    """
+
+    def __init__(self, engine, *, window_seconds=LISTEN_WINDOW, recent_seconds=RECENT_SECONDS,
+                 end_seconds=END_SECONDS, keep_confidence=KEEP_CONFIDENCE, **matcher_options):
+        self.matcher = StreamingMatcher(engine, window_seconds=window_seconds, **matcher_options)
+        self.frame = engine.params.frame_seconds()
+        self.recent_seconds = float(recent_seconds)
+        self.end_seconds = float(end_seconds)
+        self.keep_confidence = float(keep_confidence)
+        self.current = None        # the playing song's match (offset at stream time 0)
+        self.last_heard = None     # stream time the playing song was last confirmed
+        self.since = 0.0           # new songs are identified from audio after this time
+        self.previous = None       # (song_id, offset at stream 0, time) of the last song that ended
+
+    @property
+    def seconds(self):
+        return self.matcher.seconds
+
+    def feed(self, samples):
+        """Add mono float32 samples at the analysis rate; returns new events."""
+        events = []
+        for produced in self.matcher.advance(samples, self._look):
+            events.extend(produced)
+        return events
+
+    def finish(self):
+        """The stream stopped: an "end" event for the playing song, or None."""
+        if self.current is None:
+            return None
+        return self._end_event(self.seconds)
+
+    def _still_playing(self, now):
+        recent = self.matcher.match(since=max(0.0, now - self.recent_seconds))
+        for c in recent["candidates"]:
+            if (c["song_id"] == self.current["song_id"] and c["confidence"] >= self.keep_confidence
+                    and abs(c["offset_seconds"] - self.current["offset_seconds"]) <= 2 * self.matcher.confirmer.offset_tolerance):
+                return True
+        return False
+
+    def _end_event(self, now):
+        c = self.current
+        event = {"event": "end", "time": round(now, 3), "song_id": c["song_id"], "song_name": c["song_name"],
+                 "last_heard": round(self.last_heard, 3),
+                 "offset_seconds": round(c["offset_seconds"] + self.last_heard, 3)}
+        self.previous = (c["song_id"], c["offset_seconds"], self.last_heard)
+        self.since = self.last_heard
+        self.current = None
+        self.matcher.confirmer.reset()
+        return event
+
+    def _look(self):
+        m = self.matcher
+        now = m.seconds
+        events = []
+        if self.current is not None:
+            song_pos = self.current["offset_seconds"] + now
+            if self._still_playing(now) and song_pos <= self.current["song_duration_seconds"] + 0.5:
+                self.last_heard = now
+                m.confirmer.reset()
+                return events
+            if now - self.last_heard >= self.end_seconds or song_pos > self.current["song_duration_seconds"] + 0.5:
+                events.append(self._end_event(now))
+        since = self.since if self.current is None else max(self.since, self.last_heard - 0.5)
+        result = m.look(since=since)
+        if not result["decided"]:
+            return events
+        best = result["candidates"][0]
+        if self.current is not None:
+            if best["song_id"] == self.current["song_id"]:
+                return events
+            events.append(self._end_event(self.last_heard))
+        prev = self.previous
+        resumed = (prev is not None and prev[0] == best["song_id"]
+                   and abs(prev[1] - best["offset_seconds"]) <= 2 * m.confirmer.offset_tolerance)
+        self.current = dict(best)
+        self.last_heard = now
+        if resumed:
+            log.info("song %s heard again at the same place: not announced again", best["song_id"])
+            return events
+        started = max(since, -best["offset_seconds"])
+        events.append({"event": "song", "time": round(now, 3), "started": round(started, 3),
+                       "match": answer_from_look(result, decided=True, frame_seconds=self.frame)["match"]})
+        return events
