@@ -1,0 +1,72 @@
+"""Fixtures for the web tests: a registered library (built once), apps on a
+copy of it, and query clips cut from the generated songs."""
+import os
+import shutil
+
+import pytest
+
+from audiogen import convert, make_song, write_wav
+from dejavu_cn.engine import Dejavu
+
+from webhelpers import CLIP_SECONDS, CLIP_SONG, CLIP_START, RATE, TOKEN
+
+
+@pytest.fixture(scope="session")
+def library_db(songs_dir, tmp_path_factory):
+    """An SQLite database with the five generated songs registered."""
+    path = tmp_path_factory.mktemp("library") / "library.sqlite3"
+    with Dejavu({"database_type": "sqlite", "database": {"path": str(path)}}) as engine:
+        report = engine.register([songs_dir], jobs=1)
+    assert len(report.by_status("registered")) == 5
+    return path
+
+
+def web_config(db_path, upload_dir, **web):
+    return {"database_type": "sqlite", "database": {"path": str(db_path)},
+            "web": {"upload_dir": str(upload_dir), **web}}
+
+
+@pytest.fixture
+def make_app(library_db, tmp_path, monkeypatch):
+    """``make_app(**web_settings)``: an app on a private copy of the library."""
+    from web import create_app
+    monkeypatch.delenv("DEJAVU_CN_WEB_TOKEN", raising=False)
+
+    def factory(**web):
+        db = tmp_path / "db" / "library.sqlite3"
+        if not db.exists():
+            db.parent.mkdir()
+            shutil.copy(library_db, db)
+        app = create_app(web_config(db, tmp_path / "uploads", **web))
+        app.config["TESTING"] = True
+        return app
+    return factory
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app(token=TOKEN, max_upload_mb=4)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def readonly_client(make_app):
+    return make_app().test_client()
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory):
+    """A 5 s clip of song12 from 6 s as WAV and as WebM/Opus (what browsers
+    record), and 5 s of a song that is not in the library."""
+    folder = tmp_path_factory.mktemp("clips")
+    song = make_song(CLIP_SONG, 20.0)
+    a = int(CLIP_START * RATE)
+    wav = write_wav(folder / "clip.wav", song[a:a + int(CLIP_SECONDS * RATE)])
+    webm = convert(wav, folder / "clip.webm", "-c:a", "libopus", "-b:a", "96k")
+    unknown = write_wav(folder / "unknown.wav", make_song(99, CLIP_SECONDS))
+    return {"wav": wav, "webm": webm, "unknown": unknown}
+

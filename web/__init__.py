@@ -1,0 +1,120 @@
+"""The web page and JSON API (Flask), built on dejavu_cn and recognizers.
+
+``create_app(config)`` is the application factory; ``dejavu-cn serve`` runs
+it under waitress. Blueprints: :mod:`web.pages` (HTML) and :mod:`web.api`
+(JSON under ``/api``). One engine (one database connection) per request,
+closed on teardown (:mod:`web.db`).
+"""
+import logging
+import os
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from dejavu_cn.config import Config, load_config
+from dejavu_cn.errors import AudioDecodeError, ConfigError, DejavuError, StorageError
+
+from .settings import WebSettings
+
+log = logging.getLogger(__name__)
+CONFIG_ENV = "DEJAVU_CN_CONFIG"
+
+CSP = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; "
+       "script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+       "form-action 'self'")
+
+
+def resolve_config(config=None):
+    """A :class:`Config` from a Config, a dict shaped like ``config.json``, a
+    path, or None (``$DEJAVU_CN_CONFIG``, else ``./config.json`` if present,
+    else the defaults: the same rule as the CLI)."""
+    if isinstance(config, Config):
+        return config
+    if isinstance(config, dict):
+        return Config.from_dict(config)
+    if isinstance(config, (str, os.PathLike)):
+        return load_config(config)
+    if config is None:
+        path = os.environ.get(CONFIG_ENV)
+        if path is None and os.path.isfile("config.json"):
+            path = "config.json"
+        return load_config(path)
+    raise ConfigError(f"create_app: unsupported configuration of type {type(config).__name__}")
+
+
+def create_app(config=None):
+    """Build the Flask application.
+
+    Parameters
+    ----------
+    config : Config, dict, str or None
+        The dejavu-cn configuration; its ``"web"`` section holds the web
+        settings (see :mod:`web.settings`).
+    """
+    dejavu_config = resolve_config(config)
+    settings = WebSettings.from_config(dejavu_config)
+    app = Flask(__name__)
+    app.config.update(
+        DEJAVU_CONFIG=dejavu_config,
+        WEB=settings,
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes,
+        JSON_SORT_KEYS=False,
+    )
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+
+    from . import api, db, pages
+    db.init_app(app)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp)
+    _register_error_handlers(app)
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+    log.info("web app ready: %s, library %s", dejavu_config.database_type,
+             "writable (token set)" if settings.writable else "read-only (no token)")
+    return app
+
+
+def wants_json():
+    return request.path.startswith("/api/")
+
+
+def error_response(status, message):
+    if wants_json():
+        return jsonify(error=message), status
+    return render_template("error.html", status=status, message=message), status
+
+
+def _register_error_handlers(app):
+    @app.errorhandler(HTTPException)
+    def http_error(exc):
+        if exc.code == 413:
+            limit = app.config["WEB"].max_upload_bytes / (1024 * 1024)
+            return error_response(413, f"upload too large: the limit is {limit:g} MB")
+        return error_response(exc.code or 500, exc.description or exc.name)
+
+    @app.errorhandler(AudioDecodeError)
+    def decode_error(exc):
+        return error_response(400, f"not an audio file that can be decoded: {exc.message}")
+
+    @app.errorhandler(StorageError)
+    def storage_error(exc):
+        log.error("storage error: %s", exc)
+        return error_response(503, f"database unavailable: {exc}")
+
+    @app.errorhandler(DejavuError)
+    def dejavu_error(exc):
+        log.error("error: %s", exc)
+        return error_response(500, str(exc))
+
+    @app.errorhandler(Exception)
+    def internal_error(exc):
+        log.exception("internal error on %s %s", request.method, request.path)
+        return error_response(500, "internal error (see the server log)")

@@ -1,0 +1,210 @@
+"""The JSON API under ``/api``. Errors are ``{"error": message}`` with the
+status code that fits (400 bad input, 403 no/wrong token, 404, 413 too
+large, 503 database or feature unavailable)."""
+import logging
+import os
+
+from flask import Blueprint, abort, current_app, jsonify, request
+
+from dejavu_cn.errors import AudioDecodeError, RecognitionError, StorageError
+from recognizers.file import FileRecognizer
+
+from . import pictures
+from .auth import require_token
+from .db import get_engine
+from .uploads import (client_basename, ensure_dir, is_inside, remove_quietly, save_upload,
+                      song_name_from_filename)
+
+log = logging.getLogger(__name__)
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+MAX_TOP = 50
+MAX_LIMIT = 500
+
+
+def settings():
+    return current_app.config["WEB"]
+
+
+def tmp_dir():
+    return os.path.join(settings().upload_dir, "tmp")
+
+
+def songs_dir():
+    return os.path.join(settings().upload_dir, "songs")
+
+
+def allowed_extensions():
+    return set(current_app.config["DEJAVU_CONFIG"].register.extensions)
+
+
+def int_arg(name, default, *, low, high):
+    value = request.args.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        abort(400, f"'{name}' must be an integer")
+    if not low <= number <= high:
+        abort(400, f"'{name}' must be between {low} and {high}")
+    return number
+
+
+def flag_arg(name):
+    return request.args.get(name, "").lower() in ("1", "true", "yes", "on")
+
+
+def one_file(field):
+    upload = request.files.get(field)
+    if upload is None:
+        abort(400, f"send the audio as the multipart form field '{field}'")
+    return upload
+
+
+def decode_failure(exc, shown_name, stored_path):
+    """A 400 for an upload that is not audio, without the server's path."""
+    message = exc.message.replace(stored_path, shown_name)
+    abort(400, f"{shown_name or 'the upload'} is not an audio file that can be decoded: {message}")
+
+
+# -- recognising ----------------------------------------------------------------------
+@bp.post("/recognize")
+def recognize():
+    """Recognise the multipart field ``file``. The answer is the JSON of a
+    line of ``dejavu-cn recognize file --json`` (``path`` is the client's
+    file name); ``?plot=1`` adds ``plot``, the histogram as a data URL."""
+    top = int_arg("top", None, low=1, high=MAX_TOP)
+    upload = one_file("file")
+    shown = client_basename(upload.filename) or "upload"
+    path = save_upload(upload, tmp_dir(), allowed_extensions=allowed_extensions())
+    try:
+        engine = get_engine()
+        try:
+            result = FileRecognizer(engine).recognize_file(path, top=top)
+        except AudioDecodeError as exc:
+            decode_failure(exc, shown, path)
+        result["path"] = shown
+        if flag_arg("plot") and result["candidates"]:
+            result["plot"] = pictures.match_histogram(engine, engine.decode(path), top=2)
+    finally:
+        remove_quietly(path)
+    return jsonify(result)
+
+
+# -- library ------------------------------------------------------------------------------
+@bp.get("/songs")
+def list_songs():
+    """``?search=&limit=&offset=`` -> ``{"total", "limit", "offset", "songs"}``."""
+    limit = int_arg("limit", settings().page_size, low=1, high=MAX_LIMIT)
+    offset = int_arg("offset", 0, low=0, high=10 ** 12)
+    search = request.args.get("search", "").strip()[:200] or None
+    songs, total = get_engine().list_songs(search=search, limit=limit, offset=offset)
+    return jsonify(total=total, limit=limit, offset=offset, songs=songs)
+
+
+@bp.get("/songs/<int:song_id>")
+def get_song(song_id):
+    song = get_engine().get_song(song_id)
+    if song is None:
+        abort(404, f"no song with id {song_id}")
+    return jsonify(song)
+
+
+@bp.post("/songs")
+@require_token
+def register_songs():
+    """Register the uploaded files (multipart fields ``files``, repeated, or
+    ``file``). Each song is named after its file name. 201 if any song was
+    registered, 200 if all were already there, 400 if none was audio."""
+    uploads = [f for f in request.files.getlist("files") + request.files.getlist("file")]
+    if not uploads:
+        abort(400, "send the audio files as the multipart form field 'files'")
+    engine = get_engine()
+    folder = songs_dir() if settings().keep_registered else tmp_dir()
+    ensure_dir(folder)
+    results = []
+    for upload in uploads:
+        shown = client_basename(upload.filename) or "upload"
+        name = song_name_from_filename(upload.filename)
+        path = save_upload(upload, folder, allowed_extensions=allowed_extensions())
+        try:
+            outcome = engine.fingerprint_file(path, song_name=name)
+        except BaseException:
+            remove_quietly(path)
+            raise
+        if outcome.status != "registered" or not settings().keep_registered:
+            remove_quietly(path)
+        message = outcome.message.replace(path, shown)
+        if outcome.status == "failed":
+            message = f"not an audio file that can be decoded: {message}"
+        results.append({"filename": shown, "song_name": name, "status": outcome.status,
+                        "song_id": outcome.song_id, "message": message,
+                        "duration_seconds": round(outcome.duration_seconds, 3), "hashes": outcome.hashes})
+        log.info("upload %r: %s %s", shown, outcome.status, outcome.song_id or "")
+    statuses = {r["status"] for r in results}
+    if statuses == {"failed"}:
+        return jsonify(error="; ".join(f"{r['filename']}: {r['message']}" for r in results), files=results), 400
+    return jsonify(files=results), 201 if "registered" in statuses else 200
+
+
+@bp.delete("/songs/<int:song_id>")
+@require_token
+def delete_song(song_id):
+    engine = get_engine()
+    song = engine.get_song(song_id)
+    if song is None:
+        abort(404, f"no song with id {song_id}")
+    deleted = engine.delete_songs([song_id])
+    if not deleted:
+        abort(404, f"no song with id {song_id}")
+    source = song.get("source_path") or ""
+    if source and is_inside(source, songs_dir()):
+        remove_quietly(source)
+    return jsonify(deleted=song_id, song_name=song["song_name"])
+
+
+# -- speech -------------------------------------------------------------------------------
+@bp.post("/compare")
+def compare():
+    """Compare a speech ``recording`` with its ``original`` (multipart
+    fields). ``?plot=1`` adds ``plot``, the timeline as a data URL.
+    503 if the speech module is not installed."""
+    speech = pictures.speech_module()
+    if speech is None:
+        abort(503, "speech comparison is not available on this server (recognizers.speech is not installed)")
+    recording, original = one_file("recording"), one_file("original")
+    shown = {"recording": client_basename(recording.filename) or "recording",
+             "original": client_basename(original.filename) or "original"}
+    paths = {}
+    try:
+        for field, upload in (("recording", recording), ("original", original)):
+            paths[field] = save_upload(upload, tmp_dir(), allowed_extensions=allowed_extensions())
+        try:
+            result = speech.compare_files(paths["recording"], paths["original"],
+                                          config=current_app.config["DEJAVU_CONFIG"])
+        except AudioDecodeError as exc:
+            field = "recording" if exc.path == paths["recording"] else "original"
+            decode_failure(exc, shown[field], paths[field])
+        except RecognitionError as exc:   # silent input, no sentence, original too short
+            abort(400, f"cannot compare these files: {exc}")
+        result = dict(result, recording=shown["recording"], original=shown["original"])
+        if flag_arg("plot"):
+            result["plot"] = pictures.speech_timeline(speech, result)
+    finally:
+        for path in paths.values():
+            remove_quietly(path)
+    return jsonify(result)
+
+
+# -- health -------------------------------------------------------------------------------
+@bp.get("/health")
+def health():
+    """``{"status": "ok", "database": true, "songs", "fingerprints"}``, or 503."""
+    try:
+        stats = get_engine().stats()
+    except StorageError as exc:
+        log.error("health check: %s", exc)
+        return jsonify(status="error", database=False, error=str(exc)), 503
+    return jsonify(status="ok", database=True, database_type=current_app.config["DEJAVU_CONFIG"].database_type,
+                   songs=stats["songs"], fingerprints=stats["fingerprints"])

@@ -1,0 +1,69 @@
+"""The web settings: the ``"web"`` section of ``config.json``.
+
+Every key is optional::
+
+    "web": {
+      "token": "",                 # library changes (register, delete) need this; "" = read-only
+      "token_env": "DEJAVU_CN_WEB_TOKEN",  # environment variable that, when set, wins over "token"
+      "max_upload_mb": 50,         # MB per request; larger uploads get 413
+      "upload_dir": null,          # folder for uploads (generated names only); null = <tmp>/dejavu-cn-web
+      "keep_registered": true,     # keep uploaded songs under upload_dir/songs (their source_path)
+      "page_size": 20,             # songs per library page
+      "record_seconds": 3          # seconds the Record button captures (a Stop button ends it earlier)
+    }
+"""
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from dejavu_cn.errors import ConfigError
+
+TOKEN_ENV_DEFAULT = "DEJAVU_CN_WEB_TOKEN"
+KNOWN_KEYS = {"token", "token_env", "max_upload_mb", "upload_dir", "keep_registered", "page_size",
+              "record_seconds"}
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    token: str = ""                  # empty: library changes refused (read-only)
+    max_upload_bytes: int = 50 * 1024 * 1024   # 50 MB
+    upload_dir: str = ""
+    keep_registered: bool = True
+    page_size: int = 20              # songs per page
+    record_seconds: float = 3.0      # s
+
+    @property
+    def writable(self):
+        return bool(self.token)
+
+    @classmethod
+    def from_config(cls, config):
+        section = config.section("web")
+        unknown = sorted(set(section) - KNOWN_KEYS)
+        if unknown:
+            raise ConfigError(f"unknown setting(s) in 'web': {', '.join(unknown)}")
+        env_name = section.get("token_env", TOKEN_ENV_DEFAULT)
+        token = (os.environ.get(env_name) if env_name else None) or section.get("token") or ""
+        if not isinstance(token, str):
+            raise ConfigError("'web.token' must be a string")
+        try:
+            max_mb = float(section.get("max_upload_mb", 50))
+            page_size = int(section.get("page_size", 20))
+            record_seconds = float(section.get("record_seconds", 3.0))
+        except (TypeError, ValueError):
+            raise ConfigError("'web.max_upload_mb', 'web.page_size' and 'web.record_seconds' must be numbers") from None
+        if max_mb <= 0:
+            raise ConfigError("'web.max_upload_mb' must be > 0")
+        if not 1 <= page_size <= 500:
+            raise ConfigError("'web.page_size' must be in [1, 500]")
+        if not 1.0 <= record_seconds <= 60.0:
+            raise ConfigError("'web.record_seconds' must be in [1, 60]")
+        upload_dir = section.get("upload_dir")
+        if upload_dir:
+            upload_dir = str((Path(config.base_dir) / os.path.expanduser(upload_dir)).resolve())
+        else:
+            upload_dir = os.path.join(tempfile.gettempdir(), "dejavu-cn-web")
+        return cls(token=token, max_upload_bytes=int(max_mb * 1024 * 1024), upload_dir=upload_dir,
+                   keep_registered=bool(section.get("keep_registered", True)), page_size=page_size,
+                   record_seconds=record_seconds)

@@ -1,0 +1,140 @@
+/* Recognise page: record from the microphone or send a file to POST /api/recognize. */
+"use strict";
+
+(function () {
+  const recordButton = document.getElementById("record");
+  const recordLabel = document.getElementById("record-label");
+  const fileInput = document.getElementById("file");
+  const drop = document.getElementById("drop");
+  const status = document.getElementById("status");
+  const seconds = Number(recordButton.dataset.seconds) || 3;
+  let recorder = null;
+  let stopTimer = null;
+  let countdown = null;
+  let startedAt = 0;
+
+  function showResult(body) {
+    const result = document.getElementById("result");
+    const match = body.match;
+    document.getElementById("match").hidden = !match;
+    document.getElementById("nomatch").hidden = !!match;
+    if (match) {
+      document.getElementById("song").textContent = match.song_name;
+      document.getElementById("offset").textContent = DJ.fmtTime(match.offset_seconds);
+      document.getElementById("confidence").textContent = `${Math.round(match.confidence * 100)} %`;
+      document.getElementById("song-id").textContent = match.song_id;
+    } else {
+      const best = body.candidates && body.candidates.length ? body.candidates[0] : null;
+      document.getElementById("nomatch-detail").textContent = best
+        ? `Closest: ${best.song_name} (confidence ${Math.round(best.confidence * 100)} %, below the threshold).`
+        : "Nothing in the library sounds like this.";
+    }
+    const plot = document.getElementById("plot");
+    document.getElementById("plot-figure").hidden = !body.plot;
+    if (body.plot) plot.src = body.plot; else plot.removeAttribute("src");
+    const tbody = document.getElementById("candidates");
+    DJ.clear(tbody);
+    (body.candidates || []).forEach((c) => {
+      const row = document.createElement("tr");
+      row.append(DJ.el("td", c.song_name, "name"), DJ.el("td", DJ.fmtTime(c.offset_seconds)),
+                 DJ.el("td", `${Math.round(c.confidence * 100)} %`), DJ.el("td", c.hashes_matched_in_input));
+      tbody.append(row);
+    });
+    document.getElementById("candidates-box").hidden = !(body.candidates || []).length;
+    result.hidden = false;
+  }
+
+  async function send(blob, filename) {
+    DJ.setStatus(status, "Looking it up…", "busy");
+    const form = new FormData();
+    form.append("file", blob, filename);
+    const { status: code, body } = await DJ.request("POST", "/api/recognize?plot=1", {
+      form,
+      onProgress: (p) => { if (p < 1) DJ.setStatus(status, `Uploading… ${Math.round(p * 100)} %`, "busy"); },
+    });
+    if (code === 200) {
+      showResult(body);
+      const elapsed = startedAt ? (performance.now() - startedAt) / 1000 : null;
+      status.dataset.elapsed = elapsed === null ? "" : elapsed.toFixed(3);
+      DJ.setStatus(status, body.match ? "Found it." : "No match.", "ok");
+    } else {
+      document.getElementById("result").hidden = true;
+      DJ.setStatus(status, body.error || `error ${code}`, "error");
+    }
+    startedAt = 0;
+    document.body.dataset.state = "done";
+  }
+
+  function resetButton() {
+    recordButton.classList.remove("recording");
+    recordLabel.textContent = "Record";
+    clearTimeout(stopTimer);
+    clearInterval(countdown);
+  }
+
+  async function startRecording() {
+    startedAt = performance.now();
+    document.body.dataset.state = "recording";
+    if (!navigator.mediaDevices || !window.MediaRecorder) {
+      DJ.setStatus(status, "This browser cannot record audio (a secure origin, https or localhost, is needed).", "error");
+      return;
+    }
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({
+        audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false, channelCount: 1 },
+      });
+    } catch (err) {
+      DJ.setStatus(status, `Microphone unavailable: ${err.message || err.name}`, "error");
+      return;
+    }
+    const types = ["audio/webm;codecs=opus", "audio/webm", "audio/ogg;codecs=opus", "audio/mp4"];
+    const mimeType = types.find((t) => MediaRecorder.isTypeSupported(t)) || "";
+    const chunks = [];
+    recorder = new MediaRecorder(stream, mimeType ? { mimeType, audioBitsPerSecond: 128000 } : undefined);
+    recorder.ondataavailable = (e) => { if (e.data && e.data.size) chunks.push(e.data); };
+    recorder.onstop = () => {
+      stream.getTracks().forEach((t) => t.stop());
+      resetButton();
+      recorder = null;
+      const type = mimeType.split(";")[0] || "audio/webm";
+      const ext = type.includes("ogg") ? "ogg" : type.includes("mp4") ? "m4a" : "webm";
+      send(new Blob(chunks, { type }), `recording.${ext}`);
+    };
+    recorder.start();
+    recordButton.classList.add("recording");
+    let left = seconds;
+    recordLabel.textContent = `Stop (${Math.ceil(left)})`;
+    DJ.setStatus(status, "Listening…", "busy");
+    countdown = setInterval(() => {
+      left -= 1;
+      recordLabel.textContent = `Stop (${Math.max(0, Math.ceil(left))})`;
+    }, 1000);
+    stopTimer = setTimeout(() => { if (recorder && recorder.state === "recording") recorder.stop(); }, seconds * 1000);
+  }
+
+  recordButton.addEventListener("click", () => {
+    if (recorder && recorder.state === "recording") {
+      recorder.stop();
+    } else if (!recorder) {
+      startRecording();
+    }
+  });
+
+  function sendFile(file) {
+    if (!file) return;
+    startedAt = 0;
+    send(file, file.name);
+  }
+
+  fileInput.addEventListener("change", () => sendFile(fileInput.files[0]));
+  ["dragenter", "dragover"].forEach((type) => drop.addEventListener(type, (e) => {
+    e.preventDefault();
+    drop.classList.add("over");
+  }));
+  ["dragleave", "drop"].forEach((type) => drop.addEventListener(type, () => drop.classList.remove("over")));
+  drop.addEventListener("drop", (e) => {
+    e.preventDefault();
+    if (e.dataTransfer.files.length) sendFile(e.dataTransfer.files[0]);
+  });
+})();
