@@ -2,8 +2,23 @@
 the rest, recognise seeded random excerpts under each degradation, and report
 accuracy, offsets, false positives, latency and ingest speed.
 
-Used by ``bench/`` (Debian's game music) and by the tests (generated audio).
-Every step is seeded: the same folder, seed and settings give the same clips.
+Used by ``bench/`` (Debian's game music), by ``dejavu-cn evaluate`` and by the
+tests (generated audio). Every step is seeded: the same folder, seed and
+settings give the same clips.
+
+Offsets and repeats
+-------------------
+A recognised clip's offset (where in the song it starts) is right when it
+is within ``OFFSET_TOLERANCE`` (0.1 s) of the truth. Game music loops, so an
+offset further off can point at the same audio played again: such a clip is
+counted as a *repeat* when the track's audio at the reported offset and at
+the true offset have a normalised correlation of at least
+``REPEAT_SIMILARITY`` (0.9), allowing a lag of ``REPEAT_LAG`` (0.1 s, the
+same tolerance as for a right offset; see :func:`excerpt_similarity`). On
+Debian's game music, unrelated excerpts of one track mostly correlate below
+0.3, and offsets whole loops away (12.00 s, 24.00 s...) above 0.95. The
+report gives the strict offset accuracy and the repeat-aware one (right or
+repeat).
 """
 import json
 import logging
@@ -23,6 +38,9 @@ log = logging.getLogger(__name__)
 
 CLIP_SOURCE_RATE = 44100            # Hz; excerpts are cut at this rate before degradation
 OFFSET_TOLERANCE = 0.1              # seconds; an offset within this of the truth is right
+REPEAT_SIMILARITY = 0.9             # normalised correlation at or above which two excerpts are the same audio
+REPEAT_LAG = OFFSET_TOLERANCE       # seconds either way the repeat may lie from the reported offset (0.1 s)
+REPEAT_MAX_SECONDS = 5.0            # seconds compared at most (longer clips: their first 5 s)
 
 
 @dataclass
@@ -35,6 +53,14 @@ class ClipSpec:
     path: str = ""
 
 
+STAGES = {                          # on_progress stages, in order, and what they count
+    "reading": "tracks read (length, readability)",
+    "registering": "files registered",
+    "shared": "tracks probed for audio shared with another track",
+    "clips": "clips cut, degraded and recognised",
+}
+
+
 def split_tracks(tracks, holdout):
     """Every k-th track (k = round(1 / holdout)) is held out; returns
     (registered indices, held-out indices)."""
@@ -45,20 +71,31 @@ def split_tracks(tracks, holdout):
     return [i for i in range(len(tracks)) if i % k != k - 1], held
 
 
-def readable_tracks(tracks):
+def readable_tracks(tracks, *, on_track=None):
     """Decode every track once (at a low rate) to learn its length.
 
-    Returns (tracks, durations in seconds, [(path, error message)]) with the
-    unreadable ones left out."""
+    Parameters
+    ----------
+    tracks : list of str
+    on_track : callable(done, total), optional
+        Called after each track.
+
+    Returns
+    -------
+    (tracks, durations in seconds, [(path, error message)])
+        The unreadable ones left out.
+    """
     kept, durations, unreadable = [], [], []
-    for path in tracks:
+    for k, path in enumerate(tracks, 1):
         try:
             n = sum(c.size for c in iter_decode(path, target_rate=2000, chunk_seconds=600))
         except AudioDecodeError as exc:
             unreadable.append((path, exc.message))
-            continue
-        kept.append(path)
-        durations.append(n / 2000.0)
+        else:
+            kept.append(path)
+            durations.append(n / 2000.0)
+        if on_track:
+            on_track(k, len(tracks))
     return kept, durations, unreadable
 
 
@@ -87,27 +124,43 @@ def _write_wav(path, samples, rate):
         w.writeframes(pcm.tobytes())
 
 
-def make_clips(tracks, specs, out_dir, *, seed):
-    """Cut, degrade and write every planned clip (each track decoded once)."""
-    os.makedirs(out_dir, exist_ok=True)
+def _make_clip(audio, spec, n, out_dir, seed):
+    """Cut, degrade and write clip number ``n`` from its track's audio
+    (``CLIP_SOURCE_RATE``); sets ``spec.path``."""
+    rng = np.random.default_rng([seed, n])
+    a = int(spec.start * CLIP_SOURCE_RATE)
+    excerpt = audio[a:a + int(spec.length * CLIP_SOURCE_RATE)]
+    samples, rate = degrade(excerpt, CLIP_SOURCE_RATE, spec.condition, rng)
+    spec.path = os.path.join(out_dir, f"clip{n:05d}_{spec.condition}_{spec.length:g}s.wav")
+    _write_wav(spec.path, samples, rate)
+    return spec
+
+
+def _by_track(specs):
     by_track = {}
     for n, spec in enumerate(specs):
         by_track.setdefault(spec.track, []).append((n, spec))
-    for track, items in sorted(by_track.items()):
+    return sorted(by_track.items())
+
+
+def make_clips(tracks, specs, out_dir, *, seed):
+    """Cut, degrade and write every planned clip (each track decoded once)."""
+    os.makedirs(out_dir, exist_ok=True)
+    for track, items in _by_track(specs):
         audio = decode_file(tracks[track], target_rate=CLIP_SOURCE_RATE)
         for n, spec in items:
-            rng = np.random.default_rng([seed, n])
-            a = int(spec.start * CLIP_SOURCE_RATE)
-            excerpt = audio[a:a + int(spec.length * CLIP_SOURCE_RATE)]
-            samples, rate = degrade(excerpt, CLIP_SOURCE_RATE, spec.condition, rng)
-            spec.path = os.path.join(out_dir, f"clip{n:05d}_{spec.condition}_{spec.length:g}s.wav")
-            _write_wav(spec.path, samples, rate)
+            _make_clip(audio, spec, n, out_dir, seed)
     return specs
 
 
-def find_shared_audio(engine, tracks, registered_ids, *, probe_seconds=8.0, probes=3):
+def find_shared_audio(engine, tracks, registered_ids, *, probe_seconds=8.0, probes=3, on_track=None):
     """Tracks that contain the same audio as another track (game soundtracks
     reuse cues). Probes each track at a few places against the database.
+
+    Parameters
+    ----------
+    on_track : callable(done, total), optional
+        Called after each track.
 
     Returns
     -------
@@ -128,15 +181,118 @@ def find_shared_audio(engine, tracks, registered_ids, *, probe_seconds=8.0, prob
             for c in result["candidates"]:
                 if c["confidence"] >= engine.config.recognition.threshold and c["song_id"] != own:
                     shared.setdefault(i, set()).add(c["song_id"])
+        if on_track:
+            on_track(i + 1, len(tracks))
     return shared
+
+
+def excerpt_similarity(audio, rate, start_a, start_b, seconds, *, lag=REPEAT_LAG, compare_rate=11025):
+    """How alike two excerpts of one signal are: the largest normalised
+    correlation between ``audio`` at ``start_a`` and ``audio`` at
+    ``start_b + l`` over lags ``|l| <= lag``.
+
+    Parameters
+    ----------
+    audio : np.ndarray, shape (n,)
+        Mono samples at ``rate`` Hz.
+    rate : int
+        Hz.
+    start_a, start_b : float
+        Seconds.
+    seconds : float
+        Excerpt length in seconds.
+    lag : float, keyword-only
+        Seconds either way.
+    compare_rate : int, keyword-only
+        Hz; both excerpts are resampled to this first (cheaper; the
+        correlation is decided by the content below 5.5 kHz).
+
+    Returns
+    -------
+    float or None
+        In [-1, 1]; 1.0 for identical audio. None when an excerpt falls
+        outside the signal or the first one is silent.
+    """
+    from .audio import resample
+    n = int(round(seconds * rate))
+    m = int(round(lag * rate))
+    a0, b0 = int(round(start_a * rate)), int(round(start_b * rate))
+    lo, hi = max(0, b0 - m), min(audio.size, b0 + n + m)
+    if n <= 0 or a0 < 0 or a0 + n > audio.size or hi - lo < n:
+        return None
+    a = np.asarray(audio[a0:a0 + n], np.float32)
+    b = np.asarray(audio[lo:hi], np.float32)
+    if compare_rate and int(compare_rate) != int(rate):
+        a, b = resample(a, rate, compare_rate), resample(b, rate, compare_rate)
+    a = a.astype(np.float64)
+    b = b.astype(np.float64)
+    n = a.size
+    if b.size < n:
+        return None
+    a -= a.mean()
+    energy = float(a @ a)
+    if energy <= 1e-12 * n:
+        return None
+    from scipy.signal import fftconvolve
+    cross = fftconvolve(b, a[::-1], mode="valid")               # one value per lag
+    s1 = np.concatenate([[0.0], np.cumsum(b)])
+    s2 = np.concatenate([[0.0], np.cumsum(b * b)])
+    win_sum, win_sq = s1[n:] - s1[:-n], s2[n:] - s2[:-n]
+    var = np.maximum(win_sq - win_sum * win_sum / n, 1e-12 * n)  # mean-removed energy of each window
+    return float(np.clip(np.max(cross / np.sqrt(energy * var)), -1.0, 1.0))
 
 
 def _percentile(values, q):
     return float(np.percentile(values, q)) if values else None
 
 
+def _fraction(num, den):
+    return num / den if den else None
+
+
+def _recognise_clip(engine, spec, audio, truth, accept):
+    """Recognise one written clip; the row of the report."""
+    t = time.perf_counter()
+    samples = engine.decode(spec.path)
+    result = engine.match_samples(samples)
+    latency = time.perf_counter() - t
+    ranks = [r for r, c in enumerate(result["candidates"], 1) if c["song_id"] in accept]
+    match = result["match"]
+    on_truth = bool(match and truth is not None and match["song_id"] == truth)
+    error = match["offset_seconds"] - spec.start if on_truth else None
+    offset_ok = on_truth and abs(error) <= OFFSET_TOLERANCE
+    similarity = None
+    if on_truth and not offset_ok:
+        similarity = excerpt_similarity(audio, CLIP_SOURCE_RATE, spec.start, match["offset_seconds"],
+                                        min(spec.length, REPEAT_MAX_SECONDS))
+    return {
+        **asdict(spec),
+        "accepted": sorted(accept),
+        "match": match["song_id"] if match else None,
+        "correct": bool(match and match["song_id"] in accept),
+        "offset_ok": bool(offset_ok),
+        "offset_repeat": bool(similarity is not None and similarity >= REPEAT_SIMILARITY),
+        "repeat_similarity": None if similarity is None else round(similarity, 4),
+        "offset_error": error,
+        "rank": ranks[0] if ranks else None,
+        "confidence": match["confidence"] if match else
+        (result["candidates"][0]["confidence"] if result["candidates"] else 0.0),
+        "latency": latency,
+    }
+
+
+def _offset_summary(rows):
+    """Strict and repeat-aware offset accuracy over correct matches on the true song."""
+    judged = [r for r in rows if r["correct"] and r["offset_error"] is not None]
+    strict = sum(1 for r in judged if r["offset_ok"])
+    repeats = sum(1 for r in judged if r["offset_repeat"])
+    return {"judged": len(judged), "strict": _fraction(strict, len(judged)),
+            "repeat_aware": _fraction(strict + repeats, len(judged)), "repeats": repeats}
+
+
 def evaluate(engine, tracks, *, work_dir, lengths=(1, 2, 3, 5, 10), conditions=("clean",), clips=50,
-             unknown_clips=20, holdout=0.1, seed=0, jobs=None, detect_shared=True, progress=None):
+             unknown_clips=20, holdout=0.1, seed=0, jobs=None, detect_shared=True, progress=None,
+             on_progress=None):
     """Register, recognise and report. See the module docstring.
 
     Parameters
@@ -145,21 +301,55 @@ def evaluate(engine, tracks, *, work_dir, lengths=(1, 2, 3, 5, 10), conditions=(
         On an empty (or disposable) database.
     tracks : list of str
         Audio files, in a stable order.
+    work_dir : str
+        Folder for the clips (``work_dir/clips``, WAV).
+    lengths : sequence of float
+        Clip lengths, seconds.
+    conditions : sequence of str
+        Names from :data:`dejavu_cn.degrade.CONDITIONS`.
+    clips, unknown_clips : int
+        Clips per (condition, length) of registered and of held-out tracks.
+    holdout : float
+        Share of tracks held out (every ``round(1 / holdout)``-th track).
+    seed : int
+        Seeds the clip plan and the degradations.
+    jobs : int, optional
+        Registration worker processes (None: the configuration's).
+    detect_shared : bool
+        Probe every track for audio shared with another registered track;
+        a clip is then right on either song.
     progress : callable(str), optional
         Told what step is running.
+    on_progress : callable(stage, done, total), optional
+        Told how far a step is: ``stage`` is a key of :data:`STAGES`,
+        ``done`` of ``total`` items (tracks, files or clips) finished; called
+        with ``done = 0`` when a step starts. Suits a progress bar.
 
     Returns
     -------
     dict
-        JSON-serialisable report.
+        JSON-serialisable report: ``corpus``, ``ingest``, ``database``,
+        ``latency``, ``false_positive_rate``, ``offset`` (strict and
+        repeat-aware accuracy), ``cells`` (per condition and length: top-1
+        and top-5 accuracy, mean rank, offset accuracies, false positives,
+        latency) and ``clips`` (one row per clip).
     """
     say = progress or (lambda msg: log.info(msg))
+    tick = on_progress or (lambda stage, done, total: None)
     say("reading tracks")
-    tracks, durations, unreadable = readable_tracks(tracks)
+    tick("reading", 0, len(tracks))
+    tracks, durations, unreadable = readable_tracks(tracks, on_track=lambda d, t: tick("reading", d, t))
     known, unknown = split_tracks(tracks, holdout)
     say(f"registering {len(known)} tracks ({len(unknown)} held out)")
+    tick("registering", 0, len(known))
+    registered = [0]
+
+    def on_file(outcome):
+        registered[0] += 1
+        tick("registering", registered[0], len(known))
+
     t0 = time.monotonic()
-    report = engine.register([tracks[i] for i in known], jobs=jobs)
+    report = engine.register([tracks[i] for i in known], jobs=jobs, on_file=on_file)
     ingest_wall = time.monotonic() - t0
     path_to_song = {o.path: o.song_id for o in report.outcomes if o.song_id is not None}
     registered_ids = {i: path_to_song.get(os.path.abspath(tracks[i])) for i in known}
@@ -168,37 +358,27 @@ def evaluate(engine, tracks, *, work_dir, lengths=(1, 2, 3, 5, 10), conditions=(
     shared = {}
     if detect_shared:
         say("looking for tracks that share audio")
-        shared = find_shared_audio(engine, tracks, registered_ids)
+        tick("shared", 0, len(tracks))
+        shared = find_shared_audio(engine, tracks, registered_ids, on_track=lambda d, t: tick("shared", d, t))
 
     specs = plan_clips(durations, known, unknown, lengths=lengths, conditions=conditions, clips=clips,
                        unknown_clips=unknown_clips, seed=seed)
-    say(f"making {len(specs)} clips")
-    make_clips(tracks, specs, os.path.join(work_dir, "clips"), seed=seed)
-
-    say(f"recognising {len(specs)} clips")
-    rows = []
-    for spec in specs:
-        t = time.perf_counter()
-        samples = engine.decode(spec.path)
-        result = engine.match_samples(samples)
-        latency = time.perf_counter() - t
-        truth = registered_ids.get(spec.track) if spec.known else None
-        accept = ({truth} if truth else set()) | shared.get(spec.track, set())
-        ranks = [r for r, c in enumerate(result["candidates"], 1) if c["song_id"] in accept]
-        match = result["match"]
-        rows.append({
-            **asdict(spec),
-            "accepted": sorted(accept),
-            "match": match["song_id"] if match else None,
-            "correct": bool(match and match["song_id"] in accept),
-            "offset_ok": bool(match and match["song_id"] == truth
-                              and abs(match["offset_seconds"] - spec.start) <= OFFSET_TOLERANCE),
-            "offset_error": (match["offset_seconds"] - spec.start) if match and match["song_id"] == truth else None,
-            "rank": ranks[0] if ranks else None,
-            "confidence": match["confidence"] if match else
-            (result["candidates"][0]["confidence"] if result["candidates"] else 0.0),
-            "latency": latency,
-        })
+    say(f"making and recognising {len(specs)} clips")
+    clip_dir = os.path.join(work_dir, "clips")
+    os.makedirs(clip_dir, exist_ok=True)
+    rows = [None] * len(specs)
+    done = 0
+    tick("clips", 0, len(specs))
+    for track, items in _by_track(specs):      # each track decoded once, for its clips and repeat checks
+        audio = decode_file(tracks[track], target_rate=CLIP_SOURCE_RATE)
+        truth = registered_ids.get(track)
+        for n, spec in items:
+            _make_clip(audio, spec, n, clip_dir, seed)
+            accept = ({truth} if spec.known and truth else set()) | shared.get(track, set())
+            rows[n] = _recognise_clip(engine, spec, audio, truth if spec.known else None, accept)
+            done += 1
+            tick("clips", done, len(specs))
+        del audio
     cells = []
     for condition in conditions:
         for length in lengths:
@@ -207,14 +387,15 @@ def evaluate(engine, tracks, *, work_dir, lengths=(1, 2, 3, 5, 10), conditions=(
             un = [r for r in cell if not r["known"] and not r["accepted"]]
             ranked = [r["rank"] for r in kn if r["rank"]]
             correct = [r for r in kn if r["correct"]]
+            offsets = _offset_summary(kn)
             cells.append({
                 "condition": condition, "length": float(length), "clips": len(kn),
-                "top1": len(correct) / len(kn) if kn else None,
-                "top5": sum(1 for r in kn if r["rank"] and r["rank"] <= 5) / len(kn) if kn else None,
+                "top1": _fraction(len(correct), len(kn)),
+                "top5": _fraction(sum(1 for r in kn if r["rank"] and r["rank"] <= 5), len(kn)),
                 "mean_rank": float(np.mean(ranked)) if ranked else None,
-                "offset_accuracy": (sum(1 for r in correct if r["offset_ok"]) /
-                                    max(1, sum(1 for r in correct if r["offset_error"] is not None))
-                                    if correct else None),
+                "offset_accuracy": offsets["strict"],
+                "offset_accuracy_repeat_aware": offsets["repeat_aware"],
+                "offset_repeats": offsets["repeats"],
                 "unknown_clips": len(un),
                 "false_positives": sum(1 for r in un if r["match"] is not None),
                 "latency_median_ms": 1000 * _percentile([r["latency"] for r in cell], 50) if cell else None,
@@ -238,8 +419,11 @@ def evaluate(engine, tracks, *, work_dir, lengths=(1, 2, 3, 5, 10), conditions=(
                      "mb_per_hour": stats["bytes"] / 1e6 / stats["hours"] if stats["hours"] else None},
         "latency": {"median_ms": 1000 * _percentile(latencies, 50) if latencies else None,
                     "p95_ms": 1000 * _percentile(latencies, 95) if latencies else None},
-        "false_positive_rate": (sum(1 for r in unknown_rows if r["match"] is not None) / len(unknown_rows)
-                                if unknown_rows else None),
+        "false_positive_rate": _fraction(sum(1 for r in unknown_rows if r["match"] is not None), len(unknown_rows)),
+        "offset": {**_offset_summary([r for r in rows if r["known"]]), "tolerance_seconds": OFFSET_TOLERANCE,
+                   "repeat_similarity": REPEAT_SIMILARITY},
+        "settings": {"lengths": [float(x) for x in lengths], "conditions": list(conditions), "clips": clips,
+                     "unknown_clips": unknown_clips, "holdout": holdout, "seed": seed},
         "cells": cells,
         "clips": rows,
     }
@@ -264,19 +448,32 @@ def format_report(report):
     fp = report["false_positive_rate"]
     if fp is not None:
         lines.append(f"false positives on unregistered music: {100 * fp:.2f} %")
+    off = report.get("offset")
+    if off and off["strict"] is not None:
+        lines.append(f"offsets (within {off['tolerance_seconds']:g} s, {off['judged']} clips found on their own "
+                     f"song): {100 * off['strict']:.1f} % right; {100 * off['repeat_aware']:.1f} % counting "
+                     f"{off['repeats']} that point at a repeat of the same audio")
     lines.append("")
     lines.append(f"{'condition':<10}{'length':>7}{'clips':>7}{'top-1':>8}{'top-5':>8}{'rank':>6}"
-                 f"{'offset':>8}{'unk':>5}{'FP':>4}{'med ms':>8}{'p95 ms':>8}")
+                 f"{'offset':>8}{'+rep':>8}{'unk':>5}{'FP':>4}{'med ms':>8}{'p95 ms':>8}")
 
     def pct(v):
-        return f"{100 * v:7.1f}%" if v is not None else "      -"
+        return f"{100 * v:7.1f}%" if v is not None else "       -"
     for cell in report["cells"]:
         rank = f"{cell['mean_rank']:6.2f}" if cell["mean_rank"] else "     -"
         med = f"{cell['latency_median_ms']:8.1f}" if cell["latency_median_ms"] is not None else "       -"
         p95 = f"{cell['latency_p95_ms']:8.1f}" if cell["latency_p95_ms"] is not None else "       -"
         lines.append(f"{cell['condition']:<10}{cell['length']:>6g}s{cell['clips']:>7}{pct(cell['top1'])}"
-                     f"{pct(cell['top5'])}{rank}{pct(cell['offset_accuracy'])}{cell['unknown_clips']:>5}"
+                     f"{pct(cell['top5'])}{rank}{pct(cell['offset_accuracy'])}"
+                     f"{pct(cell.get('offset_accuracy_repeat_aware'))}{cell['unknown_clips']:>5}"
                      f"{cell['false_positives']:>4}{med}{p95}")
+    lines.append("")
+    lines.append("top-1: the match is the right song; top-5: the right song is among 5 candidates; "
+                 "rank: mean rank of the right song when listed")
+    lines.append("offset: right start time (within 0.1 s) among top-1 hits; +rep: also counting start times "
+                 "on a repeat of the same audio")
+    lines.append("unk / FP: clips of held-out songs / how many of them were matched anyway; "
+                 "med / p95 ms: time to decode and recognise one clip")
     return "\n".join(lines)
 
 
@@ -285,4 +482,5 @@ def save_report(report, path):
         json.dump(report, f, indent=1, default=list)
 
 
-__all__ = ["CONDITIONS", "evaluate", "format_report", "save_report", "split_tracks", "plan_clips"]
+__all__ = ["CONDITIONS", "STAGES", "evaluate", "excerpt_similarity", "format_report", "save_report",
+           "split_tracks", "plan_clips", "readable_tracks", "find_shared_audio"]
