@@ -37,7 +37,7 @@ import numpy as np
 from dejavu_cn.errors import ParameterError
 from dejavu_cn.fingerprint import Fingerprints, StreamingFingerprinter
 from dejavu_cn.hashing import hash_keys
-from dejavu_cn.matching import Query
+from dejavu_cn.matching import Query, alignment_details
 from dejavu_cn.storage.base import Lookup
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ OFFSET_TOLERANCE = 0.1      # s; two looks agree when their song offsets at stre
 MAX_SECONDS = 10.0          # s; a recognition gives up with "no match" after this much audio
 LISTEN_WINDOW = 12.0        # s of recent audio a continuous monitor identifies songs from
 RECENT_SECONDS = 4.0        # s of recent audio checked for "is the song still playing"
-END_SECONDS = 5.0           # s without the playing song before its end is announced
+END_SECONDS = 4.0           # s without the playing song before its end is announced
 KEEP_CONFIDENCE = 0.05      # confidence of the playing song in the recent audio that counts as "still there"
 CACHE_ROWS_MAX = 2_000_000  # database rows cached before rows of forgotten hashes are dropped
 
@@ -87,7 +87,9 @@ class _Confirmer:
         else:
             self.song_id, self.offset, self.count, self.first_seconds = (
                 best["song_id"], best["offset_seconds"], 1, seconds)
-        return self.count >= self.confirmations and seconds - self.first_seconds >= min_gap * 0.999
+        if self.count < self.confirmations:
+            return False
+        return self.confirmations == 1 or seconds - self.first_seconds >= min_gap * 0.999
 
 
 class StreamingMatcher:
@@ -436,13 +438,29 @@ class Monitor:
             return None
         return self._end_event(self.seconds)
 
-    def _still_playing(self, now):
-        recent = self.matcher.match(since=max(0.0, now - self.recent_seconds))
-        for c in recent["candidates"]:
-            if (c["song_id"] == self.current["song_id"] and c["confidence"] >= self.keep_confidence
-                    and abs(c["offset_seconds"] - self.current["offset_seconds"]) <= 2 * self.matcher.confirmer.offset_tolerance):
-                return True
-        return False
+    def _matched_times(self, song_id, offset_seconds, since):
+        """Stream times (s) of the hashes after ``since`` that match a song at
+        an alignment (song offset at stream time 0, seconds)."""
+        m = self.matcher
+        details = alignment_details(m.query(since=since), m._lookup, song_id,
+                                    max_rows=m.engine.config.recognition.max_hash_rows)
+        near = (np.abs(details["difference_frames"] - offset_seconds / self.frame)
+                <= 2 * m.confirmer.offset_tolerance / self.frame)
+        return details["query_frames"][near] * self.frame
+
+    def _heard_until(self, now):
+        """Stream time of the last hash of the recent audio that matches the
+        playing song at its alignment, or None when it is not there."""
+        m = self.matcher
+        since = max(0.0, now - self.recent_seconds)
+        recent = m.match(since=since)
+        c = self.current
+        tolerance = 2 * m.confirmer.offset_tolerance
+        if not any(r["song_id"] == c["song_id"] and r["confidence"] >= self.keep_confidence
+                   and abs(r["offset_seconds"] - c["offset_seconds"]) <= tolerance for r in recent["candidates"]):
+            return None
+        times = self._matched_times(c["song_id"], c["offset_seconds"], since)
+        return float(times.max()) if times.size else None
 
     def _end_event(self, now):
         c = self.current
@@ -460,13 +478,15 @@ class Monitor:
         now = m.seconds
         events = []
         if self.current is not None:
+            heard = self._heard_until(now)
+            if heard is not None:
+                self.last_heard = max(self.last_heard, heard)
             song_pos = self.current["offset_seconds"] + now
-            if self._still_playing(now) and song_pos <= self.current["song_duration_seconds"] + 0.5:
-                self.last_heard = now
+            if now - self.last_heard >= self.end_seconds or song_pos > self.current["song_duration_seconds"] + 1.0:
+                events.append(self._end_event(now))
+            elif now - self.last_heard < 1.5:           # clearly still playing: nothing new to identify
                 m.confirmer.reset()
                 return events
-            if now - self.last_heard >= self.end_seconds or song_pos > self.current["song_duration_seconds"] + 0.5:
-                events.append(self._end_event(now))
         since = self.since if self.current is None else max(self.since, self.last_heard - 0.5)
         result = m.look(since=since)
         if not result["decided"]:
@@ -475,7 +495,7 @@ class Monitor:
         if self.current is not None:
             if best["song_id"] == self.current["song_id"]:
                 return events
-            events.append(self._end_event(self.last_heard))
+            events.append(self._end_event(now))
         prev = self.previous
         resumed = (prev is not None and prev[0] == best["song_id"]
                    and abs(prev[1] - best["offset_seconds"]) <= 2 * m.confirmer.offset_tolerance)
@@ -484,7 +504,8 @@ class Monitor:
         if resumed:
             log.info("song %s heard again at the same place: not announced again", best["song_id"])
             return events
-        started = max(since, -best["offset_seconds"])
+        times = self._matched_times(best["song_id"], best["offset_seconds"], since)
+        started = float(times.min()) if times.size else max(since, -best["offset_seconds"])
         events.append({"event": "song", "time": round(now, 3), "started": round(started, 3),
                        "match": answer_from_look(result, decided=True, frame_seconds=self.frame)["match"]})
         return events
