@@ -136,7 +136,7 @@ def match_data(engine, samples, *, top=2, max_bins=MAX_HISTOGRAM_BINS, max_point
             "matches": int(diff.size),
             "histogram": {"bin_centres_seconds": np.round(centres, 4).tolist(),
                           "counts": counts.astype(int).tolist(),
-                          "bin_width_seconds": round(float(width), 6)},
+                          "bin_width_seconds": float(width)},
             "peak": peak,
             "points": {"query_seconds": np.round(q_s[keep], 4).tolist(),
                        "song_seconds": np.round(s_s[keep], 4).tolist(),
