@@ -4,7 +4,7 @@ large, 503 database or feature unavailable)."""
 import logging
 import os
 
-from flask import Blueprint, abort, current_app, jsonify, request
+from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 from dejavu_cn.errors import AudioDecodeError, RecognitionError, StorageError
 from recognizers.file import FileRecognizer
@@ -73,7 +73,7 @@ def decode_failure(exc, shown_name, stored_path):
 def recognize():
     """Recognise the multipart field ``file``. The answer is the JSON of a
     line of ``dejavu-cn recognize file --json`` (``path`` is the client's
-    file name); ``?plot=1`` adds ``plot``, the histogram as a data URL."""
+    file name). ``?top=N`` asks for N candidates."""
     top = int_arg("top", None, low=1, high=MAX_TOP)
     upload = one_file("file")
     shown = client_basename(upload.filename) or "upload"
@@ -85,11 +85,33 @@ def recognize():
         except AudioDecodeError as exc:
             decode_failure(exc, shown, path)
         result["path"] = shown
-        if flag_arg("plot") and result["candidates"]:
-            result["plot"] = pictures.match_histogram(engine, engine.decode(path), top=2)
     finally:
         remove_quietly(path)
     return jsonify(result)
+
+
+@bp.post("/recognize/plot")
+def recognize_plot():
+    """The offset-difference histogram (PNG) of the multipart field ``file``
+    against its best ``?top=`` (default 2) candidates. The page asks for it
+    after showing the answer of ``/api/recognize``. 503 if plotting is not
+    installed."""
+    if not pictures.plots_available():
+        abort(503, "match pictures are not available on this server (dejavu_cn.plots is missing)")
+    top = int_arg("top", 2, low=1, high=5)
+    upload = one_file("file")
+    shown = client_basename(upload.filename) or "upload"
+    path = save_upload(upload, tmp_dir(), allowed_extensions=allowed_extensions())
+    try:
+        engine = get_engine()
+        try:
+            samples = engine.decode(path)
+        except AudioDecodeError as exc:
+            decode_failure(exc, shown, path)
+        png = pictures.match_histogram(engine, samples, top=top, title=shown)
+    finally:
+        remove_quietly(path)
+    return Response(png, mimetype="image/png", headers={"Cache-Control": "no-store"})
 
 
 # -- library ------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
-"""PNG pictures for the page, as ``data:`` URLs: the offset-difference
-histogram of a match (:mod:`dejavu_cn.plots`) and the speech comparison
-timeline (:mod:`recognizers.speech`). Both are optional: when the module
-is missing the answer simply has no picture.
+"""PNG pictures for the page: the offset-difference histogram of a match
+(:mod:`dejavu_cn.plots`, as PNG bytes) and the speech comparison timeline
+(:mod:`recognizers.speech`, as a ``data:`` URL inside the JSON answer).
+Both modules are optional: without them there is no picture.
 
 Matplotlib's state is not thread-safe, and waitress serves from threads, so
 drawing is serialised.
@@ -29,21 +29,23 @@ def plots_available():
     return _module("dejavu_cn.plots") is not None
 
 
-def _data_url(draw):
+def _png(draw):
     buffer = io.BytesIO()
     with _LOCK:
         draw(buffer)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
 
 
-def match_histogram(engine, samples, *, top=2):
-    """The histogram picture of the best candidates, or None if
-    :mod:`dejavu_cn.plots` is not available."""
+def _data_url(draw):
+    return "data:image/png;base64," + base64.b64encode(_png(draw)).decode("ascii")
+
+
+def match_histogram(engine, samples, *, top=2, title=None):
+    """PNG bytes: the offset histogram and time scatter of the best ``top``
+    candidates (800 x 480 px)."""
     plots = _module("dejavu_cn.plots")
-    if plots is None:
-        return None
     data = plots.match_data(engine, samples, top=top)
-    return _data_url(lambda out: plots.plot_match(data, out))
+    return _png(lambda out: plots.plot_match(data, out, width=10, height=6, dpi=80, title=title))
 
 
 def speech_module():

@@ -2,13 +2,20 @@
 copy of it, and query clips cut from the generated songs."""
 import os
 import shutil
+import sys
 
 import pytest
 
-from audiogen import convert, make_song, write_wav
-from dejavu_cn.engine import Dejavu
+# tests/ is on sys.path (tests/conftest.py), and tests/web would pass for a
+# namespace package "web"; the repository root makes the real one win.
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
 
-from webhelpers import CLIP_SECONDS, CLIP_SONG, CLIP_START, RATE, TOKEN
+from audiogen import convert, make_song, write_wav  # noqa: E402
+from dejavu_cn.engine import Dejavu  # noqa: E402
+
+from webhelpers import CLIP_SECONDS, CLIP_SONG, CLIP_START, RATE, TOKEN  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -70,3 +77,22 @@ def clips(tmp_path_factory):
     unknown = write_wav(folder / "unknown.wav", make_song(99, CLIP_SECONDS))
     return {"wav": wav, "webm": webm, "unknown": unknown}
 
+
+
+@pytest.fixture(scope="session")
+def speech_pair(tmp_path_factory):
+    """An 'original' of four sentences (2.5 s sound bursts between 0.8 s
+    silences) and a 'recording' that keeps sentences 0 and 2 and adds an
+    unrelated one: expected verdicts same, same, not_found."""
+    import numpy as np
+    folder = tmp_path_factory.mktemp("speech")
+    rate = 16000
+    parts = [make_song(30 + i, 2.5, rate=rate) for i in range(4)]
+    silence = np.zeros(int(0.8 * rate), np.float32)
+
+    def join(pieces):
+        return np.concatenate([silence] + [x for p in pieces for x in (p, silence)])
+    original = write_wav(folder / "original.wav", join(parts), rate=rate)
+    recording = write_wav(folder / "recording.wav", join([parts[0], parts[2], make_song(77, 2.5, rate=rate)]),
+                          rate=rate)
+    return {"recording": recording, "original": original}

@@ -1,9 +1,9 @@
 """The JSON API and the pages through Flask's test client, with real
 decoding (ffmpeg) and a real SQLite library, including hostile input."""
-import base64
 import io
 import json
 import os
+import struct
 import subprocess
 import sys
 import time
@@ -67,13 +67,17 @@ def test_recognize_browser_webm_opus(client, clips):
     assert match["offset_seconds"] == pytest.approx(CLIP_START, abs=0.1)
 
 
-def test_recognize_with_histogram_picture(client, clips):
-    response = client.post("/api/recognize?plot=1", data=upload(clips["wav"]))
-    assert response.status_code == 200
-    plot = response.get_json()["plot"]
-    assert plot.startswith("data:image/png;base64,")
-    png = base64.b64decode(plot.split(",", 1)[1])
+def test_histogram_picture(client, clips, tmp_path):
+    response = client.post("/api/recognize/plot", data=upload(clips["webm"]))
+    assert response.status_code == 200 and response.mimetype == "image/png"
+    png = response.get_data()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    width, height = struct.unpack(">II", png[16:24])
+    assert (width, height) == (800, 480)
+    fake = tmp_path / "x.wav"
+    fake.write_text("RIFF but not really")
+    assert_json_error(client.post("/api/recognize/plot", data=upload(fake)), 400)
+    assert_json_error(client.post("/api/recognize/plot?top=9", data=upload(clips["wav"])), 400)
 
 
 def test_recognize_unknown_is_no_match(client, clips):
@@ -255,6 +259,22 @@ def test_compare_unavailable_is_503(client, clips, monkeypatch):
     data = {"recording": (open(clips["wav"], "rb"), "r.wav"), "original": (open(clips["wav"], "rb"), "o.wav")}
     assert "not available" in assert_json_error(client.post("/api/compare", data=data), 503)
     assert 'id="unavailable"' in client.get("/compare").get_data(as_text=True)
+
+
+def test_compare_speech(client, speech_pair):
+    from web import pictures
+    if pictures.speech_module() is None:
+        pytest.skip("recognizers.speech is not installed")
+    data = {"recording": (open(speech_pair["recording"], "rb"), "talk.wav"),
+            "original": (open(speech_pair["original"], "rb"), "../original.wav")}
+    response = client.post("/api/compare?plot=1", data=data)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    assert [s["verdict"] for s in body["sentences"]] == ["same", "same", "not_found"]
+    assert body["sentences"][1]["original_start"] == pytest.approx(7.3, abs=0.2)
+    assert [u["index"] for u in body["uncovered"]] == [1, 3]
+    assert (body["recording"], body["original"]) == ("talk.wav", "original.wav")
+    assert body["plot"].startswith("data:image/png;base64,")
 
 
 def test_compare_bad_input(client, clips, tmp_path):

@@ -14,6 +14,14 @@ const DJ = {
     return h ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
   },
 
+  /** seconds -> "m:ss.s" (tenths: sentences are short) */
+  fmtTimeTenths(seconds) {
+    const t = Math.max(0, Number(seconds) || 0);
+    const m = Math.floor(t / 60);
+    const s = (t - m * 60).toFixed(1).padStart(4, "0");
+    return `${m}:${s}`;
+  },
+
   /** A new element with text content and optional class. */
   el(tag, text, className) {
     const node = document.createElement(tag);

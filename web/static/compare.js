@@ -5,7 +5,7 @@
   const form = document.getElementById("compare-form");
   const status = document.getElementById("status");
   const progress = document.getElementById("compare-progress");
-  const fmt = (s) => (s === null || s === undefined ? "–" : DJ.fmtTime(s));
+  const fmt = (s) => (s === null || s === undefined ? "–" : DJ.fmtTimeTenths(s));
 
   function show(body) {
     const tbody = document.getElementById("sentences");

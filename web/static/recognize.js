@@ -29,9 +29,7 @@
         ? `Closest: ${best.song_name} (confidence ${Math.round(best.confidence * 100)} %, below the threshold).`
         : "Nothing in the library sounds like this.";
     }
-    const plot = document.getElementById("plot");
-    document.getElementById("plot-figure").hidden = !body.plot;
-    if (body.plot) plot.src = body.plot; else plot.removeAttribute("src");
+    document.getElementById("plot-figure").hidden = true;
     const tbody = document.getElementById("candidates");
     DJ.clear(tbody);
     (body.candidates || []).forEach((c) => {
@@ -44,11 +42,32 @@
     result.hidden = false;
   }
 
+  let plotUrl = null;
+
+  /** The histogram picture: asked for after the answer is shown, so it never delays it. */
+  async function loadPlot(blob, filename) {
+    const form = new FormData();
+    form.append("file", blob, filename);
+    try {
+      const response = await fetch("/api/recognize/plot", { method: "POST", body: form });
+      if (!response.ok) return;
+      const png = await response.blob();
+      if (plotUrl) URL.revokeObjectURL(plotUrl);
+      plotUrl = URL.createObjectURL(png);
+      const img = document.getElementById("plot");
+      img.onload = () => { document.getElementById("plot-figure").hidden = false; };
+      img.src = plotUrl;
+      document.getElementById("plot-link").href = plotUrl;
+    } catch (err) {
+      /* the picture is optional */
+    }
+  }
+
   async function send(blob, filename) {
     DJ.setStatus(status, "Looking it up…", "busy");
     const form = new FormData();
     form.append("file", blob, filename);
-    const { status: code, body } = await DJ.request("POST", "/api/recognize?plot=1", {
+    const { status: code, body } = await DJ.request("POST", "/api/recognize", {
       form,
       onProgress: (p) => { if (p < 1) DJ.setStatus(status, `Uploading… ${Math.round(p * 100)} %`, "busy"); },
     });
@@ -57,6 +76,7 @@
       const elapsed = startedAt ? (performance.now() - startedAt) / 1000 : null;
       status.dataset.elapsed = elapsed === null ? "" : elapsed.toFixed(3);
       DJ.setStatus(status, body.match ? "Found it." : "No match.", "ok");
+      if ((body.candidates || []).length) loadPlot(blob, filename);
     } else {
       document.getElementById("result").hidden = true;
       DJ.setStatus(status, body.error || `error ${code}`, "error");
