@@ -47,7 +47,7 @@ class RecognizeMicCommand:
 
     def run(self, args, ctx):
         from .microphone import MicrophoneRecognizer
-        recognizer = MicrophoneRecognizer(ctx.engine(), device=args.device)
+        recognizer = MicrophoneRecognizer(ctx.engine(), device=args.device, quiet=True)
         try:
             result = recognizer.recognize(max_seconds=args.seconds)
         except KeyboardInterrupt:
@@ -77,7 +77,7 @@ class ListenCommand:
 
     def run(self, args, ctx):
         from .microphone import MicrophoneRecognizer
-        recognizer = MicrophoneRecognizer(ctx.engine(), device=args.device)
+        recognizer = MicrophoneRecognizer(ctx.engine(), device=args.device, quiet=True)
         if not ctx.json:
             ctx.out("listening (Ctrl-C to stop)")
         try:

@@ -213,12 +213,18 @@ class MicrophoneStream:
         Seconds per read.
     rate, channels : int, optional
         Force a capture rate (Hz) / channel count instead of the device's own.
+    quiet : bool
+        Silence PortAudio's C-level stderr chatter during reads too (for a
+        single-threaded command line; it would also hide other threads'
+        stderr while a read waits).
     """
 
-    def __init__(self, device=None, *, target_rate, chunk_seconds=CHUNK_SECONDS, rate=None, channels=None):
+    def __init__(self, device=None, *, target_rate, chunk_seconds=CHUNK_SECONDS, rate=None, channels=None,
+                 quiet=False):
         if chunk_seconds <= 0:
             raise ParameterError("chunk_seconds must be > 0")
         self.target_rate = int(target_rate)
+        self.quiet = bool(quiet)
         pyaudio, self._pa = _open_portaudio()
         self._stream = None
         try:
@@ -248,7 +254,8 @@ class MicrophoneStream:
         if self._stream is None:
             raise MicrophoneError("the input stream is closed")
         try:
-            data = self._stream.read(self.frames_per_read, exception_on_overflow=False)
+            with _quiet_stderr() if self.quiet else contextlib.nullcontext():
+                data = self._stream.read(self.frames_per_read, exception_on_overflow=False)
         except (OSError, IOError) as exc:
             raise MicrophoneError(f"input device {self.device['index']} ({self.device['name']}) stopped delivering "
                                   f"audio: {exc}; check that it is still connected and the sound server "
@@ -299,21 +306,25 @@ class MicrophoneRecognizer(BaseRecognizer):
         Default device for :meth:`recognize` and :meth:`listen`.
     chunk_seconds : float
         Seconds per device read.
+    quiet : bool
+        See :class:`MicrophoneStream`.
     **matcher_options
         Passed to :class:`recognizers.streaming.StreamingMatcher`
         (``look_seconds``, ``min_confidence``, ``confirmations``...).
     """
 
-    def __init__(self, dejavu, *, device=None, chunk_seconds=CHUNK_SECONDS, **matcher_options):
+    def __init__(self, dejavu, *, device=None, chunk_seconds=CHUNK_SECONDS, quiet=False, **matcher_options):
         super().__init__(dejavu)
         self.device = device
+        self.quiet = quiet
         self.chunk_seconds = chunk_seconds
         self.matcher_options = matcher_options
 
     def open_stream(self, device=None):
         """Open the device (the given one, else the recogniser's)."""
         return MicrophoneStream(self.device if device is None else device,
-                                target_rate=self.dejavu.params.sample_rate, chunk_seconds=self.chunk_seconds)
+                                target_rate=self.dejavu.params.sample_rate, chunk_seconds=self.chunk_seconds,
+                                quiet=self.quiet)
 
     def recognize(self, max_seconds=MAX_SECONDS, *, device=None, stream=None, on_look=None, stop=None):
         """Listen until the answer is safe, or give up after ``max_seconds``.

@@ -31,6 +31,15 @@ def _unavailable(message):
     pytest.skip(message)
 
 
+def _alive(pid):
+    """True while ``pid`` runs (a zombie left for a parent that does not reap it counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
 class PulseDaemon:
     """A private PulseAudio daemon in ``folder``; ``play`` writes into its sink."""
 
@@ -86,13 +95,9 @@ class PulseDaemon:
             self.pid = None
             return
         deadline = time.monotonic() + 5.0
-        while time.monotonic() < deadline:
-            try:
-                os.kill(self.pid, 0)
-            except ProcessLookupError:
-                break
+        while time.monotonic() < deadline and _alive(self.pid):
             time.sleep(0.05)
-        else:
+        if _alive(self.pid):
             os.kill(self.pid, signal.SIGKILL)
         self.pid = None
 
@@ -113,6 +118,24 @@ def start_pulse(folder):
         daemon.stop()
         _unavailable(f"cannot start a private PulseAudio daemon: {exc}")
     return daemon
+
+
+@pytest.fixture
+def extra_pulse():
+    """Start more private daemons (``extra_pulse()`` -> PulseDaemon); all
+    are stopped after the test."""
+    import tempfile
+    started = []
+
+    def start():
+        folder = tempfile.mkdtemp(prefix="djv_pulse_")
+        started.append((start_pulse(folder), folder))
+        return started[-1][0]
+
+    yield start
+    for daemon, folder in started:
+        daemon.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
