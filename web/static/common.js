@@ -16,9 +16,9 @@ const DJ = {
 
   /** seconds -> "m:ss.s" (tenths: sentences are short) */
   fmtTimeTenths(seconds) {
-    const t = Math.max(0, Number(seconds) || 0);
-    const m = Math.floor(t / 60);
-    const s = (t - m * 60).toFixed(1).padStart(4, "0");
+    const tenths = Math.round(Math.max(0, Number(seconds) || 0) * 10);
+    const m = Math.floor(tenths / 600);
+    const s = ((tenths - m * 600) / 10).toFixed(1).padStart(4, "0");
     return `${m}:${s}`;
   },
 
