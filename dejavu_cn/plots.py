@@ -96,9 +96,9 @@ def match_data(engine, samples, *, top=2, max_bins=MAX_HISTOGRAM_BINS, max_point
             the aligned window), ``matches`` (hash matches with the song,
             total), ``histogram`` (``bin_centres_seconds``, ``counts``,
             ``bin_width_seconds``: counts of hash matches per
-            ``song time - clip time`` bin), ``peak`` (``offset_seconds``
-            and ``count`` of the tallest bin, ``background`` = median count
-            of the non-empty bins), ``points`` (``query_seconds``,
+            ``song time - clip time`` bin), ``peak`` (``count`` of the
+            tallest bin, ``offset_seconds`` = median difference inside it,
+            ``background`` = median count of the non-empty bins), ``points`` (``query_seconds``,
             ``song_seconds``, ``aligned`` booleans: the match lies within
             one frame of the engine's offset) and ``points_total``.
     """
@@ -122,7 +122,8 @@ def match_data(engine, samples, *, top=2, max_bins=MAX_HISTOGRAM_BINS, max_point
         if counts.size:
             k = int(np.argmax(counts))
             nonzero = counts[counts > 0]
-            peak = {"offset_seconds": round(float(centres[k]), 4), "count": int(counts[k]),
+            in_bin = np.abs(diff - centres[k]) <= width / 2
+            peak = {"offset_seconds": round(float(np.median(diff[in_bin])), 4), "count": int(counts[k]),
                     "background": float(np.median(nonzero))}
         else:
             peak = {"offset_seconds": None, "count": 0, "background": 0.0}
@@ -358,7 +359,8 @@ def plot_match(data, out, *, width=10, height=6, dpi=100, title=None):
         counts = np.asarray(hist["counts"])
         if centres.size:
             # vertical lines, not bars: a one-frame bin is narrower than a pixel on a long song
-            ax.vlines(centres, 0, counts, color="0.4", lw=1.0, label="hash matches per start time")
+            ax.vlines(centres, 0, counts, color="0.4", lw=1.0,
+                      label=f"hash matches per {1000 * hist['bin_width_seconds']:.0f} ms of start time")
             k, n = c["peak"]["offset_seconds"], c["peak"]["count"]
             ax.vlines([k], 0, [n], color="#d62728", lw=2.5,
                       label=f"tallest: {n} at {k:.2f} s (background ~{c['peak']['background']:g})")
@@ -374,19 +376,30 @@ def plot_match(data, out, *, width=10, height=6, dpi=100, title=None):
         q = np.asarray(pts["query_seconds"])
         s = np.asarray(pts["song_seconds"])
         on = np.asarray(pts["aligned"], dtype=bool)
-        ax2.scatter(q[~on], s[~on], s=4, color="0.55", lw=0, label="chance matches")
-        ax2.scatter(q[on], s[on], s=6, color="#d62728", lw=0, label="aligned (same time shift)")
-        ax2.set_xlim(0, max(data["clip_seconds"], 1e-3))
+        clip = max(data["clip_seconds"], 1e-3)
+        # zoom on the song around the tallest bin, so a match shows as a diagonal, not a flat line
+        centre = c["peak"]["offset_seconds"] if c["peak"]["offset_seconds"] is not None else 0.0
+        pad = max(1.0, 0.5 * clip)
+        lo, hi = centre - pad, centre + clip + pad
+        if centre >= 0:
+            lo = max(lo, 0.0)                   # no song time before the song's start
+        shown = (s >= lo) & (s <= hi)
+        ax2.scatter(q[~on & shown], s[~on & shown], s=5, color="0.55", lw=0, label="chance matches")
+        ax2.scatter(q[on & shown], s[on & shown], s=7, color="#d62728", lw=0, label="aligned (same time shift)")
+        ax2.plot([0, clip], [centre, centre + clip], color="#d62728", lw=0.8, alpha=0.35, ls="--")
+        ax2.set_xlim(0, clip)
+        ax2.set_ylim(lo, hi)
         ax2.set_xlabel("time in the clip (seconds)", fontsize=8)
         ax2.set_ylabel("time in the song (s)", fontsize=8)
         ax2.tick_params(labelsize=7.5)
-        ax2.set_title(f"{c['points_total']} matching hashes", fontsize=9, loc="left")
+        ax2.set_title(f"{c['points_total']} matching hashes; song zoomed to {lo:.0f}-{hi:.0f} s", fontsize=8.5,
+                      loc="left")
         if r == 0:
             ax2.legend(fontsize=7, loc="best", markerscale=2)
     fig.text(0.08, 0.02,
              "Left: for every hash the clip shares with the song, where the clip would have to start in the song.\n"
              "A true match piles many hashes onto one start time (the red bar) above a flat background of chance "
-             "matches.\nRight: the same hashes by time; a true match draws a straight diagonal line.",
+             "matches.\nRight: the same hashes by time, zoomed on that start time; a true match lines up on the dashed diagonal.",
              fontsize=8, va="bottom", ha="left")
     info = _save(fig, out, dpi)
     info["candidates"] = rows
