@@ -129,6 +129,7 @@ def test_upload_file_is_recognised(page, server, clips):
     wait_done(page)
     assert page.is_visible("#nomatch") and not page.is_visible("#match")
     assert page.text_content("#status") == "No match."
+    page.wait_for_selector("#plot-figure:not([hidden])")
     shoot(page, "recognise-nomatch")
 
 

@@ -18,8 +18,9 @@
       const original = s.original_start === null || s.original_start === undefined
         ? "–" : `${fmt(s.original_start)}–${fmt(s.original_end)}`;
       const similarity = typeof s.similarity === "number" ? `${Math.round(s.similarity * 100)} %` : "–";
-      row.append(DJ.el("td", s.index, "num"), DJ.el("td", `${fmt(s.start)}–${fmt(s.end)}`), verdict,
-                 DJ.el("td", original), DJ.el("td", similarity, "num"), DJ.el("td", s.method));
+      row.append(DJ.el("td", s.index, "num idx"), DJ.el("td", `${fmt(s.start)}–${fmt(s.end)}`, "rec"), verdict,
+                 DJ.el("td", original, "orig"), DJ.el("td", similarity, "num similarity"),
+                 DJ.el("td", s.method, "method"));
       tbody.append(row);
     });
     const counts = {};
