@@ -49,8 +49,9 @@ PLACEMENT_TOLERANCE = 0.1       # s
 PAUSE_RANGE = (0.6, 1.2)        # s between sentences
 TRUTH_DB = 40.0                 # a 10 ms frame sounds if within this many dB of the prompt's loudest frame
 CONDITIONS = ("clean", "mp3", "noise10", "mic")
-ORIGINAL_VOICE = ("en-us", 165)
-RESPOKEN_VOICES = (("en-gb", 165), ("en-us", 130), ("en-us", 200), ("en-gb-x-rp", 150))
+ORIGINAL_VOICE = ("en-us", 165, 50)    # espeak-ng voice, words per minute, pitch (0-99)
+RESPOKEN_VOICES = (("en-gb+m3", 140, 50), ("en-us+f2", 180, 50), ("en-us", 130, 75), ("en-gb-x-rp+m5", 195, 35),
+                   ("en-gb-scotland", 150, 60), ("en-us+f4", 160, 40))
 
 # Sentences to re-speak (written for this benchmark).
 TEXTS = (
@@ -157,19 +158,19 @@ def usable_prompts(paths, *, min_seconds=1.0, max_seconds=6.0, max_gap=0.2):
     return out
 
 
-def espeak(text, voice, speed, rate=RATE):
+def espeak(text, voice, speed, pitch=50, rate=RATE):
     """Render ``text`` with espeak-ng (SSML, so the text may hold <break> tags)."""
     with tempfile.NamedTemporaryFile(suffix=".wav") as tmp:
-        subprocess.run(["espeak-ng", "-m", "-v", voice, "-s", str(speed), "-w", tmp.name,
+        subprocess.run(["espeak-ng", "-m", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", tmp.name,
                         f"<speak>{text}</speak>"], check=True, capture_output=True)
         from dejavu_cn.audio import decode_file
         return decode_file(tmp.name, target_rate=rate)
 
 
-def render_texts(indices, voice, speed):
+def render_texts(indices, voice, speed, pitch):
     out = []
     for i in indices:
-        x = espeak(TEXTS[i], voice, speed)
+        x = espeak(TEXTS[i], voice, speed, pitch)
         s, e, _ = speech_extent(x)
         out.append((f"text{i}", x, s, e))
     return out
@@ -248,16 +249,16 @@ def build_cases(workdir, *, copy_cases=8, respoken_cases=4, seed=1, per_original
         r_path = write_condition(os.path.join(workdir, f"copy{k}-recording-{condition}"), recording, condition, rng)
         cases.append(_case("copy", condition, o_path, r_path, o_truth, r_truth))
     for k in range(respoken_cases):
-        voice, speed = RESPOKEN_VOICES[k % len(RESPOKEN_VOICES)]
+        voice, speed, pitch = RESPOKEN_VOICES[k % len(RESPOKEN_VOICES)]
         pick = rng.permutation(len(TEXTS))[: per_original + foreign]
         in_orig, outside = list(pick[:per_original]), list(pick[per_original:])
         original, o_truth = join(render_texts(in_orig, *ORIGINAL_VOICE), rng)
         subset = [in_orig[i] for i in rng.permutation(per_original)[:copied]]
         order = [int(x) for x in rng.permutation(subset + outside)]
-        recording, r_truth = join(render_texts(order, voice, speed), rng)
+        recording, r_truth = join(render_texts(order, voice, speed, pitch), rng)
         o_path = write_wav(os.path.join(workdir, f"respoken{k}-original.wav"), original)
-        r_path = write_wav(os.path.join(workdir, f"respoken{k}-recording-{voice}-{speed}.wav"), recording)
-        cases.append(_case("respoken", f"{voice} {speed} wpm", o_path, r_path, o_truth, r_truth))
+        r_path = write_wav(os.path.join(workdir, f"respoken{k}-recording-{voice}-{speed}-{pitch}.wav"), recording)
+        cases.append(_case("respoken", f"{voice} {speed}wpm p{pitch}", o_path, r_path, o_truth, r_truth))
     return cases
 
 

@@ -36,21 +36,25 @@ _EPS = 1e-12
 class SegmentParams:
     """Segmentation parameters, every one with its unit.
 
-    With the defaults a pause of 300 ms or more at 35 dB below the speech
-    level ends a sentence; sentences keep 100 ms of context each side.
+    With the defaults a pause of 400 ms or more at 35 dB below the speech
+    level (or 8 dB above the noise floor in a noisy recording) ends a
+    sentence; sentences keep up to 300 ms of context each side, never past
+    the middle of the pause, so the boundaries given lie inside the pauses
+    even when the end of a sentence fades into noise.
     """
 
-    min_silence_ms: float = 300.0      # ms; a shorter pause does not end a sentence
+    min_silence_ms: float = 400.0      # ms; a shorter pause does not end a sentence
     silence_thresh_db: float = -35.0   # dB; relative to the loudness (relative=True) or dBFS
     relative: bool = True              # threshold relative to the recording's loudness
     loudness_percentile: float = 95.0  # % of frames quieter than the "loudness" (speech level)
     floor_percentile: float = 10.0     # % of frames quieter than the noise floor
     noise_margin_db: float = 8.0       # dB; the threshold stays at least this far above the noise floor
-    padding_ms: float = 100.0          # ms kept before and after each sentence
+    padding_ms: float = 300.0          # ms kept before and after each sentence (at most half the pause)
     min_sentence_ms: float = 200.0     # ms; shorter sounds are dropped
     max_sentence_ms: float = 15000.0   # ms; longer sentences are split at their quietest frame
     frame_ms: float = 10.0             # ms between level measurements (time resolution)
-    window_ms: float = 10.0            # ms of signal in each level measurement (longer: steadier in noise, blurs edges by half)
+    window_ms: float = 30.0            # ms of signal per level measurement: steadier in noise than one frame
+                                       # (edges are corrected by half the excess, (30 - 10) / 2 = 10 ms)
 
     def validate(self):
         """Check the values; returns ``self``.
@@ -198,14 +202,17 @@ def detect_nonsilent(samples, rate, params=None):
     params = SegmentParams.from_dict(params)
     samples = _check_signal(samples, rate)
     levels = frame_levels(samples, rate, frame_ms=params.frame_ms, window_ms=params.window_ms)
-    return _nonsilent_frames(levels, params, _hop(rate, params), samples.size)
+    hop = _hop(rate, params)
+    return _to_samples(_sounding_runs(levels, params), params, hop, samples.size)
 
 
 def _hop(rate, params):
     return max(1, int(round(rate * params.frame_ms / 1000.0)))
 
 
-def _nonsilent_frames(levels, params, hop, n_samples):
+def _sounding_runs(levels, params):
+    """Frame runs ``[start, end)`` that sound, pauses shorter than
+    ``min_silence_ms`` filled. Returns a (k, 2) int64 array."""
     if levels.size == 0 or float(levels.max()) <= 10 * np.log10(_EPS) + 1:
         return np.zeros((0, 2), np.int64)
     sounding = levels >= silence_threshold(levels, params)
@@ -215,8 +222,24 @@ def _nonsilent_frames(levels, params, hop, n_samples):
     for s, e in zip(starts[inner], ends[inner]):   # a few pauses, not samples: fill short gaps
         sounding[s:e] = True
     starts, ends = _runs(sounding)
-    out = np.stack([starts * hop, np.minimum(ends * hop, n_samples)], axis=1).astype(np.int64)
-    return out.reshape(-1, 2)
+    return np.stack([starts, ends], axis=1).astype(np.int64).reshape(-1, 2)
+
+
+def _to_samples(runs, params, hop, n_samples, *, cut_starts=None, cut_ends=None):
+    """Frame runs to sample intervals. A centred window longer than a frame
+    hears a sound early and late by half the excess: edges found by the level
+    test are taken back by that much (edges made by a split are not)."""
+    if runs.shape[0] == 0:
+        return np.zeros((0, 2), np.int64)
+    excess = max(0, int(round(hop * (params.window_ms / params.frame_ms - 1) / 2)))
+    n_frames = -(-n_samples // hop)
+    keep_start = (runs[:, 0] == 0) | (cut_starts if cut_starts is not None else False)
+    keep_end = (runs[:, 1] >= n_frames) | (cut_ends if cut_ends is not None else False)
+    starts = runs[:, 0] * hop + np.where(keep_start, 0, excess)
+    ends = runs[:, 1] * hop - np.where(keep_end, 0, excess)
+    starts = np.minimum(starts, runs[:, 1] * hop - 1)
+    ends = np.maximum(ends, starts + 1)
+    return np.stack([np.maximum(starts, 0), np.minimum(ends, n_samples)], axis=1).astype(np.int64)
 
 
 def _split_long(interval, levels, hop, max_frames, min_frames):
@@ -275,21 +298,21 @@ def sentence_cores(samples, rate, params=None):
     samples = _check_signal(samples, rate)
     hop = _hop(rate, params)
     levels = frame_levels(samples, rate, frame_ms=params.frame_ms, window_ms=params.window_ms)
-    intervals = _nonsilent_frames(levels, params, hop, samples.size)
-    if intervals.size == 0:
-        return intervals
-    frames = [(int(s // hop), int(-(-e // hop))) for s, e in intervals]
+    runs = _sounding_runs(levels, params)
     max_frames = max(2, int(params.max_sentence_ms / params.frame_ms))
     min_frames = max(1, int(round(params.min_sentence_ms / params.frame_ms)))
-    parts = []
-    for interval in frames:
-        parts.extend(_split_long(interval, levels, hop, max_frames, min_frames))
-    parts = [(s, e) for s, e in parts if e - s >= min_frames]
-    if not parts:
+    parts, cut_starts, cut_ends = [], [], []
+    for run in runs.tolist():
+        pieces = _split_long(tuple(run), levels, hop, max_frames, min_frames)
+        for s, e in pieces:
+            parts.append((s, e))
+            cut_starts.append(s != run[0])
+            cut_ends.append(e != run[1])
+    keep = [i for i, (s, e) in enumerate(parts) if e - s >= min_frames]
+    if not keep:
         return np.zeros((0, 2), np.int64)
-    out = np.array(parts, dtype=np.int64) * hop
-    out[:, 1] = np.minimum(out[:, 1], samples.size)
-    return out
+    return _to_samples(np.array([parts[i] for i in keep], np.int64), params, hop, samples.size,
+                       cut_starts=np.array([cut_starts[i] for i in keep]), cut_ends=np.array([cut_ends[i] for i in keep]))
 
 
 def pad_intervals(intervals, rate, n_samples, padding_ms):

@@ -1,0 +1,63 @@
+"""``dejavu-cn compare RECORDING --original ORIGINAL [--json] [--plot FILE.png]``"""
+from dejavu_cn.cli import add_json_flag
+from dejavu_cn.cli.library import format_duration
+from dejavu_cn.errors import ParameterError
+from segmenter.cli import add_segment_options, segment_params_from_args
+
+from .speech import compare_files, plot_timeline
+
+VERDICT_WORDS = {"same": "same recording", "similar": "similar", "not_found": "not found"}
+
+
+def describe_sentence(s):
+    """One human line for a sentence of a comparison."""
+    head = f"{s['index']:4d}  {format_duration(s['start'])} - {format_duration(s['end'])}  "
+    if s["verdict"] == "not_found":
+        return head + f"not found (best similarity {s['similarity']:.2f})"
+    return (head + f"{VERDICT_WORDS[s['verdict']]:<14} original {format_duration(s['original_start'])} - "
+            f"{format_duration(s['original_end'])}  similarity {s['similarity']:.2f} ({s['method']})")
+
+
+class CompareCommand:
+    name = "compare"
+    help = "compare a recording with an original, sentence by sentence"
+
+    def configure(self, p):
+        p.add_argument("recording", metavar="RECORDING")
+        p.add_argument("--original", required=True, metavar="ORIGINAL", help="the original recording")
+        p.add_argument("--plot", metavar="FILE.png", help="draw both timelines with matched sentences joined")
+        add_segment_options(p)
+        add_json_flag(p)
+
+    def run(self, args, ctx):
+        if args.plot and not args.plot.lower().endswith(".png"):
+            raise ParameterError(f"--plot writes PNG: give a file name ending in .png, not {args.plot}")
+        config = ctx.config
+        params = segment_params_from_args(args, config.section("segment"))
+        result = compare_files(args.recording, args.original, config=config, segment_params=params)
+        if args.plot:
+            try:
+                plot_timeline(result, args.plot)
+            except OSError as exc:
+                raise ParameterError(f"cannot write {args.plot}: {exc.strerror or exc}") from None
+            result["plot"] = args.plot
+        if ctx.json:
+            ctx.emit_json(result)
+            return 0
+        c = result["counts"]
+        ctx.out(f"{args.recording} against {args.original}: {len(result['sentences'])} sentences, "
+                f"{c['same']} same, {c['similar']} similar, {c['not_found']} not found")
+        for s in result["sentences"]:
+            ctx.out(describe_sentence(s))
+        if result["uncovered"]:
+            ctx.out(f"original sentences not covered ({len(result['uncovered'])}):")
+            for u in result["uncovered"]:
+                ctx.out(f"{u['index']:4d}  {format_duration(u['start'])} - {format_duration(u['end'])}")
+        else:
+            ctx.out("every sentence of the original is covered")
+        if args.plot:
+            ctx.out(f"plot written to {args.plot}")
+        return 0
+
+
+COMMANDS = [CompareCommand()]
