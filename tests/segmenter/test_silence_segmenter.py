@@ -1,0 +1,197 @@
+"""Silence segmentation on synthetic signals with known answers: tones
+separated by silences of known length."""
+import json
+import os
+import wave
+
+import numpy as np
+import pytest
+
+from dejavu_cn.cli import main
+from dejavu_cn.errors import ParameterError
+from segmenter import (SegmentParams, detect_nonsilent, export_sentences, frame_levels, sentence_cores,
+                       silence_threshold, split_sentences)
+
+
+def tone(seconds, rate, *, freq=440.0, amplitude=0.5):
+    t = np.arange(int(round(seconds * rate))) / rate
+    return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def tones_and_gaps(layout, rate, *, amplitude=0.5, noise_db=None, seed=0):
+    """``layout``: alternating silence, tone, silence, tone... lengths in s.
+    Returns the signal and the true tone intervals in samples."""
+    parts, truth, pos = [], [], 0
+    for k, seconds in enumerate(layout):
+        n = int(round(seconds * rate))
+        if k % 2:
+            parts.append(tone(seconds, rate, freq=300.0 + 150.0 * k, amplitude=amplitude))
+            truth.append((pos, pos + n))
+        else:
+            parts.append(np.zeros(n, np.float32))
+        pos += n
+    x = np.concatenate(parts)
+    if noise_db is not None:
+        rng = np.random.default_rng(seed)
+        x = x + (amplitude * 10 ** (noise_db / 20)) * rng.standard_normal(x.size).astype(np.float32)
+    return x.astype(np.float32), np.array(truth)
+
+
+LAYOUT = (0.5, 1.0, 0.6, 0.45, 0.8, 2.0, 1.2, 0.7, 0.5)   # silence, tone, silence, ...
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 44100])
+@pytest.mark.parametrize("amplitude", [0.5, 0.005])
+def test_tones_found_within_one_frame(rate, amplitude):
+    x, truth = tones_and_gaps(LAYOUT, rate, amplitude=amplitude)
+    cores = sentence_cores(x, rate)
+    assert cores.shape == truth.shape
+    assert np.abs(cores - truth).max() <= rate * 0.010       # one 10 ms frame
+
+
+def test_a_quiet_copy_is_cut_at_the_same_places():
+    rate = 16000
+    x, _ = tones_and_gaps(LAYOUT, rate, noise_db=-30)
+    loud = split_sentences(x, rate)
+    quiet = split_sentences(x * 10 ** (-40 / 20), rate)
+    np.testing.assert_array_equal(loud, quiet)
+
+
+def test_noise_floor_raises_the_threshold():
+    rate = 16000
+    x, truth = tones_and_gaps(LAYOUT, rate, noise_db=-20, seed=3)
+    levels = frame_levels(x, rate)
+    params = SegmentParams()
+    floor = np.percentile(levels, params.floor_percentile)
+    assert silence_threshold(levels, params) >= floor + params.noise_margin_db - 1e-9
+    cores = sentence_cores(x, rate)
+    assert cores.shape == truth.shape
+    assert np.abs(cores - truth).max() <= rate * 0.030
+
+
+def test_short_pause_does_not_end_a_sentence():
+    rate = 16000
+    x, _ = tones_and_gaps((0.3, 1.0, 0.25, 1.0, 0.3), rate)
+    assert sentence_cores(x, rate, {"min_silence_ms": 400}).shape[0] == 1
+    assert sentence_cores(x, rate, {"min_silence_ms": 200}).shape[0] == 2
+
+
+def test_clicks_shorter_than_a_sentence_are_dropped():
+    rate = 16000
+    x, truth = tones_and_gaps((0.5, 1.0, 1.0, 0.05, 1.0, 1.0, 0.5), rate)
+    cores = sentence_cores(x, rate, {"min_sentence_ms": 200})
+    assert cores.shape[0] == 2
+    assert np.abs(cores - truth[[0, 2]]).max() <= rate * 0.010
+
+
+def test_long_sentence_split_at_its_quietest_point():
+    rate = 8000
+    x = tone(10.0, rate)
+    dip = slice(int(6.0 * rate), int(6.1 * rate))
+    x[dip] *= 10 ** (-25 / 20)           # quieter, but well above the silence threshold
+    assert sentence_cores(x, rate).shape[0] == 1
+    cores = sentence_cores(x, rate, {"max_sentence_ms": 8000})
+    assert cores.shape[0] == 2
+    assert abs(cores[0, 1] / rate - 6.05) <= 0.06
+    assert cores[1, 0] == cores[0, 1]
+    assert all((e - s) / rate <= 8.0 for s, e in cores)
+
+
+def test_padding_stops_at_the_middle_of_the_pause_and_the_ends():
+    rate = 16000
+    x, truth = tones_and_gaps((0.1, 1.0, 0.5, 1.0, 0.1), rate)
+    padded = split_sentences(x, rate, {"padding_ms": 300, "min_silence_ms": 400})
+    middle = (truth[0, 1] + truth[1, 0]) // 2
+    assert padded[0, 0] == 0 and padded[1, 1] == x.size
+    assert padded[0, 1] == middle and padded[1, 0] == middle
+    small = split_sentences(x, rate, {"padding_ms": 100, "min_silence_ms": 400})
+    np.testing.assert_allclose(small[:, 0], np.maximum(truth[:, 0] - 1600, 0), atol=rate * 0.010)
+
+
+def test_silence_gives_no_sentences():
+    for x in (np.zeros(16000, np.float32), np.zeros(0, np.float32)):
+        assert split_sentences(x, 16000).shape == (0, 2)
+        assert detect_nonsilent(x, 16000).shape == (0, 2)
+
+
+def test_absolute_threshold_as_in_pydub():
+    rate = 16000
+    x, truth = tones_and_gaps(LAYOUT, rate, amplitude=0.02)        # about -37 dBFS RMS
+    assert sentence_cores(x, rate, {"relative": False, "silence_thresh_db": -30}).shape[0] == 0
+    assert sentence_cores(x, rate, {"relative": False, "silence_thresh_db": -50}).shape == truth.shape
+
+
+def test_agrees_with_pydub_detect_nonsilent():
+    from pydub.silence import detect_nonsilent as pydub_detect
+    from segmenter import to_audiosegment
+    rate = 16000
+    x, _ = tones_and_gaps(LAYOUT, rate)
+    theirs = np.array(pydub_detect(to_audiosegment(x, rate), min_silence_len=400, silence_thresh=-50))  # ms
+    ours = detect_nonsilent(x, rate, {"relative": False, "silence_thresh_db": -50, "min_silence_ms": 400})
+    assert ours.shape == theirs.shape
+    assert np.abs(ours / rate * 1000 - theirs).max() <= 10
+
+
+@pytest.mark.parametrize("bad", [{"min_silence_ms": 0}, {"padding_ms": -1}, {"silence_thresh_db": 5},
+                                 {"max_sentence_ms": 100}, {"no_such": 1}, {"padding_ms": "wide"}])
+def test_bad_parameters_are_refused(bad):
+    with pytest.raises(ParameterError):
+        split_sentences(np.zeros(100, np.float32), 16000, bad)
+
+
+def test_stereo_array_is_refused():
+    with pytest.raises(ParameterError):
+        split_sentences(np.zeros((100, 2), np.float32), 16000)
+
+
+def test_export_writes_one_wav_per_sentence(tmp_path):
+    rate = 16000
+    x, _ = tones_and_gaps(LAYOUT, rate)
+    intervals = split_sentences(x, rate)
+    paths = export_sentences(x, rate, intervals, tmp_path / "out")
+    assert len(paths) == len(intervals) == 4
+    for path, (s, e) in zip(paths, intervals):
+        with wave.open(path) as w:
+            assert w.getframerate() == rate and w.getnchannels() == 1 and w.getsampwidth() == 2
+            assert w.getnframes() == e - s
+
+
+def _write_wav(path, x, rate=16000):
+    from scipy.io import wavfile
+    wavfile.write(path, rate, (np.clip(x, -1, 1) * 32767).astype("<i2"))
+    return str(path)
+
+
+def test_cli_segment_json_and_files(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    x, truth = tones_and_gaps(LAYOUT, 16000)
+    path = _write_wav(tmp_path / "talk.wav", x)
+    import io
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["segment", path, "--out", str(tmp_path / "parts"), "--json"], stdout=out, stderr=err)
+    assert code == 0, err.getvalue()
+    data = json.loads(out.getvalue())
+    assert [s["index"] for s in data["sentences"]] == [0, 1, 2, 3]
+    for s, (ts, te) in zip(data["sentences"], truth / 16000):
+        assert s["start"] <= ts and s["end"] >= te and s["end"] - s["start"] == pytest.approx(s["duration"], abs=2e-3)
+        assert os.path.isfile(s["file"])
+    out = io.StringIO()
+    assert main(["segment", path, "--padding-ms", "0"], stdout=out, stderr=err) == 0
+    lines = out.getvalue().splitlines()
+    assert lines[0].endswith("4 sentences") and len(lines) == 5
+
+
+@pytest.mark.parametrize("content", ["silent", "garbage", "missing"])
+def test_cli_segment_bad_input_is_one_line(tmp_path, monkeypatch, content):
+    import io
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "bad.wav"
+    if content == "silent":
+        _write_wav(path, np.zeros(16000, np.float32))
+    elif content == "garbage":
+        path.write_bytes(b"this is not audio" * 100)
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["segment", str(path)], stdout=out, stderr=err) == 1
+    message = err.getvalue().strip()
+    assert message.startswith("dejavu-cn: error:") and "\n" not in message and "Traceback" not in message
+    assert ("no sentence" in message) if content == "silent" else ("cannot decode" in message)
