@@ -142,6 +142,7 @@ class StreamingMatcher:
         self._lookup = _empty_lookup()
         self._known = np.zeros(0, np.uint64)        # sorted keys already looked up
         self.samples_fed = 0
+        self._tail_cache = None
         self._next_look = self.look_seconds
         self.looks = 0
         self.db_seconds = 0.0                       # time spent in database lookups
@@ -213,7 +214,14 @@ class StreamingMatcher:
             self._hashes, self._times = self._hashes[keep], self._times[keep]
 
     def _tail(self):
-        """Provisional hashes of the audio not yet final (flushed copies)."""
+        """Provisional hashes of the audio not yet final (flushed copies);
+        computed once per amount of audio fed."""
+        if self._tail_cache is not None and self._tail_cache[0] == self.samples_fed:
+            return self._tail_cache[1]
+        self._tail_cache = (self.samples_fed, self._compute_tail())
+        return self._tail_cache[1]
+
+    def _compute_tail(self):
         parts, times = [], []
         for k, fp in enumerate(self._fps):
             if fp.samples_fed == 0:

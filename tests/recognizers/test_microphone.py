@@ -185,3 +185,25 @@ def test_device_that_disappears_mid_stream(library, extra_pulse, monkeypatch):
                 stream.read()
     finally:
         stream.close()
+
+
+def test_ctrl_c_stops_listen_cleanly(pulse, library, tmp_path):
+    import threading
+    config, _, ids = library
+    wav = excerpt(tmp_path, "long.wav", [(12, 0.0, 8.0)])
+    player = pulse.play(wav)
+    timer = threading.Timer(4.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    t0 = time.monotonic()
+    try:
+        code, out, err = run_cli("--config", config, "listen", "--seconds", "15")
+    finally:
+        timer.cancel()
+        player.kill()
+    assert code == 0 and err == ""
+    assert time.monotonic() - t0 < 6.0
+    lines = out.splitlines()
+    assert lines[0].startswith("listening") and lines[-1] == "stopped"
+    assert any("song12 (song " in line for line in lines)
+    code, out, _ = run_cli("devices")           # the device was released: it opens again
+    assert code == 0

@@ -1,0 +1,51 @@
+"""PyAudio stays inside recognizers/microphone.py, and only loads when a
+device is used: everything else works on a machine without it."""
+import ast
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def imported_modules(path):
+    tree = ast.parse(open(path, encoding="utf-8").read(), path)
+    names = set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Import):
+            names |= {a.name.split(".")[0] for a in n.names}
+        elif isinstance(n, ast.ImportFrom) and n.level == 0 and n.module:
+            names.add(n.module.split(".")[0])
+    return names
+
+
+def test_only_the_microphone_module_imports_pyaudio():
+    importers = []
+    for package in ("dejavu_cn", "recognizers", "segmenter", "web"):
+        for dirpath, _, files in os.walk(os.path.join(ROOT, package)):
+            for f in files:
+                if f.endswith(".py") and "pyaudio" in imported_modules(os.path.join(dirpath, f)):
+                    importers.append(os.path.relpath(os.path.join(dirpath, f), ROOT))
+    assert importers == [os.path.join("recognizers", "microphone.py")]
+
+
+def test_importing_the_microphone_code_does_not_load_pyaudio():
+    code = ("import sys; import recognizers.microphone, recognizers.mic_cli, recognizers.streaming; "
+            "from dejavu_cn.cli import main; "
+            "sys.exit(3 if 'pyaudio' in sys.modules else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_without_pyaudio_the_error_says_how_to_install_it(tmp_path):
+    # a 'pyaudio' that fails to import, first on the path
+    (tmp_path / "pyaudio.py").write_text("raise ImportError('No module named pyaudio')\n")
+    code = ("import io, sys; from dejavu_cn.cli import main; err = io.StringIO(); "
+            "rc = main(['devices'], stdout=io.StringIO(), stderr=err); "
+            "print(rc); print(err.getvalue(), end='')")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), ROOT])}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
+    rc, message = proc.stdout.split("\n", 1)
+    assert rc == "1"
+    assert "PyAudio is not installed" in message and "pip install pyaudio" in message
+    assert message.count("\n") == 1
