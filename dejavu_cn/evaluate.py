@@ -355,6 +355,11 @@ def evaluate(engine, tracks, *, work_dir, lengths=(1, 2, 3, 5, 10), conditions=(
     report = engine.register([tracks[i] for i in known], jobs=jobs, on_file=on_file)
     ingest_wall = time.monotonic() - t0
     path_to_song = {o.path: o.song_id for o in report.outcomes if o.song_id is not None}
+    if any(os.path.abspath(tracks[i]) not in path_to_song for i in known):
+        # registered before (a reused database): the registration skipped them, the store knows them
+        songs, _ = engine.list_songs()
+        for song in songs:
+            path_to_song.setdefault(os.path.abspath(song["source_path"]), song["song_id"])
     registered_ids = {i: path_to_song.get(os.path.abspath(tracks[i])) for i in known}
     stats = engine.stats()
 

@@ -192,6 +192,12 @@ def test_cli_evaluate_uses_a_temporary_database(songs_dir, tmp_path):
     assert code == 0, err
     assert kept.exists() and not user_db.exists()
     assert "condition" in stdout and "top-1" in stdout and err == ""   # no bars when stderr is not a terminal
+    code, stdout, err = run("--config", str(config), "evaluate", str(songs_dir), "--clips", "2", "--unknown-clips",
+                            "0", "--lengths", "2", "--conditions", "clean", "--jobs", "1", "--no-shared",
+                            "--database", str(kept), "--json")
+    assert code == 0, err                               # the songs are already there: found all the same
+    report = json.loads(stdout)
+    assert report["ingest"]["audio_seconds"] == 0 and report["cells"][0]["top1"] == 1.0
 
 
 def test_cli_evaluate_usage_errors(tmp_path):
