@@ -241,15 +241,23 @@ def test_script_song_name_is_escaped(client, clips):
     assert "&lt;script&gt;alert(1)&lt;-script&gt; &amp; &#39;quotes&#39;" in html
     assert html.count("<script") == 2                                 # only our two script tags
     assert client.get("/api/songs?search=script").get_json()["songs"][0]["song_name"] == name
-    no_js_data = client.get("/static/recognize.js").get_data(as_text=True)
-    assert "innerHTML" not in no_js_data
 
 
 def test_scripts_never_use_innerhtml(client):
     for name in ("common.js", "recognize.js", "library.js", "compare.js"):
-        source = client.get(f"/static/{name}").get_data(as_text=True)
-        assert "textContent" in source or name == "compare.js" or name == "library.js"
-        assert "innerHTML" not in source and "outerHTML" not in source and "insertAdjacentHTML" not in source
+        response = client.get(f"/static/{name}")
+        assert response.status_code == 200
+        source = response.get_data(as_text=True)
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+            assert sink not in source, (name, sink)
+
+
+def test_registered_upload_not_kept(make_app, clips):
+    app = make_app(token=TOKEN, keep_registered=False)
+    client = app.test_client()
+    response = client.post("/api/songs", data=upload(clips["unknown"], field="files"), headers=AUTH)
+    assert response.status_code == 201
+    assert tree(app.config["WEB"].upload_dir) == set()
 
 
 # -- compare -------------------------------------------------------------------------------
@@ -271,7 +279,7 @@ def test_compare_speech(client, speech_pair):
     assert response.status_code == 200, response.get_data(as_text=True)
     body = response.get_json()
     assert [s["verdict"] for s in body["sentences"]] == ["same", "same", "not_found"]
-    assert body["sentences"][1]["original_start"] == pytest.approx(7.3, abs=0.2)
+    assert body["sentences"][1]["original_start"] == pytest.approx(7.4, abs=0.5)   # sentence 2 of the original
     assert [u["index"] for u in body["uncovered"]] == [1, 3]
     assert (body["recording"], body["original"]) == ("talk.wav", "original.wav")
     assert body["plot"].startswith("data:image/png;base64,")

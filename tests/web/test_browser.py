@@ -111,6 +111,8 @@ def test_record_recognises_the_song(page, server):
     assert page.text_content("#song") == f"song{MIC_SONG}"
     assert abs(seconds(page.text_content("#offset")) - MIC_START) <= 1
     assert int(page.text_content("#confidence").rstrip(" %")) >= 50
+    granted = page.get_attribute("#record", "data-granted")
+    assert granted == "echoCancellation=false noiseSuppression=false autoGainControl=false"
     elapsed = float(page.get_attribute("#status", "data-elapsed"))
     assert 3.0 <= elapsed < 10.0        # a 3 s recording; the ≤ 4 s target is measured in bench/web_load.py
     page.wait_for_selector("#plot-figure:not([hidden])")

@@ -108,6 +108,12 @@
       DJ.setStatus(status, `Microphone unavailable: ${err.message || err.name}`, "error");
       return;
     }
+    const track = stream.getAudioTracks()[0];
+    if (track && track.getSettings) {   // what the browser granted (shown to tests and curious users)
+      const granted = track.getSettings();
+      recordButton.dataset.granted = ["echoCancellation", "noiseSuppression", "autoGainControl"]
+        .map((k) => `${k}=${granted[k]}`).join(" ");
+    }
     const types = ["audio/webm;codecs=opus", "audio/webm", "audio/ogg;codecs=opus", "audio/mp4"];
     const mimeType = types.find((t) => MediaRecorder.isTypeSupported(t)) || "";
     const chunks = [];
