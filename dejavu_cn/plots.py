@@ -148,7 +148,8 @@ def match_data(engine, samples, *, top=2, max_bins=MAX_HISTOGRAM_BINS, max_point
             "frame_seconds": frame, "candidates": candidates}
 
 
-def fingerprint_data(samples, params, *, start=0.0, max_pairs=MAX_PAIRS, spectrogram_decimals=1):
+def fingerprint_data(samples, params, *, start=0.0, max_pairs=MAX_PAIRS, spectrogram_decimals=1,
+                     include_spectrogram=True):
     """What the fingerprinter sees in a signal, as plain data.
 
     Parameters
@@ -164,6 +165,9 @@ def fingerprint_data(samples, params, *, start=0.0, max_pairs=MAX_PAIRS, spectro
         Peak pairs returned (an evenly spaced sample of all of them).
     spectrogram_decimals : int, keyword-only
         dB values are rounded to this many decimals (JSON size).
+    include_spectrogram : bool, keyword-only
+        False leaves ``spectrogram_db`` out (None): about 100-160 kB of JSON per
+        second of audio less, for a page that only draws peaks and pairs.
 
     Returns
     -------
@@ -208,7 +212,8 @@ def fingerprint_data(samples, params, *, start=0.0, max_pairs=MAX_PAIRS, spectro
         "sample_rate": rate,
         "times_seconds": np.round(start + np.arange(n_frames) * frame, 6).tolist(),
         "frequencies_hz": np.round(np.arange(spec.shape[1]) * bin_hz, 4).tolist(),
-        "spectrogram_db": np.round(spec.astype(np.float64), spectrogram_decimals).tolist(),
+        "spectrogram_db": (np.round(spec.astype(np.float64), spectrogram_decimals).tolist()
+                           if include_spectrogram else None),
         "band_hz": [round(low * bin_hz, 4), round((high - 1) * bin_hz, 4)],
         "peaks": {"times_seconds": np.round(start + peaks.frames * frame, 6).tolist(),
                   "frequencies_hz": np.round(peaks.bins * bin_hz, 4).tolist(),
@@ -268,7 +273,7 @@ def plot_fingerprint(data, out, *, width=10, height=6, dpi=100, title=None):
     cax = fig.add_axes([0.9, 0.2, 0.02, 0.63])
     frame = data["frame_seconds"]
     times, freqs = data["times_seconds"], data["frequencies_hz"]
-    spec = np.asarray(data["spectrogram_db"], dtype=np.float32)
+    spec = np.asarray(data["spectrogram_db"] or [], dtype=np.float32)
     t0 = data["start_seconds"]
     t1 = t0 + max(data["duration_seconds"], frame)
     khz = 1000.0

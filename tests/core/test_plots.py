@@ -69,6 +69,12 @@ def test_fingerprint_data_puts_peaks_on_the_tones():
     k1000 = int(round(1000.0 / BIN_HZ))
     assert int(np.argmax(spec[5])) in (k1000 - 1, k1000, k1000 + 1)   # frame 5 is inside the first 1 kHz beep
     assert data["band_hz"][0] >= P.min_frequency and data["band_hz"][1] <= P.max_frequency
+    lean = fingerprint_data(x, P, start=12.0, include_spectrogram=False)      # for a web page drawing its own
+    assert lean["spectrogram_db"] is None and lean["peaks"] == data["peaks"] and lean["pairs"] == data["pairs"]
+    assert len(json.dumps(lean)) < len(json.dumps(data)) / 5
+    buf = io.BytesIO()
+    plot_fingerprint(lean, buf, width=4, height=3, dpi=50)
+    assert png_size(buf.getvalue()) == (200, 150)
 
 
 def test_fingerprint_pairs_join_peaks_within_the_target_zone():
