@@ -234,8 +234,14 @@ def fingerprint_data(samples, params, *, start=0.0, max_pairs=MAX_PAIRS, spectro
 # -- drawing ------------------------------------------------------------------
 
 def _figure(width, height, dpi):
+    import sys
+
     import matplotlib
-    matplotlib.use("Agg")
+    if "matplotlib.pyplot" not in sys.modules:
+        # non-interactive: works without a display. Not forced when the caller
+        # already uses pyplot (a notebook keeps its own backend); the Figure
+        # below renders with Agg either way.
+        matplotlib.use("Agg")
     from matplotlib.figure import Figure
     # a Figure without pyplot: no global state, safe in a web server's threads
     return Figure(figsize=(width, height), dpi=dpi)

@@ -252,3 +252,20 @@ def test_cli_plot_fingerprint_and_match(engine, tmp_path):
     assert code == 2
     code, _, err = run("--config", str(config), "plot", "fingerprint", str(tmp_path / "missing.ogg"), "-o", str(out))
     assert code == 1 and "missing.ogg" in err
+
+
+def test_plots_work_without_a_display(tmp_path):
+    """In a fresh process with no DISPLAY, plotting selects the Agg backend."""
+    import os
+    import subprocess
+    code = ("import io, numpy as np, matplotlib\n"
+            "from dejavu_cn.config import FingerprintParams\n"
+            "from dejavu_cn.plots import fingerprint_data, plot_fingerprint\n"
+            "buf = io.BytesIO()\n"
+            "plot_fingerprint(fingerprint_data(np.zeros(22050, np.float32), FingerprintParams()), buf)\n"
+            "print(matplotlib.get_backend().lower(), len(buf.getvalue()))\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "MPLBACKEND")}
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, check=True)
+    backend, size = out.stdout.split()
+    assert backend == "agg" and int(size) > 1000
