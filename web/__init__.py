@@ -64,6 +64,8 @@ def create_app(config=None):
     app.json.sort_keys = False
 
     from . import api, db, pages
+    from .uploads import sweep_stale
+    sweep_stale(os.path.join(settings.upload_dir, "tmp"))
     db.init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)

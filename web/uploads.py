@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import secrets
+import time
 import unicodedata
 
 log = logging.getLogger(__name__)
@@ -79,3 +80,23 @@ def is_inside(path, folder):
     """True if ``path`` is inside ``folder`` (after resolving links)."""
     path, folder = os.path.realpath(path), os.path.realpath(folder)
     return os.path.commonpath([path, folder]) == folder and path != folder
+
+
+def sweep_stale(folder, *, max_age_seconds=3600.0):
+    """Remove files older than ``max_age_seconds`` (s) from a temporary upload
+    folder: what a killed server left behind. Returns how many went."""
+    if not os.path.isdir(folder):
+        return 0
+    limit = time.time() - max_age_seconds
+    removed = 0
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            try:
+                if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < limit:
+                    os.remove(entry.path)
+                    removed += 1
+            except OSError as exc:
+                log.warning("cannot remove stale upload %s: %s", entry.path, exc)
+    if removed:
+        log.info("removed %d stale upload(s) from %s", removed, folder)
+    return removed

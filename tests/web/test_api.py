@@ -336,6 +336,17 @@ def test_library_pages(make_app):
     assert "No song matches" in client.get("/library?search=zzz").get_data(as_text=True)
 
 
+def test_stale_temporary_uploads_are_swept(make_app, tmp_path):
+    folder = tmp_path / "uploads" / "tmp"
+    folder.mkdir(parents=True)
+    old, fresh = folder / ("0" * 32), folder / ("f" * 32 + ".wav")
+    old.write_bytes(b"left by a killed server")
+    fresh.write_bytes(b"being uploaded right now")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    make_app()
+    assert not old.exists() and fresh.exists()
+
+
 def test_bad_web_settings(tmp_path):
     from web import create_app
     with pytest.raises(ConfigError):
