@@ -361,7 +361,7 @@ def plot_match(data, out, *, width=10, height=6, dpi=100, title=None):
         return info
     rows = len(cands)
     grid = fig.add_gridspec(rows, 2, width_ratios=[1.5, 1], left=0.08, right=0.97, top=0.88,
-                            bottom=0.17, hspace=0.65, wspace=0.25)
+                            bottom=0.19, hspace=0.65, wspace=0.25)
     for r, c in enumerate(cands):
         rank = "best candidate" if r == 0 else f"runner-up #{r}"
         hist, pts = c["histogram"], c["points"]
