@@ -203,7 +203,7 @@ def write_wav(path, x, rate=RATE):
 
 
 def write_condition(path_stem, x, condition, rng):
-    """Apply a condition and write the file; returns (path, time scale)."""
+    """Apply a condition and write the file (MP3 for "mp3", else WAV); returns its path."""
     if condition == "mp3":
         wav = write_wav(path_stem + ".tmp.wav", x)
         path = path_stem + ".mp3"
@@ -297,8 +297,8 @@ def _sentence_on(result, start, end):
     return best
 
 
-def score_case(case, result):
-    """Scores of one compared case."""
+def score_case(case, result, misses=None):
+    """Scores of one compared case; failures are appended to ``misses``."""
     o_names = {n: (p, s, e) for n, p, s, e in case["original_truth"]}
     o_index = {n: i for i, (n, _, _, _) in enumerate(case["original_truth"])}
     orig_sentences = result["original_sentences"]
@@ -307,6 +307,7 @@ def score_case(case, result):
         sent = _sentence_on(result, s, e)
         if name not in o_names:
             not_found.append(sent is not None and sent["verdict"] == "not_found")
+            _miss(misses, not_found, case, name, "reported although not in the original", sent)
             continue
         o_pos = o_names[name][0]
         if case["kind"] == "copy":
@@ -315,6 +316,7 @@ def score_case(case, result):
                 expected = sent["start"] - pos + o_pos
                 ok = abs(sent["original_start"] - expected) <= PLACEMENT_TOLERANCE
             placed.append(ok)
+            _miss(misses, placed, case, name, f"copy not placed (original at {o_names[name][1]:.2f} s)", sent)
         else:
             ok = False
             if sent is not None and sent["verdict"] in ("same", "similar") and sent["original_index"] is not None:
@@ -322,7 +324,15 @@ def score_case(case, result):
                 _, ts, te = o_names[name]
                 ok = min(o["end"], te) - max(o["start"], ts) > 0.5 * (te - ts) and o_index[name] >= 0
             respoken.append(ok)
+            _miss(misses, respoken, case, name, f"re-spoken not matched (original at {o_names[name][1]:.2f} s)", sent)
     return {"placed": placed, "not_found": not_found, "respoken": respoken}
+
+
+def _miss(misses, scores, case, name, what, sent):
+    if misses is not None and not scores[-1]:
+        keys = ("start", "end", "verdict", "similarity", "original_start", "fingerprint_confidence", "dtw_z", "dtw_fit")
+        misses.append(f"{case['kind']} {case['condition']} {os.path.basename(case['recording'])} {name}: {what}; "
+                      + (", ".join(f"{k}={sent.get(k)}" for k in keys) if sent else "no sentence there"))
 
 
 def segmentation_scores(case, params=None):
@@ -337,15 +347,17 @@ def segmentation_scores(case, params=None):
 
 
 def run(cases, *, config=None, segment_params=None):
-    """Compare every case; returns the four figures and per-condition details."""
+    """Compare every case; returns the four figures, per-condition details and
+    the failures (``misses``)."""
     totals = {"boundaries": [], "placed": [], "not_found": [], "respoken": []}
     by_condition = {}
     seconds = 0.0
+    misses = []
     for case in cases:
         t0 = time.perf_counter()
         result = compare_files(case["recording"], case["original"], config=config, segment_params=segment_params)
         seconds += time.perf_counter() - t0
-        scores = score_case(case, result)
+        scores = score_case(case, result, misses)
         scores["boundaries"] = segmentation_scores(case, segment_params)
         row = by_condition.setdefault(f"{case['kind']} {case['condition']}", {k: [] for k in totals})
         for key in totals:
@@ -357,6 +369,7 @@ def run(cases, *, config=None, segment_params=None):
         "by_condition": {c: {k: rate(v) for k, v in row.items()} for c, row in by_condition.items()},
         "compare_seconds": round(seconds, 2),
         "cases": len(cases),
+        "misses": misses,
     }
 
 
@@ -367,7 +380,7 @@ LABELS = {"boundaries": "sentence boundaries within 100 ms of the true pauses",
           "respoken": "re-spoken sentences matched to the right original sentence"}
 
 
-def format_report(report):
+def format_report(report, *, verbose=False):
     lines = [f"speech benchmark: {report['cases']} cases, comparisons took {report['compare_seconds']} s"]
     for key, (value, n) in report["figures"].items():
         mark = "ok" if value is not None and value >= TARGETS[key] else "BELOW TARGET"
@@ -376,16 +389,20 @@ def format_report(report):
     for cond, row in report["by_condition"].items():
         cells = ", ".join(f"{k} {v[0]}% (n={v[1]})" for k, v in row.items() if v[1])
         lines.append(f"    {cond:<22} {cells}")
+    if verbose and report.get("misses"):
+        lines.append("  misses:")
+        lines += [f"    {m}" for m in report["misses"]]
     return "\n".join(lines)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cases", type=int, default=16, help="copy cases (each condition in turn); default 16")
-    ap.add_argument("--respoken", type=int, default=8, help="re-spoken cases; default 8")
+    ap.add_argument("--cases", type=int, default=24, help="copy cases (each condition in turn); default 24")
+    ap.add_argument("--respoken", type=int, default=12, help="re-spoken cases; default 12")
     ap.add_argument("--seed", type=int, default=2024)
     ap.add_argument("--work", default=None, help="keep the generated files here")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("-v", "--verbose", action="store_true", help="list every miss")
     args = ap.parse_args(argv)
     work = args.work or tempfile.mkdtemp(prefix="speech-bench-")
     try:
@@ -394,7 +411,7 @@ def main(argv=None):
         built = time.perf_counter() - t0
         report = run(cases)
         report["build_seconds"] = round(built, 2)
-        print(json.dumps(report, indent=2) if args.json else format_report(report))
+        print(json.dumps(report, indent=2) if args.json else format_report(report, verbose=args.verbose))
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -23,10 +23,18 @@ sentence of the recording is then looked for in the original in two ways:
    the original fits everywhere about equally badly) and by how well its
    span fits one sentence of the original (intersection over union). These
    give the similarity in [0, 1]; at or above ``similar_threshold`` the
-   verdict is ``"similar"``, else ``"not_found"``. The defaults were
-   calibrated on ``bench/speech.py``: re-spoken sentences (six espeak-ng
-   voices and speeds) score 0.57-1.0, sentences not in the original (espeak-ng,
-   and Allison's prompts against other prompts of the same speaker) 0-0.45.
+   verdict is ``"similar"``, else ``"not_found"``.
+
+   A fingerprint alignment too weak on its own (a short sentence in noise)
+   whose offset falls within ``confirm_s`` of where DTW independently puts the
+   sentence is judged again against only that neighbourhood instead of the
+   whole original (:func:`confirmed_p_value`); if that reaches the threshold
+   the verdict is ``"same"`` (method ``"fingerprint+dtw"``).
+
+The defaults were calibrated on ``bench/speech.py``: re-spoken sentences (six
+espeak-ng voices and speeds) score 0.57-1.0, sentences not in the original
+(espeak-ng, and Allison's prompts against other prompts of the same speaker)
+0-0.45.
 
 Results are plain JSON-serialisable dicts; times are in seconds.
 """
@@ -41,7 +49,8 @@ from dejavu_cn.config import Config
 from dejavu_cn.errors import ParameterError, RecognitionError
 from dejavu_cn.fingerprint import fingerprint
 from dejavu_cn.hashing import hash_keys
-from dejavu_cn.matching import align, analyze_query, chance_p_value, confidence_from_p, query_params
+from dejavu_cn.matching import (MERGE_FRAMES, align, analyze_query, chance_p_value, confidence_from_p,
+                                query_params)
 from dejavu_cn.storage.base import Lookup
 from segmenter import SegmentParams, frame_levels, pad_intervals, sentence_cores
 
@@ -71,6 +80,8 @@ class SimilarParams:
     z_full: float = 6.5               # ... and 1 (linear between; the threshold 0.5 sits at 4.5)
     fit_full: float = 0.8             # intersection over union of the path's span with an original
                                       # sentence at and above which the similarity is not reduced
+    confirm_s: float = 0.25           # s; a fingerprint offset within this of where DTW puts the sentence
+                                      # is judged against the +-0.25 s around it, not the whole original
 
     @classmethod
     def from_dict(cls, data):
@@ -277,7 +288,22 @@ def _fingerprint_match(sentence, original, cfg):
     span = original.duration / frame + query.duration_seconds / frame
     p = chance_p_value(c.aligned, c.hits, span, stats["songs_hit"])
     return {"confidence": round(confidence_from_p(p), 4), "offset_seconds": c.offset_subframes / query.shifts * frame,
-            "aligned": int(c.aligned), "p_value": float(f"{p:.3g}")}
+            "aligned": int(c.aligned), "p_value": float(f"{p:.3g}"), "hits": int(c.hits), "span_frames": span,
+            "songs_hit": int(stats["songs_hit"])}
+
+
+def confirmed_p_value(fp, window_frames):
+    """Chance p-value of a fingerprint alignment whose offset was predicted
+    independently (by DTW) to within +-``window_frames`` / 2: the same
+    Poisson tail as :func:`~dejavu_cn.matching.chance_p_value`, but only the
+    windows near the prediction could have produced it, not the whole span."""
+    from scipy.stats import poisson
+    if fp["aligned"] <= 0:
+        return 1.0
+    width = 2 * MERGE_FRAMES + 1
+    lam = max(fp["hits"], fp["aligned"]) * width / max(fp["span_frames"], 1.0)
+    windows = max(1.0, window_frames / width) * max(1, fp["songs_hit"])
+    return float(min(1.0, np.exp(min(0.0, float(poisson.logsf(fp["aligned"] - 1, lam)) + np.log(windows)))))
 
 
 def _dtw_match(query_features, original, sim):
@@ -305,6 +331,48 @@ def _similarity(z, fit, sim):
     how well its span fits one sentence of the original (``fit``, IoU)."""
     stand_out = float(np.clip((z - sim.z_none) / (sim.z_full - sim.z_none), 0.0, 1.0))
     return stand_out * float(min(1.0, fit / sim.fit_full))
+
+
+def _judge(recording, padded, core, rec_feats, orig, cfg, sim):
+    """Verdict on one sentence of the recording: the fields of its entry."""
+    rate, threshold = orig.rate, cfg.recognition.threshold
+    (s, e), (cs, ce) = padded, core
+    length = (e - s) / rate
+    fp = _fingerprint_match(recording[s:e], orig, cfg)
+    out = {"fingerprint_confidence": fp["confidence"]}
+
+    def same(confidence, method):
+        return dict(out, verdict="same", method=method, similarity=round(confidence, 4),
+                    original_start=round(max(0.0, fp["offset_seconds"]), 3),
+                    original_end=round(min(orig.duration, fp["offset_seconds"] + length), 3),
+                    aligned_hashes=fp["aligned"], p_value=fp["p_value"])
+
+    if fp["confidence"] >= threshold:
+        return same(fp["confidence"], "fingerprint")
+    frames = slice(cs // orig.hop, max(cs // orig.hop + 1, ce // orig.hop))
+    dtw = None
+    for warp, feats in zip(sim.warps, rec_feats):
+        found = _dtw_match(feats[frames], orig, sim)
+        if found is not None and (dtw is None or found["z"] > dtw["z"]):
+            dtw = dict(found, warp=warp)
+    if dtw is None:
+        return out
+    o_start = dtw["start_frame"] * orig.hop / rate
+    o_end = min(dtw["end_frame"] * orig.hop / rate, orig.duration)
+    fit = orig.fit(o_start, o_end)
+    similarity = _similarity(dtw["z"], fit, sim)
+    out.update(method="mfcc_dtw", similarity=round(similarity, 4), dtw_distance=round(dtw["distance"], 4),
+               dtw_z=round(dtw["z"], 3), dtw_fit=round(fit, 3), warp=dtw["warp"])
+    # a weak fingerprint alignment exactly where DTW puts the sentence is a copy after all
+    dtw_offset = o_start - (cs - s) / rate
+    if fp["offset_seconds"] is not None and abs(fp["offset_seconds"] - dtw_offset) <= sim.confirm_s:
+        confirmed = confidence_from_p(confirmed_p_value(fp, 2 * sim.confirm_s / cfg.fingerprint.frame_seconds()))
+        out["confirmed_confidence"] = round(confirmed, 4)
+        if confirmed >= threshold:
+            return same(confirmed, "fingerprint+dtw")
+    if similarity >= sim.similar_threshold:
+        out.update(verdict="similar", original_start=round(o_start, 3), original_end=round(o_end, 3))
+    return out
 
 
 def compare_samples(recording, original, rate, *, config=None, segment_params=None, similar_params=None):
@@ -344,30 +412,7 @@ def compare_samples(recording, original, rate, *, config=None, segment_params=No
         entry = {"index": i, "start": round(s / rate, 3), "end": round(e / rate, 3),
                  "duration": round((e - s) / rate, 3), "verdict": "not_found", "original_start": None,
                  "original_end": None, "original_index": None, "similarity": 0.0, "method": None}
-        fp = _fingerprint_match(recording[s:e], orig, cfg)
-        entry["fingerprint_confidence"] = fp["confidence"]
-        if fp["confidence"] >= threshold:
-            o_start = max(0.0, fp["offset_seconds"])
-            o_end = min(orig.duration, fp["offset_seconds"] + (e - s) / rate)
-            entry.update(verdict="same", method="fingerprint", similarity=fp["confidence"],
-                         original_start=round(o_start, 3), original_end=round(o_end, 3),
-                         aligned_hashes=fp["aligned"], p_value=fp["p_value"])
-        else:
-            frames = slice(cs // orig.hop, max(cs // orig.hop + 1, ce // orig.hop))
-            dtw = None
-            for warp, feats in zip(sim.warps, rec_feats):
-                found = _dtw_match(feats[frames], orig, sim)
-                if found is not None and (dtw is None or found["z"] > dtw["z"]):
-                    dtw = dict(found, warp=warp)
-            if dtw is not None:
-                o_start = dtw["start_frame"] * orig.hop / rate
-                o_end = min(dtw["end_frame"] * orig.hop / rate, orig.duration)
-                fit = orig.fit(o_start, o_end)
-                similarity = _similarity(dtw["z"], fit, sim)
-                entry.update(method="mfcc_dtw", similarity=round(similarity, 4), dtw_distance=round(dtw["distance"], 4),
-                             dtw_z=round(dtw["z"], 3), dtw_fit=round(fit, 3), warp=dtw["warp"])
-                if similarity >= sim.similar_threshold:
-                    entry.update(verdict="similar", original_start=round(o_start, 3), original_end=round(o_end, 3))
+        entry.update(_judge(recording, (s, e), (cs, ce), rec_feats, orig, cfg, sim))
         if entry["original_start"] is not None:
             entry["original_index"] = orig.sentence_at(int(entry["original_start"] * rate),
                                                        int(entry["original_end"] * rate))
@@ -424,7 +469,8 @@ def compare_files(recording_path, original_path, *, config=None, segment_params=
         ``original_end`` (s, or None), ``original_index`` (the original
         sentence overlapping most), ``similarity`` in [0, 1] (the fingerprint
         confidence for ``same``, the DTW similarity otherwise), ``method``
-        (``"fingerprint"`` or ``"mfcc_dtw"``) and diagnostics.
+        (``"fingerprint"``, ``"fingerprint+dtw"`` or ``"mfcc_dtw"``; None
+        when nothing could be compared) and diagnostics.
         ``uncovered``: original sentences no recording sentence covers
         (``index``, ``start``, ``end``). ``original_sentences``,
         ``counts``, durations and ``parameters``.

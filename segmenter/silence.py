@@ -14,8 +14,9 @@ levels (the level of its speech, not of its pauses), so a recording 30 dB
 quieter is cut at the same places. A noisy recording whose noise floor (the
 ``floor_percentile``-th percentile) comes near that threshold has it raised
 to ``noise_margin_db`` above the floor, but never above the midpoint between
-floor and speech. With ``relative=False`` the threshold is absolute dBFS, as
-in pydub.
+floor and speech, and never below ``min_level_db`` (an empty recording's
+hiss is not speech). With ``relative=False`` the threshold is absolute dBFS,
+as in pydub.
 
 After detection, sentences shorter than ``min_sentence_ms`` are dropped
 (clicks, breaths), sentences longer than ``max_sentence_ms`` are split at
@@ -49,6 +50,7 @@ class SegmentParams:
     loudness_percentile: float = 95.0  # % of frames quieter than the "loudness" (speech level)
     floor_percentile: float = 10.0     # % of frames quieter than the noise floor
     noise_margin_db: float = 8.0       # dB; the threshold stays at least this far above the noise floor
+    min_level_db: float = -70.0        # dBFS; quieter frames are always silent (hiss of an empty recording)
     padding_ms: float = 300.0          # ms kept before and after each sentence (at most half the pause)
     min_sentence_ms: float = 200.0     # ms; shorter sounds are dropped
     max_sentence_ms: float = 15000.0   # ms; longer sentences are split at their quietest frame
@@ -163,16 +165,14 @@ def silence_threshold(levels, params):
     float
         dBFS.
     """
-    if not params.relative:
-        return float(params.silence_thresh_db)
-    if levels.size == 0:
+    if not params.relative or levels.size == 0:
         return float(params.silence_thresh_db)
     loud = float(np.percentile(levels, params.loudness_percentile))
     floor = float(np.percentile(levels, params.floor_percentile))
     thresh = loud + params.silence_thresh_db
     if thresh < floor + params.noise_margin_db:
         thresh = min(floor + params.noise_margin_db, (floor + loud) / 2.0)
-    return thresh
+    return max(thresh, float(params.min_level_db))
 
 
 def _runs(mask):

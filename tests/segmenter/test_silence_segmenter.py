@@ -114,6 +114,14 @@ def test_silence_gives_no_sentences():
         assert detect_nonsilent(x, 16000).shape == (0, 2)
 
 
+def test_hiss_of_an_empty_recording_gives_no_sentences():
+    rng = np.random.default_rng(5)
+    hiss = (10 ** (-80 / 20) * rng.standard_normal(16000 * 3)).astype(np.float32)     # about -80 dBFS
+    assert split_sentences(hiss, 16000).shape == (0, 2)
+    x, truth = tones_and_gaps(LAYOUT, 16000, amplitude=0.001)                             # speech at about -63 dBFS
+    assert sentence_cores(x + np.resize(hiss, x.size), 16000).shape == truth.shape
+
+
 def test_absolute_threshold_as_in_pydub():
     rate = 16000
     x, truth = tones_and_gaps(LAYOUT, rate, amplitude=0.02)        # about -37 dBFS RMS
