@@ -51,7 +51,8 @@ LISTEN_WINDOW = 12.0        # s of recent audio a continuous monitor identifies 
 RECENT_SECONDS = 4.0        # s of recent audio checked for "is the song still playing"
 END_SECONDS = 4.0           # s without the playing song before its end is announced
 KEEP_CONFIDENCE = 0.05      # confidence of the playing song in the recent audio that counts as "still there"
-CACHE_ROWS_MAX = 2_000_000  # database rows cached before rows of forgotten hashes are dropped
+CACHE_ROWS_MAX = 2_000_000  # database rows cached before rows of forgotten hashes are dropped (48 MB)
+CACHE_KEYS_MAX = 300_000    # hashes remembered as looked up before forgotten ones are dropped (~100 s of audio)
 
 
 def _empty_lookup():
@@ -251,7 +252,7 @@ class StreamingMatcher:
             self._lookup = Lookup(np.concatenate([self._lookup.keys, rows.keys]),
                                   np.concatenate([self._lookup.song_ids, rows.song_ids]),
                                   np.concatenate([self._lookup.offsets, rows.offsets]))
-        if self._lookup.keys.size > CACHE_ROWS_MAX:
+        if self._lookup.keys.size > CACHE_ROWS_MAX or self._known.size > CACHE_KEYS_MAX:
             self._prune_cache()
 
     def _prune_cache(self):

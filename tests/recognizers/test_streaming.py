@@ -159,3 +159,18 @@ def test_stream_resampler_equals_whole_resampling(orig):
     assert ref.size - held_back <= y.size <= ref.size
     n = y.size - 200                                               # the whole-signal end sees zero padding
     np.testing.assert_allclose(y[:n], ref[:n], atol=1e-5)
+
+
+def test_monitor_memory_stays_bounded(engine, song_ids, monkeypatch):
+    import recognizers.streaming as streaming
+    monkeypatch.setattr(streaming, "CACHE_KEYS_MAX", 20000)
+    stream = np.concatenate([song(12), song(13)])
+    monitor = Monitor(engine, window_seconds=6.0)
+    events, sizes = [], []
+    for piece in pieces(stream, np.random.default_rng(2)):
+        events.extend(monitor.feed(piece))
+        sizes.append(monitor.matcher._known.size)
+    assert max(sizes) < 20000 + 8000                         # pruned back whenever it passes the limit
+    assert monitor.matcher._hashes.size < 10 * 3000 * 10      # about 9 s of final hashes kept, not 40 s
+    assert [e["event"] for e in events] == ["song", "end", "song"]
+    assert [events[0]["match"]["song_id"], events[2]["match"]["song_id"]] == [song_ids["song12"], song_ids["song13"]]
