@@ -60,8 +60,9 @@ VERDICTS = ("same", "similar", "not_found")
 
 
 @dataclass(frozen=True)
-class SimilarParams:
-    """MFCC and DTW settings of the "similar" path.
+class SpeechParams:
+    """Settings of the speech comparison (the ``speech`` section of the
+    configuration): the in-memory index, and MFCC and DTW for "similar".
 
     With the defaults: 25 ms frames every 20 ms, 26 mel bands 100-4500 Hz,
     cepstral coefficients 1-13 (c0, the loudness, is dropped).
@@ -94,8 +95,8 @@ class SimilarParams:
         if unknown:
             raise ParameterError(f"unknown speech parameter(s): {', '.join(unknown)}")
         try:
-            return cls(**{k: tuple(float(x) for x in v) if isinstance(known[k], tuple) else type(known[k])(v)
-                          for k, v in data.items()})
+            return cls(**{k: tuple(float(x) for x in v) if isinstance(known[k], tuple)
+                          else bool(v) if isinstance(known[k], bool) else type(known[k])(v) for k, v in data.items()})
         except (TypeError, ValueError) as exc:
             raise ParameterError(f"invalid speech parameter: {exc}") from None
 
@@ -145,7 +146,7 @@ def mfcc(samples, rate, params=None, *, warps=(1.0,)):
         Mono float samples.
     rate : int
         Hz.
-    params : SimilarParams, optional
+    params : SpeechParams, optional
     warps : sequence of float
         Filterbank warp factors (see :func:`mel_filterbank`).
 
@@ -157,7 +158,7 @@ def mfcc(samples, rate, params=None, *, warps=(1.0,)):
         energies.
     """
     from scipy.fft import dct, rfft
-    p = params or SimilarParams()
+    p = params or SpeechParams()
     x = np.asarray(samples, dtype=np.float64)
     win = int(round(rate * p.frame_ms / 1000.0))
     hop = max(1, int(round(rate * p.hop_ms / 1000.0)))
@@ -375,11 +376,11 @@ def _judge(recording, padded, core, rec_feats, orig, cfg, sim):
     return out
 
 
-def compare_samples(recording, original, rate, *, config=None, segment_params=None, similar_params=None):
+def compare_samples(recording, original, rate, *, config=None, segment_params=None, speech_params=None):
     """Compare two mono signals at ``rate`` (the fingerprint rate); see :func:`compare_files`."""
     cfg = _config(config)
     seg = SegmentParams.from_dict(segment_params if segment_params is not None else cfg.section("segment") or None)
-    sim = SimilarParams.from_dict(similar_params if similar_params is not None else cfg.section("speech") or None)
+    sim = SpeechParams.from_dict(speech_params if speech_params is not None else cfg.section("speech") or None)
     recording = np.asarray(recording, dtype=np.float32)
     original_samples = np.asarray(original, dtype=np.float32)
     for name, x in (("recording", recording), ("original", original_samples)):
@@ -456,7 +457,7 @@ def compare_files(recording_path, original_path, *, config=None, segment_params=
     config : Config or dict, optional
         dejavu-cn configuration: fingerprint and recognition parameters; its
         ``segment`` and ``speech`` sections (if any) override
-        :class:`segmenter.SegmentParams` and :class:`SimilarParams`.
+        :class:`segmenter.SegmentParams` and :class:`SpeechParams`.
     segment_params : SegmentParams or dict, optional
         Segmentation parameters (win over the configuration's).
 

@@ -15,7 +15,7 @@ import pytest
 
 from dejavu_cn.cli import main
 from dejavu_cn.errors import AudioDecodeError, RecognitionError
-from recognizers.speech import (SimilarParams, compare_files, compare_samples, mel_filterbank, mfcc, plot_timeline,
+from recognizers.speech import (SpeechParams, compare_files, compare_samples, mel_filterbank, mfcc, plot_timeline,
                                 subsequence_dtw)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,7 +59,7 @@ def test_mfcc_of_a_tone_is_steady_and_tells_tones_apart():
     floor = 0.003 * rng.standard_normal(rate)            # every band gets some energy (no log of zero)
     t = np.arange(rate) / rate
     (feats,) = mfcc(0.5 * np.sin(2 * np.pi * 700 * t) + floor, rate)
-    p = SimilarParams()
+    p = SpeechParams()
     assert feats.shape == (1 + (rate - int(round(rate * p.frame_ms / 1000))) // int(round(rate * p.hop_ms / 1000)),
                            p.n_mfcc)
     steady = feats[1:]                     # the first frame holds the tone's onset

@@ -10,7 +10,7 @@ import pytest
 from dejavu_cn.cli import main
 from dejavu_cn.errors import ParameterError
 from segmenter import (SegmentParams, detect_nonsilent, export_sentences, frame_levels, sentence_cores,
-                       silence_threshold, split_sentences)
+                       silence_threshold, speech_band, split_sentences)
 
 
 def tone(seconds, rate, *, freq=440.0, amplitude=0.5):
@@ -67,6 +67,20 @@ def test_noise_floor_raises_the_threshold():
     cores = sentence_cores(x, rate)
     assert cores.shape == truth.shape
     assert np.abs(cores - truth).max() <= rate * 0.030
+
+
+def test_mains_hum_outside_the_speech_band_is_ignored():
+    rate = 16000
+    x, truth = tones_and_gaps(LAYOUT, rate)
+    hum = 0.35 * np.sin(2 * np.pi * 50 * np.arange(x.size) / rate).astype(np.float32)    # 50 Hz, -12 dBFS
+    params = SegmentParams()
+    pause = slice(0, int(0.4 * rate))
+    full = frame_levels(x + hum, rate)[5:35]
+    band = frame_levels(speech_band(x + hum, rate, params)[pause], rate)[5:35]
+    assert full.min() > -14 and band.max() < -60          # the hum is as loud as the tones, but not in the band
+    cores = sentence_cores(x + hum, rate)
+    assert cores.shape == truth.shape
+    assert np.abs(cores - truth).max() <= rate * 0.015
 
 
 def test_short_pause_does_not_end_a_sentence():
