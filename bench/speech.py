@@ -40,7 +40,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from dejavu_cn.degrade import degrade  # noqa: E402
 from recognizers.speech import compare_files  # noqa: E402
-from segmenter import SegmentParams, split_sentences  # noqa: E402
+from segmenter import split_sentences  # noqa: E402
 
 RATE = 16000                    # Hz of the generated files
 ASTERISK_PACKAGE = "asterisk-core-sounds-en-gsm"

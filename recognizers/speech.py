@@ -52,7 +52,7 @@ from dejavu_cn.hashing import hash_keys
 from dejavu_cn.matching import (MERGE_FRAMES, align, analyze_query, chance_p_value, confidence_from_p,
                                 query_params)
 from dejavu_cn.storage.base import Lookup
-from segmenter import SegmentParams, frame_levels, pad_intervals, sentence_cores
+from segmenter import SegmentParams, pad_intervals, sentence_cores
 
 log = logging.getLogger(__name__)
 
@@ -204,28 +204,26 @@ def subsequence_dtw(cost):
     starts : np.ndarray, shape (m,), int64
         Reference frame where that path starts.
     """
+    cost = np.asarray(cost)
     n, m = cost.shape
     inf = np.inf
-    D = np.full((n, m), inf)
-    S = np.zeros((n, m), dtype=np.int64)
-    D[0] = cost[0]
-    S[0] = np.arange(m)
-    for i in range(1, n):
-        a = np.full(m, inf)
-        b = np.full(m, inf)
-        c = np.full(m, inf)
-        a[1:] = D[i - 1, :-1]
+    cols = np.arange(m)
+    d1, s1 = cost[0].copy(), cols.copy()                 # row i - 1: cumulative cost, start column
+    d2, s2 = np.full(m, inf), np.zeros(m, np.int64)      # row i - 2
+    stack = np.empty((3, m))
+    starts = np.empty((3, m), np.int64)
+    for i in range(1, n):                                 # rows only: memory stays O(m)
+        stack.fill(inf)
+        starts.fill(0)
+        stack[0, 1:], starts[0, 1:] = d1[:-1], s1[:-1]                   # step (1, 1)
         if m > 2:
-            b[2:] = D[i - 1, :-2]
+            stack[1, 2:], starts[1, 2:] = d1[:-2], s1[:-2]               # step (1, 2)
         if i >= 2:
-            c[1:] = D[i - 2, :-1] + cost[i - 1, 1:]
-        stack = np.stack([a, b, c])
+            stack[2, 1:], starts[2, 1:] = d2[:-1] + cost[i - 1, 1:], s2[:-1]   # step (2, 1)
         choice = np.argmin(stack, axis=0)
-        D[i] = cost[i] + stack[choice, np.arange(m)]
-        prev = np.stack([np.r_[0, S[i - 1, :-1]], np.r_[0, 0, S[i - 1, :-2]][:m],
-                         np.r_[0, S[i - 2, :-1]] if i >= 2 else np.zeros(m, np.int64)])
-        S[i] = prev[choice, np.arange(m)]
-    return D[-1] / n, S[-1]
+        d2, s2 = d1, s1
+        d1, s1 = cost[i] + stack[choice, cols], starts[choice, cols]
+    return d1 / n, s1
 
 
 # -- the comparison -----------------------------------------------------------------
@@ -314,7 +312,7 @@ def _dtw_match(query_features, original, sim):
     ref = original.features
     if n < 2 or ref.shape[0] < max(2, n // 2):
         return None
-    cost = cdist(query_features, ref, "euclidean") / np.sqrt(query_features.shape[1])
+    cost = (cdist(query_features, ref, "euclidean") / np.sqrt(query_features.shape[1])).astype(np.float32)
     per_end, starts = subsequence_dtw(cost)
     finite = np.isfinite(per_end)
     if not finite.any():

@@ -73,7 +73,8 @@ class SegmentCommand:
             return 0
         ctx.out(f"{args.recording}: {len(sentences)} sentences")
         for s in sentences:
-            line = f"{s['index']:4d}  {format_duration(s['start'])} - {format_duration(s['end'])}  ({s['duration']:.2f} s)"
+            line = (f"{s['index']:4d}  {format_duration(s['start'])} - {format_duration(s['end'])}  "
+                    f"({s['duration']:.2f} s)")
             if "file" in s:
                 line += f"  {s['file']}"
             ctx.out(line)

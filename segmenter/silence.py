@@ -321,8 +321,21 @@ def split_sentences(samples, rate, params=None):
 
 
 def sentence_cores(samples, rate, params=None):
-    """Like :func:`split_sentences` but without the padding (the sounding part
-    of each sentence)."""
+    """Sentences without their padding: the sounding part of each.
+
+    Parameters
+    ----------
+    samples : np.ndarray, shape (n,)
+        Mono float samples in [-1, 1].
+    rate : int
+        Hz.
+    params : SegmentParams or dict, optional
+
+    Returns
+    -------
+    np.ndarray, shape (k, 2), int64
+        ``[start, end)`` sample intervals in order; see :func:`split_sentences`.
+    """
     params = SegmentParams.from_dict(params)
     samples = _check_signal(samples, rate)
     hop = _hop(rate, params)
@@ -342,7 +355,8 @@ def sentence_cores(samples, rate, params=None):
     if not keep:
         return np.zeros((0, 2), np.int64)
     return _to_samples(np.array([parts[i] for i in keep], np.int64), params, hop, samples.size,
-                       cut_starts=np.array([cut_starts[i] for i in keep]), cut_ends=np.array([cut_ends[i] for i in keep]))
+                       cut_starts=np.array([cut_starts[i] for i in keep]),
+                       cut_ends=np.array([cut_ends[i] for i in keep]))
 
 
 def pad_intervals(intervals, rate, n_samples, padding_ms):
