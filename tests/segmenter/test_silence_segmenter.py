@@ -217,3 +217,34 @@ def test_cli_segment_bad_input_is_one_line(tmp_path, monkeypatch, content):
     message = err.getvalue().strip()
     assert message.startswith("dejavu-cn: error:") and "\n" not in message and "Traceback" not in message
     assert ("no sentence" in message) if content == "silent" else ("cannot decode" in message)
+
+
+# -- real speech synthesis: espeak-ng with SSML breaks of known length ----------------------------
+def _espeak(tmp_path, ssml):
+    import shutil
+    import subprocess
+    if not shutil.which("espeak-ng"):
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("espeak-ng is not installed")
+        pytest.skip("espeak-ng is not installed")
+    path = tmp_path / "speech.wav"
+    subprocess.run(["espeak-ng", "-m", "-v", "en-us", "-w", str(path), f"<speak>{ssml}</speak>"], check=True)
+    from dejavu_cn.audio import decode_file
+    return decode_file(path, target_rate=16000)
+
+
+@pytest.mark.parametrize("break_ms", [500, 800, 1500])
+def test_ssml_break_splits_sentences_at_its_length(tmp_path, break_ms):
+    x = _espeak(tmp_path, f'The library opens at nine. <break time="{break_ms}ms"/> '
+                          'Please close the window when you leave.')
+    cores = sentence_cores(x, 16000)
+    assert cores.shape[0] == 2
+    gap = (cores[1, 0] - cores[0, 1]) / 16000
+    assert break_ms / 1000 - 0.05 <= gap <= break_ms / 1000 + 0.15
+    padded = split_sentences(x, 16000)
+    assert cores[0, 1] < padded[0, 1] <= padded[1, 0] < cores[1, 0]   # the boundary lies inside the pause
+
+
+def test_ssml_short_break_keeps_one_sentence(tmp_path):
+    x = _espeak(tmp_path, 'The library opens at nine <break time="150ms"/> and closes at six.')
+    assert sentence_cores(x, 16000).shape[0] == 1
