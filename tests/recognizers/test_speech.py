@@ -233,3 +233,35 @@ def test_cli_compare_bad_input_is_one_line(tmp_path, monkeypatch, problem):
     message = err.getvalue().strip()
     assert message.startswith("dejavu-cn: error:") and "\n" not in message and "Traceback" not in message
     assert out.getvalue() == ""
+
+
+def test_sentences_cut_from_a_long_real_prompt_are_placed(tmp_path):
+    """Allison's 73 s demo-instruct prompt holds many sentences: cut three
+    out, shuffle them, add noise, and find each at its place."""
+    need_corpus_tools()
+    from dejavu_cn.audio import decode_file
+    from dejavu_cn.degrade import add_noise
+    from segmenter import split_sentences
+    prompt = "/usr/share/asterisk/sounds/en_US_f_Allison/demo-instruct.gsm"
+    rate = 16000
+    original = decode_file(prompt, target_rate=rate)
+    assert original.size / rate > 60
+    sentences = split_sentences(original, rate)
+    assert len(sentences) >= 8
+    rng = np.random.default_rng(8)
+    chosen = rng.choice(len(sentences), 3, replace=False)
+    parts, expected, pos = [np.zeros(rate // 2, np.float32)], [], rate // 2
+    for k in chosen:
+        s, e = sentences[k]
+        parts += [original[s:e], np.zeros(int(0.9 * rate), np.float32)]
+        expected.append((pos / rate, (pos + e - s) / rate, s / rate))
+        pos += e - s + int(0.9 * rate)
+    recording = add_noise(np.concatenate(parts), 15.0, rng)
+    result = compare_files(_wav(tmp_path / "cut.wav", recording), _wav(tmp_path / "original.wav", original))
+    for start, end, o_start in expected:
+        on = [x for x in result["sentences"] if min(x["end"], end) - max(x["start"], start) > 0.5 * (end - start)]
+        assert len(on) == 1, result["sentences"]
+        sentence = on[0]
+        assert sentence["verdict"] == "same"
+        assert abs(sentence["original_start"] - (o_start + sentence["start"] - start)) <= 0.1
+    assert len(result["uncovered"]) >= len(sentences) - 3 - 1
