@@ -62,7 +62,7 @@ VERDICTS = ("same", "similar", "not_found")
 @dataclass(frozen=True)
 class SpeechParams:
     """Settings of the speech comparison (the ``speech`` section of the
-    configuration): the in-memory index, and MFCC and DTW for "similar".
+    configuration): MFCC, DTW and the "similar" decision.
 
     With the defaults: 25 ms frames every 20 ms, 26 mel bands 100-4500 Hz,
     cepstral coefficients 1-13 (c0, the loudness, is dropped).
@@ -86,19 +86,46 @@ class SpeechParams:
 
     @classmethod
     def from_dict(cls, data):
+        """Build from a dict (``None``: the defaults).
+
+        Raises
+        ------
+        ParameterError
+            Unknown keys, values of the wrong type or out of range.
+        """
         if data is None:
             return cls()
         if isinstance(data, cls):
-            return data
+            return data.validate()
+        if not isinstance(data, dict):
+            raise ParameterError("speech parameters must be a dict")
         known = {f.name: f.default for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - set(known))
         if unknown:
             raise ParameterError(f"unknown speech parameter(s): {', '.join(unknown)}")
         try:
-            return cls(**{k: tuple(float(x) for x in v) if isinstance(known[k], tuple)
-                          else bool(v) if isinstance(known[k], bool) else type(known[k])(v) for k, v in data.items()})
+            params = cls(**{k: tuple(float(x) for x in v) if isinstance(known[k], tuple)
+                            else bool(v) if isinstance(known[k], bool) else type(known[k])(v)
+                            for k, v in data.items()})
         except (TypeError, ValueError) as exc:
             raise ParameterError(f"invalid speech parameter: {exc}") from None
+        return params.validate()
+
+    def validate(self):
+        checks = [
+            (0 < self.hop_ms <= self.frame_ms, "need 0 < hop_ms <= frame_ms"),
+            (self.n_mels >= 2 and 1 <= self.n_mfcc < self.n_mels, "need n_mels >= 2 and 1 <= n_mfcc < n_mels"),
+            (0 <= self.min_hz < self.max_hz, "need 0 <= min_hz < max_hz"),
+            (len(self.warps) >= 1 and all(0.5 <= w <= 2.0 for w in self.warps), "warps must be in [0.5, 2]"),
+            (0 <= self.similar_threshold <= 1, "similar_threshold must be in [0, 1]"),
+            (self.z_none < self.z_full, "need z_none < z_full"),
+            (0 < self.fit_full <= 1, "fit_full must be in (0, 1]"),
+            (self.confirm_s >= 0, "confirm_s must be >= 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ParameterError(f"speech parameters: {message}")
+        return self
 
 
 # -- MFCC -------------------------------------------------------------------------

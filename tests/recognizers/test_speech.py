@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from dejavu_cn.cli import main
-from dejavu_cn.errors import AudioDecodeError, RecognitionError
+from dejavu_cn.errors import AudioDecodeError, ParameterError, RecognitionError
 from recognizers.speech import (SpeechParams, compare_files, compare_samples, mel_filterbank, mfcc, plot_timeline,
                                 subsequence_dtw)
 
@@ -187,6 +187,21 @@ def test_errors_are_domain_errors(tmp_path):
         compare_files(str(garbage), good)
     with pytest.raises(AudioDecodeError):
         compare_files(good, str(tmp_path / "missing.wav"))
+    with pytest.raises(ParameterError, match="unknown speech parameter"):
+        compare_files(good, good, config={"speech": {"no_such": 1}})
+    with pytest.raises(ParameterError, match="z_none < z_full"):
+        compare_files(good, good, config={"speech": {"z_none": 7}})
+    with pytest.raises(ParameterError, match="segmentation parameters"):
+        compare_files(good, good, segment_params={"padding_ms": -5})
+
+
+def test_config_sections_reach_the_comparison(tmp_path):
+    from audiogen import make_song
+    good = _wav(tmp_path / "good.wav", np.concatenate([np.zeros(8000), make_song(3, 3.0, 16000), np.zeros(8000)]))
+    result = compare_files(good, good, config={"speech": {"warps": [1.0]}, "segment": {"padding_ms": 50}})
+    assert result["parameters"]["similar"]["warps"] == (1.0,)
+    assert result["parameters"]["segment"]["padding_ms"] == 50
+    assert [s["verdict"] for s in result["sentences"]] == ["same"]
 
 
 # -- plot and CLI -------------------------------------------------------------------------------
