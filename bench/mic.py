@@ -55,6 +55,7 @@ OFFSET_OK = 0.2            # s; a reported song position within this of the trut
 def prepare(work, jobs):
     """Register the known tracks (once); returns (engine, tracks, known, unknown, truth, shared)."""
     from run import corpus_tracks
+    work = os.path.abspath(work)
     os.makedirs(work, exist_ok=True)
     meta_path = os.path.join(work, "meta.json")
     db = os.path.join(work, "mic.sqlite3")

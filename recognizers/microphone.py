@@ -370,7 +370,7 @@ class MicrophoneRecognizer(BaseRecognizer):
         own = stream is None
         stream = self.open_stream(device) if own else stream
         monitor = Monitor(self.dejavu, **{**self.matcher_options, **monitor_options})
-        origin = time.time() - stream.seconds_read      # wall clock of stream time 0
+        origin = time.time()                            # wall clock of stream time 0 (first sample read)
         try:
             for chunk in stream.chunks(max_seconds=max_seconds, stop=stop):
                 for event in monitor.feed(chunk):
