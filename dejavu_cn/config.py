@@ -84,7 +84,7 @@ class RecognitionParams:
     """How queries are analysed and decided."""
 
     query_shifts: int = 4             # analyses per query, hop/4 = 5.8 ms apart, so hashes survive an arbitrary cut
-    threshold: float = 0.3            # decision: best candidate's confidence must reach this (see matching.confidence)
+    threshold: float = 0.4            # decision: best candidate's confidence must reach this (0.4: chance 1e-4; see matching)
     top: int = 5                      # candidates returned
     max_hash_rows: int = 2000         # query hashes found in more database rows than this are ignored (stop words)
     query_peak_factor: float = 1.0    # a query keeps this many times the peaks per second of a registered song...

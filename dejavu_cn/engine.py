@@ -19,7 +19,7 @@ import numpy as np
 
 from .audio import decode_file
 from .config import Config, load_config
-from .matching import Query, align, analyze_query, chance_p_value, confidence_from_p, query_params
+from .matching import Query, align, analyze_query, query_params, score_candidates
 from .register import register_files
 from .storage import open_storage
 
@@ -158,15 +158,10 @@ class Dejavu:
         songs = self.storage.songs_by_id([c.song_id for c in candidates])
         frame = self.params.frame_seconds()
         query_frames = query.duration_seconds / frame
-        out = []
-        for c in candidates:
-            song = songs.get(c.song_id)
-            if song is None:      # deleted while we were matching
-                continue
-            span = song["duration_seconds"] / frame + query_frames
-            c.p_value = chance_p_value(c.aligned, c.hits, span, stats["songs_hit"])
-            c.confidence = confidence_from_p(c.p_value)
-            out.append(self._candidate_dict(c, song, query))
+        candidates = [c for c in candidates if c.song_id in songs]     # a song deleted meanwhile drops out
+        spans = [songs[c.song_id]["duration_seconds"] / frame + query_frames for c in candidates]
+        score_candidates(candidates, spans, stats["songs_hit"], rec.threshold)
+        out = [self._candidate_dict(c, songs[c.song_id], query) for c in candidates]
         out.sort(key=lambda r: (-r["confidence"], -r["hashes_matched_in_input"]))
         t2 = time.perf_counter()
         match = out[0] if out and out[0]["confidence"] >= rec.threshold else None
