@@ -25,7 +25,7 @@ setup(
         "waitress>=2.1",
         "pyaudio>=0.2.12",
     ],
-    extras_require={"test": ["pytest>=7", "pytest-timeout>=2", "playwright>=1.40"]},
+    extras_require={"test": ["pytest>=7", "pytest-timeout>=2", "playwright>=1.40", "requests>=2.25"]},
     entry_points={
         "console_scripts": ["dejavu-cn = dejavu_cn.cli:console_main"],
         "dejavu_cn.plugins": [

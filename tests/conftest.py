@@ -10,7 +10,9 @@ import uuid
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)                      # the real packages win over tests/<area> folders
+sys.path.insert(1, os.path.dirname(os.path.abspath(__file__)))
 from audiogen import make_song, write_wav  # noqa: E402
 
 MYSQL = {"host": os.environ.get("DEJAVU_CN_MYSQL_HOST", "127.0.0.1"),
