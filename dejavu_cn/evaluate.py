@@ -124,6 +124,32 @@ def _write_wav(path, samples, rate):
         w.writeframes(pcm.tobytes())
 
 
+AUDIBLE_DBFS = -45.0          # an excerpt quieter than this (RMS, dBFS) is silence, not a query: drawn again
+AUDIBLE_TRIES = 20
+
+
+def _rms_dbfs(x):
+    return 20.0 * np.log10(float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) + 1e-12) if x.size else -240.0
+
+
+def _audible_start(audio, spec, n, seed, duration):
+    """Move ``spec.start`` (seeded) off silent passages: nobody queries
+    silence, and no fingerprint can name it. Returns True if it moved."""
+    rate = CLIP_SOURCE_RATE
+    length = int(spec.length * rate)
+    a = int(spec.start * rate)
+    if _rms_dbfs(audio[a:a + length]) >= AUDIBLE_DBFS:
+        return False
+    rng = np.random.default_rng([seed, n, 1])
+    for _ in range(AUDIBLE_TRIES):
+        start = float(rng.uniform(0.0, max(0.0, duration - spec.length - 0.5)))
+        a = int(start * rate)
+        if _rms_dbfs(audio[a:a + length]) >= AUDIBLE_DBFS:
+            spec.start = round(start, 4)
+            return True
+    return False
+
+
 def _make_clip(audio, spec, n, out_dir, seed):
     """Cut, degrade and write clip number ``n`` from its track's audio
     (``CLIP_SOURCE_RATE``); sets ``spec.path``."""
@@ -375,12 +401,13 @@ def evaluate(engine, tracks, *, work_dir, lengths=(1, 2, 3, 5, 10), conditions=(
     clip_dir = os.path.join(work_dir, "clips")
     os.makedirs(clip_dir, exist_ok=True)
     rows = [None] * len(specs)
-    done = 0
+    done = redrawn = 0
     tick("clips", 0, len(specs))
     for track, items in _by_track(specs):      # each track decoded once, for its clips and repeat checks
         audio = decode_file(tracks[track], target_rate=CLIP_SOURCE_RATE)
         truth = registered_ids.get(track)
         for n, spec in items:
+            redrawn += _audible_start(audio, spec, n, seed, audio.size / CLIP_SOURCE_RATE)
             _make_clip(audio, spec, n, clip_dir, seed)
             accept = ({truth} if spec.known and truth else set()) | shared.get(track, set())
             rows[n] = _recognise_clip(engine, spec, audio, truth if spec.known else None, accept)
@@ -431,7 +458,8 @@ def evaluate(engine, tracks, *, work_dir, lengths=(1, 2, 3, 5, 10), conditions=(
         "offset": {**_offset_summary([r for r in rows if r["known"]]), "tolerance_seconds": OFFSET_TOLERANCE,
                    "repeat_similarity": REPEAT_SIMILARITY},
         "settings": {"lengths": [float(x) for x in lengths], "conditions": list(conditions), "clips": clips,
-                     "unknown_clips": unknown_clips, "holdout": holdout, "seed": seed},
+                     "unknown_clips": unknown_clips, "holdout": holdout, "seed": seed,
+                     "audible_dbfs": AUDIBLE_DBFS, "silent_excerpts_redrawn": redrawn},
         "cells": cells,
         "clips": rows,
     }
@@ -455,7 +483,12 @@ def format_report(report):
         lines.append(f"query latency: median {lat['median_ms']:.1f} ms, p95 {lat['p95_ms']:.1f} ms")
     fp = report["false_positive_rate"]
     if fp is not None:
-        lines.append(f"false positives on unregistered music: {100 * fp:.2f} %")
+        unknown = sum(cell["unknown_clips"] for cell in report["cells"])
+        lines.append(f"false positives on unregistered music: {100 * fp:.2f} % of {unknown} clips")
+    settings = report.get("settings", {})
+    if settings.get("silent_excerpts_redrawn"):
+        lines.append(f"excerpts quieter than {settings['audible_dbfs']:g} dBFS drawn again (silence is no query): "
+                     f"{settings['silent_excerpts_redrawn']}")
     off = report.get("offset")
     if off and off["strict"] is not None:
         lines.append(f"offsets (within {off['tolerance_seconds']:g} s, {off['judged']} clips found on their own "
