@@ -119,6 +119,20 @@ def long_file_memory(work, tracks):
     return {"file_seconds": 7200, "peak_rss_mb": max(peak, before) / 1024.0, "wall_seconds": elapsed}
 
 
+def ingest_only(engine, tracks, jobs, backend):
+    from dejavu_cn.evaluate import split_tracks
+    known, _ = split_tracks(tracks, 0.1)
+    t = time.monotonic()
+    report = engine.register([tracks[i] for i in known], jobs=jobs)
+    wall = time.monotonic() - t
+    if backend == "mysql":
+        analyze_mysql(engine)
+    stats = engine.stats()
+    return (f"ingest: {report.audio_seconds / 3600:.2f} h in {wall:.1f} s = {report.audio_seconds / wall:.0f}x realtime "
+            f"({len(report.failed)} unreadable); {stats['fingerprints']} fingerprints, {stats['bytes'] / 1e6:.1f} MB, "
+            f"{stats['bytes'] / 1e6 / stats['hours']:.1f} MB per hour")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backends", default="sqlite,mysql")
@@ -130,6 +144,8 @@ def main(argv=None):
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--work", default=os.path.join(HERE, "work"))
     ap.add_argument("--skip-memory", action="store_true", help="skip the 2-hour-file memory measurement")
+    ap.add_argument("--ingest-only", action="store_true",
+                    help="only register the corpus (minus held-out tracks) and report speed and size")
     args = ap.parse_args(argv)
     os.makedirs(args.work, exist_ok=True)
     tracks = corpus_tracks(args.work)
@@ -149,6 +165,9 @@ def main(argv=None):
             reset_mysql("dejavu_cn_bench")
             config = mysql_config("dejavu_cn_bench")
         with Dejavu(config) as engine:
+            if args.ingest_only:
+                print(ingest_only(engine, tracks, args.jobs, backend), flush=True)
+                continue
             report = evaluate(engine, tracks, work_dir=args.work, lengths=lengths, conditions=conditions,
                               clips=args.clips, unknown_clips=args.unknown_clips, seed=args.seed, jobs=args.jobs,
                               progress=lambda m: print(f"  {m}", flush=True))
