@@ -40,7 +40,7 @@ import time
 import numpy as np
 
 from dejavu_cn.errors import ParameterError
-from dejavu_cn.fingerprint import Fingerprints, StreamingFingerprinter
+from dejavu_cn.fingerprint import StreamingFingerprinter
 from dejavu_cn.hashing import hash_keys
 from dejavu_cn.matching import Query, alignment_details
 from dejavu_cn.storage.base import Lookup

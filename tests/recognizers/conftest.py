@@ -87,8 +87,12 @@ class PulseDaemon:
                 proc.kill()
             proc.wait()
         self.players = []
-        if self.pid is None:
-            return
+        if self.pid is None:       # started but never answered: its pid file may still exist
+            try:
+                with open(os.path.join(self.folder, "pulse", "pid")) as f:
+                    self.pid = int(f.read().strip())
+            except (OSError, ValueError):
+                return
         try:
             os.kill(self.pid, signal.SIGTERM)
         except ProcessLookupError:
