@@ -86,10 +86,11 @@ def test_recognize_api_stops_early_with_the_offset_at_the_answer(pulse, library,
 def test_any_capture_rate_and_channel_count(pulse, library, tmp_path):
     _, engine, ids = library
     wav = excerpt(tmp_path, "s15.wav", [(15, 2.0, 9.0)], rate=22050, channels=1)
-    with MicrophoneStream(None, target_rate=engine.params.sample_rate, rate=48000, channels=1) as stream:
+    with MicrophoneStream("pulse", target_rate=engine.params.sample_rate, rate=48000, channels=1) as stream:
         player = pulse.play(wav)
         result = MicrophoneRecognizer(engine).recognize(max_seconds=8.0, stream=stream)
     player.kill()
+    assert stream.device["name"] == "pulse"                                  # chosen by name
     assert stream.rate == 48000 and stream.channels == 1
     assert result["match"] is not None and result["match"]["song_id"] == ids["song15"]
     assert result["seconds_listened"] < 4.0
