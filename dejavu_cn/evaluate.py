@@ -179,9 +179,12 @@ def make_clips(tracks, specs, out_dir, *, seed):
     return specs
 
 
-def find_shared_audio(engine, tracks, registered_ids, *, probe_seconds=8.0, probes=3, on_track=None):
+def find_shared_audio(engine, tracks, registered_ids, *, probe_seconds=8.0, probe_every=20.0, on_track=None):
     """Tracks that contain the same audio as another track (game soundtracks
-    reuse cues). Probes each track at a few places against the database.
+    reuse cues and build medleys). Probes each whole track, a
+    ``probe_seconds`` window every ``probe_every`` seconds, against the
+    database: a song confidently named for a window of another track shares
+    audio with it.
 
     Parameters
     ----------
@@ -194,16 +197,14 @@ def find_shared_audio(engine, tracks, registered_ids, *, probe_seconds=8.0, prob
         track index -> set of song ids (other than its own) that share audio.
     """
     shared = {}
+    rate = engine.params.sample_rate
+    window = int(probe_seconds * rate)
     for i, path in enumerate(tracks):
-        audio = decode_file(path, target_rate=engine.params.sample_rate)
-        duration = audio.size / engine.params.sample_rate
+        audio = decode_file(path, target_rate=rate)
         own = registered_ids.get(i)
-        for k in range(probes):
-            start = duration * (k + 1) / (probes + 1) - probe_seconds / 2
-            if start < 0:
-                continue
-            a = int(start * engine.params.sample_rate)
-            result = engine.match_samples(audio[a:a + int(probe_seconds * engine.params.sample_rate)])
+        starts = range(0, max(1, audio.size - window + 1), max(1, int(probe_every * rate)))
+        for a in starts:
+            result = engine.match_samples(audio[a:a + window])
             for c in result["candidates"]:
                 if c["confidence"] >= engine.config.recognition.threshold and c["song_id"] != own:
                     shared.setdefault(i, set()).add(c["song_id"])
