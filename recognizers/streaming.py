@@ -24,8 +24,8 @@ Deciding early
 Matching again and again multiplies the chances of a fluke, and music from
 one soundtrack shares instruments and loops, which the chance model of
 :mod:`dejavu_cn.matching` does not know about. A look only *decides* when
-the best candidate reaches ``min_confidence`` (0.7, against 0.3 for a
-one-shot query) on ``confirmations`` (3) consecutive looks, with the same
+the best candidate reaches ``min_confidence`` (0.7, against the one-shot
+threshold ``recognition.threshold``, 0.4) on ``confirmations`` (3) consecutive looks, with the same
 song and the same alignment (song offset at stream start within
 ``offset_tolerance``) each time. Measured with ``bench/mic.py --offline``
 on Debian's game music (146 songs registered): on 64 ten-second sessions of
@@ -48,7 +48,7 @@ from dejavu_cn.storage.base import Lookup
 log = logging.getLogger(__name__)
 
 LOOK_SECONDS = 0.4          # s of audio between two looks (matches)
-MIN_CONFIDENCE = 0.7        # early decision: confidence each confirming look must reach (one-shot default 0.3):
+MIN_CONFIDENCE = 0.7        # early decision: confidence each confirming look must reach (one-shot default 0.4):
                             # a chance alignment that strong has p <= 1e-7 (see dejavu_cn.matching)
 CONFIRMATIONS = 3           # consecutive agreeing looks needed to decide: 3 looks span 0.8 s of new audio
 OFFSET_TOLERANCE = 0.1      # s; two looks agree when their song offsets at stream start differ by at most this

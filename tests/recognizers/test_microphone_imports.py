@@ -1,31 +1,16 @@
 """PyAudio stays inside recognizers/microphone.py, and only loads when a
 device is used: everything else works on a machine without it."""
-import ast
 import os
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def imported_modules(path):
-    tree = ast.parse(open(path, encoding="utf-8").read(), path)
-    names = set()
-    for n in ast.walk(tree):
-        if isinstance(n, ast.Import):
-            names |= {a.name.split(".")[0] for a in n.names}
-        elif isinstance(n, ast.ImportFrom) and n.level == 0 and n.module:
-            names.add(n.module.split(".")[0])
-    return names
+from importscan import ROOT, all_imports, python_files
 
 
 def test_only_the_microphone_module_imports_pyaudio():
-    importers = []
-    for package in ("dejavu_cn", "recognizers", "segmenter", "web"):
-        for dirpath, _, files in os.walk(os.path.join(ROOT, package)):
-            for f in files:
-                if f.endswith(".py") and "pyaudio" in imported_modules(os.path.join(dirpath, f)):
-                    importers.append(os.path.relpath(os.path.join(dirpath, f), ROOT))
+    importers = [os.path.relpath(path, ROOT)
+                 for package in ("dejavu_cn", "recognizers", "segmenter", "web")
+                 for path in python_files(package) if "pyaudio" in all_imports(path)]
     assert importers == [os.path.join("recognizers", "microphone.py")]
 
 
