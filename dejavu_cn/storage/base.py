@@ -380,22 +380,27 @@ class Storage(ABC):
         Lookup
         """
         values = hashes_to_bytes(hashes)
-        results = []
 
         def work(cur):
+            rows = []
             for start in range(0, len(values), self.lookup_batch):
-                batch = values[start:start + self.lookup_batch]
-                marks = ", ".join([self.placeholder] * len(batch))
-                cur.execute(self._sql(f"SELECT hash, song_id, {{offset}} FROM fingerprints WHERE hash IN ({marks})"),
-                            batch)
-                results.extend(cur.fetchall())
-            return results
+                rows.extend(self._lookup_rows(cur, values[start:start + self.lookup_batch]))
+            return rows
 
-        rows = self._run("look up hashes", work)
-        if not rows:
-            empty = np.zeros(0, np.int64)
-            return Lookup(np.zeros(0, np.uint64), empty, empty)
-        found_hashes, song_ids, offsets = zip(*rows)
-        return Lookup(hash_keys(bytes_to_hashes(found_hashes)),
-                      np.fromiter(song_ids, dtype=np.int64, count=len(rows)),
-                      np.fromiter(offsets, dtype=np.int64, count=len(rows)))
+        return rows_to_lookup(self._run("look up hashes", work))
+
+    def _lookup_rows(self, cur, batch):
+        """(hash, song_id, offset) rows for a batch of hash ``bytes``."""
+        marks = ", ".join([self.placeholder] * len(batch))
+        cur.execute(self._sql(f"SELECT hash, song_id, {{offset}} FROM fingerprints WHERE hash IN ({marks})"), batch)
+        return cur.fetchall()
+
+
+def rows_to_lookup(rows):
+    """(hash, song_id, offset) rows to a :class:`Lookup`."""
+    if not rows:
+        return Lookup(np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64))
+    found_hashes, song_ids, offsets = zip(*rows)
+    return Lookup(hash_keys(bytes_to_hashes(found_hashes)),
+                  np.fromiter(song_ids, dtype=np.int64, count=len(rows)),
+                  np.fromiter(offsets, dtype=np.int64, count=len(rows)))

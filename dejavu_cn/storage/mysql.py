@@ -1,8 +1,11 @@
 """MySQL / MariaDB store through PyMySQL."""
 import logging
 
+import numpy as np
+
 from ..errors import StorageError
-from .base import Storage
+from ..hashing import hashes_to_bytes
+from .base import Lookup, Storage, rows_to_lookup
 
 log = logging.getLogger(__name__)
 
@@ -10,6 +13,15 @@ log = logging.getLogger(__name__)
 _CONNECTION_ERRORS = {2003, 2006, 2013, 2055}
 _ACCESS_ERRORS = {1044, 1045, 1698}
 _UNKNOWN_DATABASE = 1049
+
+
+# One row per lookup: the server writes the matching rows as one string of
+# numbers (hash key halves, song, offset), which numpy parses in C. PyMySQL
+# decodes rows in Python at about 3 us each; this halves a query's time.
+_LOOKUP_SQL = ("SELECT COUNT(*), COALESCE(SUM(`offset`), 0), GROUP_CONCAT(CONV(HEX(SUBSTRING(hash, 1, 4)), 16, 10), ',', "
+               "CONV(HEX(SUBSTRING(hash, 5, 4)), 16, 10), ',', song_id, ',', `offset` SEPARATOR ',') "
+               "FROM fingerprints WHERE hash IN ({})")
+_GROUP_CONCAT_MAX = 256 * 1024 * 1024
 
 
 class MySQLStorage(Storage):
@@ -50,6 +62,7 @@ class MySQLStorage(Storage):
         with conn.cursor() as cur:
             cur.execute("SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')")
             cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            cur.execute("SET SESSION group_concat_max_len = %s", (_GROUP_CONCAT_MAX,))
         return conn
 
     def _run(self, action, work, *, write=False):
@@ -82,6 +95,34 @@ class MySQLStorage(Storage):
             return StorageError(f"{self.description} does not exist. "
                                 f"Create it first: CREATE DATABASE `{self.settings['database']}`")
         return StorageError(f"{self.description}: {action} failed: {detail}")
+
+    def lookup(self, hashes):
+        """As :meth:`Storage.lookup`, with the rows packed into one string per
+        batch; a batch whose string the server cut short is read row by row."""
+        values = hashes_to_bytes(hashes)
+        parts = []
+
+        def work(cur):
+            for start in range(0, len(values), self.lookup_batch):
+                batch = values[start:start + self.lookup_batch]
+                cur.execute(_LOOKUP_SQL.format(", ".join(["%s"] * len(batch))), batch)
+                count, offset_sum, text = cur.fetchone()
+                flat = np.array(text.split(","), dtype=np.int64) if text else np.zeros(0, np.int64)
+                if flat.size != 4 * count or int(flat[3::4].sum()) != int(offset_sum):
+                    # cut short (group_concat_max_len, max_allowed_packet), maybe inside the last number
+                    log.info("packed lookup truncated (%d of %d values); reading rows", flat.size, 4 * count)
+                    parts.append(rows_to_lookup(self._lookup_rows(cur, batch)))
+                    continue
+                numbers = flat.reshape(-1, 4)
+                keys = (numbers[:, 0].astype(np.uint64) << np.uint64(32)) | numbers[:, 1].astype(np.uint64)
+                parts.append(Lookup(keys, numbers[:, 2], numbers[:, 3]))
+            return parts
+
+        parts = self._run("look up hashes", work)
+        if not parts:
+            return Lookup(np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64))
+        return Lookup(np.concatenate([p.keys for p in parts]), np.concatenate([p.song_ids for p in parts]),
+                      np.concatenate([p.offsets for p in parts]))
 
     def optimize(self):
         """Rebuild the fingerprint table in key order (online: reads and

@@ -140,3 +140,19 @@ def test_missing_mysql_database_says_how_to_create_it(mysql_config):
     cfg.database = dict(cfg.database, database="dejavu_cn_does_not_exist")
     with pytest.raises(StorageError, match="CREATE DATABASE"):
         open_storage(cfg)
+
+
+@pytest.mark.mysql
+def test_mysql_packed_lookup_falls_back_when_the_server_cuts_it_short(mysql_config):
+    store = open_storage(Config.from_dict(mysql_config))
+    hashes, offsets = fake_fingerprints(8, 400)
+    store.add_song(record(8), hashes, offsets)
+    query = np.unique(hashes, axis=0)
+    full = store.lookup(query)
+    with store.conn.cursor() as cur:
+        cur.execute("SET SESSION group_concat_max_len = 64")      # far too short for 400 rows
+    cut = store.lookup(query)
+    key = lambda lk: sorted(zip(lk.keys.tolist(), lk.song_ids.tolist(), lk.offsets.tolist()))  # noqa: E731
+    assert len(full.keys) == len({(bytes(h), int(o)) for h, o in zip(hashes, offsets)})
+    assert key(cut) == key(full)
+    store.close()
