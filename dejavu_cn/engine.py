@@ -87,9 +87,8 @@ class Dejavu:
 
     def fingerprint_file(self, path, song_name=None):
         """Register one file. Returns its :class:`FileOutcome`."""
-        kwargs = {}
         report = register_files(self.storage, self.params, [path], extensions=(), jobs=1,
-                                song_name=(lambda p: song_name) if song_name else None, **kwargs)
+                                song_name=(lambda p: song_name) if song_name else None)
         return report.outcomes[0]
 
     # -- library ------------------------------------------------------------------
