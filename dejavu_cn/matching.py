@@ -26,7 +26,7 @@ query's strongest non-significant runner-up reached. The default threshold
 0.5 % of clips of unregistered music are named.
 """
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import poisson
@@ -115,7 +115,6 @@ class Candidate:
     hits: int                    # (row, difference) pairs on this song, any window
     confidence: float = 0.0
     p_value: float = 1.0
-    extra: dict = field(default_factory=dict)
 
 
 def _join(query_keys, lookup, max_rows):
@@ -144,7 +143,7 @@ def _join(query_keys, lookup, max_rows):
 
 
 def _unique_pairs(a, b):
-    """Mask keeping the first of each distinct (a, b) pair, and the sort order."""
+    """Indices of one element per distinct (a, b) pair."""
     order = np.lexsort((b, a))
     sa, sb = a[order], b[order]
     first = np.r_[True, (sa[1:] != sa[:-1]) | (sb[1:] != sb[:-1])]

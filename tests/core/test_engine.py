@@ -1,7 +1,7 @@
 """The engine's decision: the right song, or no match."""
 import numpy as np
 
-from audiogen import convert, make_song, write_wav
+from audiogen import convert, make_song
 from dejavu_cn import Dejavu
 from dejavu_cn.audio import resample
 
