@@ -38,7 +38,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 from dejavu_cn import Dejavu  # noqa: E402
-from dejavu_cn.audio import decode_file, resample  # noqa: E402
+from dejavu_cn.audio import decode_file, resample, write_wav  # noqa: E402
 from dejavu_cn.degrade import degrade  # noqa: E402
 from dejavu_cn.evaluate import (REPEAT_SIMILARITY, excerpt_similarity, find_shared_audio,  # noqa: E402
                                 readable_tracks, split_tracks)
@@ -172,13 +172,7 @@ class RealTime:
     def play(self, samples, rate):
         """Start playing; returns (Popen, start time)."""
         path = os.path.join(self.tmp, "play.wav")
-        pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2")
-        import wave
-        with wave.open(path, "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(int(rate))
-            w.writeframes(pcm.tobytes())
+        write_wav(path, samples, rate)
         t = time.monotonic()
         return self.daemon.play(path), t
 

@@ -38,6 +38,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
+from dejavu_cn.audio import write_wav  # noqa: E402
 from dejavu_cn.degrade import degrade  # noqa: E402
 from recognizers.speech import compare_files  # noqa: E402
 from segmenter import split_sentences  # noqa: E402
@@ -196,16 +197,10 @@ def join(pieces, rng, *, floor_db=-70.0):
     return y.astype(np.float32), truth
 
 
-def write_wav(path, x, rate=RATE):
-    from scipy.io import wavfile
-    wavfile.write(path, rate, (np.clip(x, -1, 1) * 32767).astype("<i2"))
-    return path
-
-
 def write_condition(path_stem, x, condition, rng):
     """Apply a condition and write the file (MP3 for "mp3", else WAV); returns its path."""
     if condition == "mp3":
-        wav = write_wav(path_stem + ".tmp.wav", x)
+        wav = write_wav(path_stem + ".tmp.wav", x, RATE)
         path = path_stem + ".mp3"
         subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", wav, "-c:a", "libmp3lame",
                         "-b:a", "64k", path], check=True)
@@ -245,7 +240,7 @@ def build_cases(workdir, *, copy_cases=8, respoken_cases=4, seed=1, per_original
         pieces = [subset[i] if i < len(subset) else outside[i - len(subset)]
                   for i in rng.permutation(len(subset) + len(outside))]
         recording, r_truth = join(pieces, rng)
-        o_path = write_wav(os.path.join(workdir, f"copy{k}-original.wav"), original)
+        o_path = write_wav(os.path.join(workdir, f"copy{k}-original.wav"), original, RATE)
         r_path = write_condition(os.path.join(workdir, f"copy{k}-recording-{condition}"), recording, condition, rng)
         cases.append(_case("copy", condition, o_path, r_path, o_truth, r_truth))
     for k in range(respoken_cases):
@@ -256,8 +251,8 @@ def build_cases(workdir, *, copy_cases=8, respoken_cases=4, seed=1, per_original
         subset = [in_orig[i] for i in rng.permutation(per_original)[:copied]]
         order = [int(x) for x in rng.permutation(subset + outside)]
         recording, r_truth = join(render_texts(order, voice, speed, pitch), rng)
-        o_path = write_wav(os.path.join(workdir, f"respoken{k}-original.wav"), original)
-        r_path = write_wav(os.path.join(workdir, f"respoken{k}-recording-{voice}-{speed}-{pitch}.wav"), recording)
+        o_path = write_wav(os.path.join(workdir, f"respoken{k}-original.wav"), original, RATE)
+        r_path = write_wav(os.path.join(workdir, f"respoken{k}-recording-{voice}-{speed}-{pitch}.wav"), recording, RATE)
         cases.append(_case("respoken", f"{voice} {speed}wpm p{pitch}", o_path, r_path, o_truth, r_truth))
     return cases
 

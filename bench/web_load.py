@@ -38,7 +38,7 @@ sys.path.insert(0, ROOT)
 
 import numpy as np  # noqa: E402
 
-from dejavu_cn.audio import decode_file  # noqa: E402
+from dejavu_cn.audio import decode_file, write_wav  # noqa: E402
 from dejavu_cn.engine import Dejavu  # noqa: E402
 
 DEFAULT_MUSIC = "/usr/share/games/singularity/music"
@@ -67,20 +67,9 @@ def music_files(folders, count):
 
 def generated_songs(folder, count):
     sys.path.insert(0, os.path.join(ROOT, "tests"))
-    from audiogen import make_song, write_wav
-    return [str(write_wav(os.path.join(folder, f"generated{seed}.wav"), make_song(seed, 90.0)))
+    from audiogen import make_song
+    return [str(write_wav(os.path.join(folder, f"generated{seed}.wav"), make_song(seed, 90.0), 44100))
             for seed in range(100, 100 + count)]
-
-
-def write_wav(path, samples, rate):
-    import wave
-    data = (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
-    with wave.open(path, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(data)
-    return path
 
 
 def start_server(config_path, port, threads):

@@ -203,6 +203,18 @@ def decode_file(path, *, target_rate, start=None, duration=None):
     return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
 
 
+def write_wav(path, samples, rate):
+    """Write mono float samples in [-1, 1] as a 16-bit PCM WAV file (clipped)."""
+    import wave
+    pcm = (np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0) * 32767).astype("<i2")
+    with wave.open(os.fspath(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(int(rate))
+        w.writeframes(pcm.tobytes())
+    return path
+
+
 def file_sha1(path, *, block_size=1 << 20):
     """SHA-1 of a file's bytes (identifies the same file under another name)."""
     digest = hashlib.sha1()

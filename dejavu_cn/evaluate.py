@@ -25,12 +25,11 @@ import logging
 import os
 import resource
 import time
-import wave
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .audio import decode_file, iter_decode
+from .audio import decode_file, iter_decode, write_wav
 from .degrade import CONDITIONS, degrade
 from .errors import AudioDecodeError
 
@@ -115,15 +114,6 @@ def plan_clips(durations, known, unknown, *, lengths, conditions, clips, unknown
     return specs
 
 
-def _write_wav(path, samples, rate):
-    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
-    with wave.open(path, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(int(rate))
-        w.writeframes(pcm.tobytes())
-
-
 AUDIBLE_DBFS = -45.0          # an excerpt quieter than this (RMS, dBFS) is silence, not a query: drawn again
 AUDIBLE_TRIES = 20
 
@@ -158,7 +148,7 @@ def _make_clip(audio, spec, n, out_dir, seed):
     excerpt = audio[a:a + int(spec.length * CLIP_SOURCE_RATE)]
     samples, rate = degrade(excerpt, CLIP_SOURCE_RATE, spec.condition, rng)
     spec.path = os.path.join(out_dir, f"clip{n:05d}_{spec.condition}_{spec.length:g}s.wav")
-    _write_wav(spec.path, samples, rate)
+    write_wav(spec.path, samples, rate)
     return spec
 
 

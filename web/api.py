@@ -1,6 +1,7 @@
 """The JSON API under ``/api``. Errors are ``{"error": message}`` with the
 status code that fits (400 bad input, 403 no/wrong token, 404, 413 too
 large, 503 database or feature unavailable)."""
+import contextlib
 import logging
 import os
 
@@ -68,6 +69,26 @@ def decode_failure(exc, shown_name, stored_path):
     abort(400, f"{shown_name or 'the upload'} is not an audio file that can be decoded: {message}")
 
 
+@contextlib.contextmanager
+def temporary_upload(field, unnamed=None):
+    """Save the multipart ``field`` under a generated name and yield
+    ``(path, client file name)``. A decode error about this file inside the
+    block becomes a 400 (without the server's path); the file is removed
+    afterwards in every case. ``unnamed`` (default: ``field``) stands for a
+    file sent without a name."""
+    upload = one_file(field)
+    shown = client_basename(upload.filename) or unnamed or field
+    path = save_upload(upload, tmp_dir(), allowed_extensions=allowed_extensions())
+    try:
+        yield path, shown
+    except AudioDecodeError as exc:
+        if exc.path != path:
+            raise
+        decode_failure(exc, shown, path)
+    finally:
+        remove_quietly(path)
+
+
 # -- recognising ----------------------------------------------------------------------
 @bp.post("/recognize")
 def recognize():
@@ -75,18 +96,9 @@ def recognize():
     line of ``dejavu-cn recognize file --json`` (``path`` is the client's
     file name). ``?top=N`` asks for N candidates."""
     top = int_arg("top", None, low=1, high=MAX_TOP)
-    upload = one_file("file")
-    shown = client_basename(upload.filename) or "upload"
-    path = save_upload(upload, tmp_dir(), allowed_extensions=allowed_extensions())
-    try:
-        engine = get_engine()
-        try:
-            result = FileRecognizer(engine).recognize_file(path, top=top)
-        except AudioDecodeError as exc:
-            decode_failure(exc, shown, path)
-        result["path"] = shown
-    finally:
-        remove_quietly(path)
+    with temporary_upload("file", "upload") as (path, shown):
+        result = FileRecognizer(get_engine()).recognize_file(path, top=top)
+    result["path"] = shown
     return jsonify(result)
 
 
@@ -99,18 +111,10 @@ def recognize_plot():
     if not pictures.plots_available():
         abort(503, "match pictures are not available on this server (dejavu_cn.plots is missing)")
     top = int_arg("top", 2, low=1, high=5)
-    upload = one_file("file")
-    shown = client_basename(upload.filename) or "upload"
-    path = save_upload(upload, tmp_dir(), allowed_extensions=allowed_extensions())
-    try:
+    with temporary_upload("file", "upload") as (path, shown):
         engine = get_engine()
-        try:
-            samples = engine.decode(path)
-        except AudioDecodeError as exc:
-            decode_failure(exc, shown, path)
-        png = pictures.match_histogram(engine, samples, top=top, title=shown)
-    finally:
-        remove_quietly(path)
+        samples = engine.decode(path)
+    png = pictures.match_histogram(engine, samples, top=top, title=shown)
     return Response(png, mimetype="image/png", headers={"Cache-Control": "no-store"})
 
 
@@ -195,27 +199,15 @@ def compare():
     speech = pictures.speech_module()
     if speech is None:
         abort(503, "speech comparison is not available on this server (recognizers.speech is not installed)")
-    recording, original = one_file("recording"), one_file("original")
-    shown = {"recording": client_basename(recording.filename) or "recording",
-             "original": client_basename(original.filename) or "original"}
-    paths = {}
-    try:
-        for field, upload in (("recording", recording), ("original", original)):
-            paths[field] = save_upload(upload, tmp_dir(), allowed_extensions=allowed_extensions())
+    with temporary_upload("recording") as (recording, recording_name), \
+            temporary_upload("original") as (original, original_name):
         try:
-            result = speech.compare_files(paths["recording"], paths["original"],
-                                          config=current_app.config["DEJAVU_CONFIG"])
-        except AudioDecodeError as exc:
-            field = "recording" if exc.path == paths["recording"] else "original"
-            decode_failure(exc, shown[field], paths[field])
+            result = speech.compare_files(recording, original, config=current_app.config["DEJAVU_CONFIG"])
         except RecognitionError as exc:   # silent input, no sentence, original too short
             abort(400, f"cannot compare these files: {exc}")
-        result = dict(result, recording=shown["recording"], original=shown["original"])
-        if flag_arg("plot"):
-            result["plot"] = pictures.speech_timeline(speech, result)
-    finally:
-        for path in paths.values():
-            remove_quietly(path)
+    result = dict(result, recording=recording_name, original=original_name)
+    if flag_arg("plot"):
+        result["plot"] = pictures.speech_timeline(speech, result)
     return jsonify(result)
 
 
