@@ -225,10 +225,6 @@ class StreamingFingerprinter:
         self._sel = Peaks.empty()                # selected peaks not yet used as anchors (plus targets)
         self._flushed = False
 
-    @property
-    def frames_done(self):
-        return self._next_frame
-
     def feed(self, samples):
         if self._flushed:
             raise RuntimeError("feed() after flush()")

@@ -363,14 +363,6 @@ class Storage(ABC):
                     "seconds": float(seconds), "bytes": int(self._bytes_used(cur))}
         return self._run("read statistics", work)
 
-    def total_frames(self):
-        """Sum of (total_hashes, duration) over songs: for the matcher's statistics."""
-        def work(cur):
-            cur.execute("SELECT COUNT(*), COALESCE(SUM(duration_seconds), 0) FROM songs")
-            n, seconds = cur.fetchone()
-            return int(n), float(seconds)
-        return self._run("read statistics", work)
-
     # -- lookup ------------------------------------------------------------------------
     def lookup(self, hashes):
         """Every stored (song, offset) whose hash is among ``hashes`` ((n, 10) uint8, unique).

@@ -66,14 +66,17 @@ class MySQLStorage(Storage):
         return conn
 
     def _run(self, action, work, *, write=False):
-        # A read on a connection the server dropped (timeout, restart) is retried once.
+        # A connection the server dropped (timeout, restart, KILL) is discarded, so the
+        # next call reconnects; a read is retried once at once, a write is not replayed.
         try:
             return super()._run(action, work, write=write)
         except StorageError as exc:
-            if write or not getattr(exc, "connection_lost", False):
+            if not getattr(exc, "connection_lost", False):
+                raise
+            self.close()
+            if write:
                 raise
             log.info("connection to %s lost; reconnecting", self.description)
-            self.close()
             return super()._run(action, work, write=write)
 
     def _translate(self, exc, action):
@@ -82,6 +85,8 @@ class MySQLStorage(Storage):
             return None
         code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
         detail = exc.args[1] if len(exc.args) > 1 else str(exc)
+        if isinstance(exc, pymysql.err.InterfaceError):      # the client's socket is already gone
+            code, detail = 2013, "connection closed"
         if code in _CONNECTION_ERRORS:
             err = StorageError(
                 f"cannot reach {self.description} ({detail}) during {action}. "

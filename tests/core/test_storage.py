@@ -156,3 +156,29 @@ def test_mysql_packed_lookup_falls_back_when_the_server_cuts_it_short(mysql_conf
     assert len(full.keys) == len({(bytes(h), int(o)) for h, o in zip(hashes, offsets)})
     assert key(cut) == key(full)
     store.close()
+
+
+@pytest.mark.mysql
+def test_mysql_reads_survive_a_dropped_connection_and_writes_say_what_happened(mysql_config):
+    import pymysql
+    store = open_storage(Config.from_dict(mysql_config))
+    hashes, offsets = fake_fingerprints(9, 50)
+    store.add_song(record(9), hashes, offsets)
+
+    def kill_session():
+        with store.conn.cursor() as cur:
+            cur.execute("SELECT CONNECTION_ID()")
+            session = cur.fetchone()[0]
+        killer = pymysql.connect(host=mysql_config["database"]["host"], port=mysql_config["database"]["port"],
+                                 user=mysql_config["database"]["user"],
+                                 password=mysql_config["database"]["password"])
+        killer.cursor().execute(f"KILL {int(session)}")
+        killer.close()
+
+    kill_session()
+    assert store.lookup(np.unique(hashes, axis=0)).keys.size == 50       # reconnected and read again
+    kill_session()
+    with pytest.raises(StorageError, match="Check that the server is running"):
+        store.add_song(record(10), *fake_fingerprints(10, 50))           # a write is never replayed blindly
+    assert store.stats()["songs"] == 1                                    # the next read reconnects
+    store.close()
