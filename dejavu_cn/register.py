@@ -22,8 +22,6 @@ from .storage.base import SongRecord
 log = logging.getLogger(__name__)
 
 REGISTERED, SKIPPED, DUPLICATE, FAILED = "registered", "skipped", "duplicate", "failed"
-OPTIMIZE_GROWTH = 0.10        # a run that grew the index by this share repacks it (Storage.optimize)
-OPTIMIZE_MIN_ROWS = 50_000    # ...if it added at least this many fingerprints
 
 
 @dataclass
@@ -233,11 +231,8 @@ def register_files(storage, params, paths, *, extensions, jobs=0, on_file=None, 
                 pool.close()
             pool.join()
     added = sum(o.hashes for o in report.by_status(REGISTERED))
-    if not report.interrupted and added >= OPTIMIZE_MIN_ROWS:
-        total = storage.stats()["fingerprints"]
-        if added >= OPTIMIZE_GROWTH * total:
-            log.info("repacking the index after %d new fingerprints", added)
-            storage.optimize()
+    if not report.interrupted and added:
+        storage.optimize(added_rows=added)      # the store decides whether repacking pays
     report.elapsed_seconds = time.monotonic() - started
     return report
 

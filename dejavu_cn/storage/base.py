@@ -349,8 +349,12 @@ class Storage(ABC):
             return found
         return self._run("delete songs", work, write=True)
 
-    def optimize(self):
-        """Repack the index after many inserts (a no-op where not needed)."""
+    def optimize(self, *, added_rows=None):
+        """Repack the index after many inserts, where the store needs it.
+
+        ``added_rows``: fingerprints just added; the store repacks only if
+        that is worth it (None: repack now). Returns True if it repacked."""
+        return False
 
     def stats(self):
         """Songs, fingerprints, hours of audio and bytes on disk."""

@@ -22,6 +22,8 @@ _LOOKUP_SQL = ("SELECT COUNT(*), COALESCE(SUM(`offset`), 0), GROUP_CONCAT(CONV(H
                "CONV(HEX(SUBSTRING(hash, 5, 4)), 16, 10), ',', song_id, ',', `offset` SEPARATOR ',') "
                "FROM fingerprints WHERE hash IN ({})")
 _GROUP_CONCAT_MAX = 256 * 1024 * 1024
+OPTIMIZE_GROWTH = 0.10        # a registration that grew the index by this share repacks it...
+OPTIMIZE_MIN_ROWS = 50_000    # ...if it added at least this many fingerprints
 
 
 class MySQLStorage(Storage):
@@ -129,15 +131,26 @@ class MySQLStorage(Storage):
         return Lookup(np.concatenate([p.keys for p in parts]), np.concatenate([p.song_ids for p in parts]),
                       np.concatenate([p.offsets for p in parts]))
 
-    def optimize(self):
+    def optimize(self, *, added_rows=None):
         """Rebuild the fingerprint table in key order (online: reads and
         writes go on meanwhile), packing pages that random-order inserts left
-        about half full: roughly halves the bytes per row."""
+        about half full: roughly halves the bytes per row. With
+        ``added_rows``, only when they are at least ``OPTIMIZE_MIN_ROWS`` and
+        ``OPTIMIZE_GROWTH`` of the table. Returns True if it rebuilt."""
+        if added_rows is not None:
+            if added_rows < OPTIMIZE_MIN_ROWS:
+                return False
+            total = self.stats()["fingerprints"]
+            if added_rows < OPTIMIZE_GROWTH * total:
+                return False
+
         def work(cur):
             cur.execute("ALTER TABLE fingerprints FORCE, ALGORITHM=INPLACE, LOCK=NONE")
             cur.execute("ANALYZE TABLE fingerprints")
             cur.fetchall()
+        log.info("repacking the fingerprint index of %s", self.description)
         self._run("optimize the index", work, write=True)
+        return True
 
     def _bytes_used(self, cursor):
         cursor.execute("SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables "

@@ -182,3 +182,21 @@ def test_mysql_reads_survive_a_dropped_connection_and_writes_say_what_happened(m
         store.add_song(record(10), *fake_fingerprints(10, 50))           # a write is never replayed blindly
     assert store.stats()["songs"] == 1                                    # the next read reconnects
     store.close()
+
+
+def test_repacking_keeps_every_row_and_only_runs_when_it_pays(any_config):
+    store = open_storage(Config.from_dict(any_config))
+    hashes, offsets = fake_fingerprints(11, 60_000)
+    store.add_song(record(11), hashes, offsets)
+    before = store.lookup(np.unique(hashes[:2000], axis=0))
+    rows_before = store.stats()["fingerprints"]
+    assert rows_before > 50_000
+    assert store.optimize(added_rows=10) is False                        # a few songs never repack
+    repacked = store.optimize(added_rows=60_000)
+    assert repacked is (store.placeholder == "%s")                       # MariaDB repacks; SQLite has no need
+    after = store.lookup(np.unique(hashes[:2000], axis=0))
+    key = lambda lk: sorted(zip(lk.keys.tolist(), lk.song_ids.tolist(), lk.offsets.tolist()))  # noqa: E731
+    assert key(after) == key(before) and len(before.keys) > 0
+    assert store.stats()["fingerprints"] == rows_before
+    assert store.stats()["songs"] == 1
+    store.close()
