@@ -151,6 +151,8 @@ def iter_decode(path, *, target_rate, chunk_seconds=STREAM_CHUNK_SECONDS, start=
         the message carries ffmpeg's own words.
     """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise AudioDecodeError(path, "is a folder, not an audio file")
     if not os.path.isfile(path):
         raise AudioDecodeError(path, "no such file")
     chunk_bytes = max(4, int(chunk_seconds * target_rate) * 4)

@@ -68,6 +68,8 @@ def test_corrupt_empty_and_missing_files_raise_with_ffmpeg_message(tmp_path):
         decode_file(empty, target_rate=RATE)
     with pytest.raises(AudioDecodeError, match="no such file"):
         decode_file(tmp_path / "missing.wav", target_rate=RATE)
+    with pytest.raises(AudioDecodeError, match="is a folder"):
+        decode_file(tmp_path, target_rate=RATE)
 
 
 def test_pcm_widths():
