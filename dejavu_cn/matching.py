@@ -239,15 +239,20 @@ def alignment_details(query, lookup, song_id, *, max_rows=2000):
     return {"query_frames": q_frames, "song_frames": s_frames, "difference_frames": s_frames - q_frames}
 
 
-def chance_p_value(aligned, hits, span_frames, songs_hit):
-    """Probability that chance alone gives ``aligned`` rows in some window
-    (see the module docstring)."""
+def chance_p_value(aligned, hits, span_frames, songs_hit, *, searched_frames=None):
+    """Probability that chance alone gives ``aligned`` votes in some window
+    (see the module docstring).
+
+    ``searched_frames``: when the offset was predicted independently (the
+    speech comparison's DTW), only the windows within this many frames could
+    have produced the alignment, not the whole ``span_frames``."""
     if aligned <= 0:
         return 1.0
     span = max(float(span_frames), 1.0)
     width = 2 * MERGE_FRAMES + 1
     lam = max(hits, aligned) * width / span
-    windows = max(1.0, span / width) * max(1, songs_hit)
+    searched = span if searched_frames is None else float(searched_frames)
+    windows = max(1.0, searched / width) * max(1, songs_hit)
     tail = float(poisson.logsf(aligned - 1, lam))          # log P(X >= aligned)
     return float(min(1.0, np.exp(min(0.0, tail + np.log(windows)))))
 

@@ -49,7 +49,7 @@ from dejavu_cn.config import Config
 from dejavu_cn.errors import ParameterError, RecognitionError
 from dejavu_cn.fingerprint import fingerprint
 from dejavu_cn.hashing import hash_keys
-from dejavu_cn.matching import (MERGE_FRAMES, align, analyze_query, chance_p_value, confidence_from_p,
+from dejavu_cn.matching import (align, analyze_query, chance_p_value, confidence_from_p,
                                 query_params)
 from dejavu_cn.storage.base import Lookup
 from segmenter import SegmentParams, pad_intervals, sentence_cores
@@ -320,16 +320,10 @@ def _fingerprint_match(sentence, original, cfg):
 
 def confirmed_p_value(fp, window_frames):
     """Chance p-value of a fingerprint alignment whose offset was predicted
-    independently (by DTW) to within +-``window_frames`` / 2: the same
-    Poisson tail as :func:`~dejavu_cn.matching.chance_p_value`, but only the
+    independently (by DTW) to within +-``window_frames`` / 2: only the
     windows near the prediction could have produced it, not the whole span."""
-    from scipy.stats import poisson
-    if fp["aligned"] <= 0:
-        return 1.0
-    width = 2 * MERGE_FRAMES + 1
-    lam = max(fp["hits"], fp["aligned"]) * width / max(fp["span_frames"], 1.0)
-    windows = max(1.0, window_frames / width) * max(1, fp["songs_hit"])
-    return float(min(1.0, np.exp(min(0.0, float(poisson.logsf(fp["aligned"] - 1, lam)) + np.log(windows)))))
+    return chance_p_value(fp["aligned"], fp.get("hits", 0), fp.get("span_frames", 1.0), fp.get("songs_hit", 1),
+                          searched_frames=window_frames)
 
 
 def _dtw_match(query_features, original, sim):
