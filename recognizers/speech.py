@@ -9,7 +9,7 @@ sentence of the recording is then looked for in the original in two ways:
    (no database is opened), and the sentence is analysed and aligned exactly
    like a query of the engine (:func:`~dejavu_cn.matching.analyze_query`,
    :func:`~dejavu_cn.matching.align`, confidence from the chance p-value).
-   A confidence at or above ``recognition.threshold`` means the sentence is a
+   A confidence at or above ``speech.same_threshold`` means the sentence is a
    copy of the original at that offset (re-encoded or noisy, but the same
    recording).
 2. **MFCC + dynamic time warping** (verdict ``"similar"``): otherwise the
@@ -76,6 +76,9 @@ class SpeechParams:
     max_hz: float = 4500.0            # Hz, highest mel band edge (before warping; capped at Nyquist)
     warps: tuple = (0.88, 0.94, 1.0, 1.06, 1.13, 1.2)   # filterbank warps tried on the recording (voices)
     preemphasis: float = 0.97         # first-order high-pass coefficient
+    same_threshold: float = 0.3       # fingerprint confidence at or above which a sentence is "same": a chance
+                                      # of 1e-3 against ONE original (the library's recognition.threshold
+                                      # is set for many songs and a query's runner-up; it does not apply here)
     similar_threshold: float = 0.5    # similarity in [0, 1] at or above which a sentence is "similar"
     z_none: float = 2.5               # standard deviations the best path stands out by: similarity 0...
     z_full: float = 6.5               # ... and 1 (linear between; the threshold 0.5 sits at 4.5)
@@ -117,6 +120,7 @@ class SpeechParams:
             (self.n_mels >= 2 and 1 <= self.n_mfcc < self.n_mels, "need n_mels >= 2 and 1 <= n_mfcc < n_mels"),
             (0 <= self.min_hz < self.max_hz, "need 0 <= min_hz < max_hz"),
             (len(self.warps) >= 1 and all(0.5 <= w <= 2.0 for w in self.warps), "warps must be in [0.5, 2]"),
+            (0 <= self.same_threshold <= 1, "same_threshold must be in [0, 1]"),
             (0 <= self.similar_threshold <= 1, "similar_threshold must be in [0, 1]"),
             (self.z_none < self.z_full, "need z_none < z_full"),
             (0 < self.fit_full <= 1, "fit_full must be in (0, 1]"),
@@ -355,7 +359,7 @@ def _similarity(z, fit, sim):
 
 def _judge(recording, padded, core, rec_feats, orig, cfg, sim):
     """Verdict on one sentence of the recording: the fields of its entry."""
-    rate, threshold = orig.rate, cfg.recognition.threshold
+    rate, threshold = orig.rate, sim.same_threshold
     (s, e), (cs, ce) = padded, core
     length = (e - s) / rate
     fp = _fingerprint_match(recording[s:e], orig, cfg)
@@ -426,7 +430,7 @@ def compare_samples(recording, original, rate, *, config=None, segment_params=No
     for s, e in cores.tolist():
         sounding[s // orig.hop:e // orig.hop] = True
     rec_feats = [normalise(f, sounding) for f in rec_feats]
-    threshold = cfg.recognition.threshold
+    threshold = sim.same_threshold
     out = []
     for i, ((s, e), (cs, ce)) in enumerate(zip(sentences.tolist(), cores.tolist())):
         entry = {"index": i, "start": round(s / rate, 3), "end": round(e / rate, 3),
