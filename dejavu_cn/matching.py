@@ -26,6 +26,7 @@ query's strongest non-significant runner-up reached. The default threshold
 0.5 % of clips of unregistered music are named.
 """
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,7 +62,7 @@ class Query:
     def hashes_per_shift(self):
         return len(self.times) / max(1, self.shifts)
 
-    @property
+    @functools.cached_property
     def anchor_frames_per_shift(self):
         """Distinct anchor frames per analysis (the unit of ``Candidate.aligned``)."""
         if len(self.times) == 0:
