@@ -26,6 +26,7 @@ import glob
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -247,6 +248,8 @@ def main(argv=None):
     engine, meta = prepare(args.work, args.jobs)
     print(f"corpus: {len(meta['tracks'])} tracks, {len(meta['known'])} registered, "
           f"{len(meta['unknown'])} held out; mode: {'offline' if args.offline else 'real time'}", flush=True)
+    # a plain `kill` must still run the finally below, or the private PulseAudio daemon outlives the benchmark
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     rt = None if args.offline else RealTime()
     report = {"mode": "offline" if args.offline else "realtime", "options": opts}
     try:
