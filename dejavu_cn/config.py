@@ -83,7 +83,7 @@ class FingerprintParams:
 class RecognitionParams:
     """How queries are analysed and decided."""
 
-    query_shifts: int = 2             # analyses per query, hop/2 = 11.6 ms apart, so hashes survive an arbitrary cut
+    query_shifts: int = 1             # analyses per query, hop/shifts apart; 1 suffices: 4x window overlap keeps a clip's peaks wherever it is cut
     threshold: float = 0.4            # decision: best candidate's confidence must reach this (0.4: chance 1e-4; see matching)
     top: int = 5                      # candidates returned
     max_hash_rows: int = 2000         # query hashes found in more database rows than this are ignored (stop words)

@@ -175,7 +175,7 @@ class Dejavu:
     def _candidate_dict(self, c, song, query):
         frame = self.params.frame_seconds()
         in_span = min(1.0, query.duration_seconds / max(song["duration_seconds"], 1e-9))
-        expected_db = max(1.0, song["anchor_peaks"] * in_span)
+        expected_db = max(1.0, song["anchor_frames"] * in_span)
         return {
             "song_id": int(c.song_id),
             "song_name": song["song_name"],
@@ -187,7 +187,7 @@ class Dejavu:
             "hashes_matched_in_input": int(c.aligned),
             "input_total_hashes": int(round(query.hashes_per_shift)),
             "fingerprinted_hashes_in_db": int(song["total_hashes"]),
-            "input_confidence": round(float(min(1.0, c.aligned / max(1.0, query.anchor_peaks_per_shift))), 4),
+            "input_confidence": round(float(min(1.0, c.aligned / max(1.0, query.anchor_frames_per_shift))), 4),
             "fingerprinted_confidence": round(float(min(1.0, c.aligned / expected_db)), 4),
             "confidence": round(c.confidence, 4),
             "p_value": float(f"{c.p_value:.3g}"),

@@ -33,25 +33,21 @@ class Fingerprints:
     hashes : np.ndarray, shape (n, 10), uint8
     offsets : np.ndarray, shape (n,), int32
         Frame of each hash's anchor peak (seconds = offset * hop / rate).
-    anchor_bins : np.ndarray, shape (n,), int32
-        FFT bin of each hash's anchor peak. Not stored (the hash encodes
-        it): a query uses it to count each matching anchor peak once.
     """
 
     hashes: np.ndarray
     offsets: np.ndarray
-    anchor_bins: np.ndarray
 
     @classmethod
     def empty(cls):
-        return cls(np.zeros((0, HASH_BYTES), np.uint8), np.zeros(0, np.int32), np.zeros(0, np.int32))
+        return cls(np.zeros((0, HASH_BYTES), np.uint8), np.zeros(0, np.int32))
 
     @classmethod
     def concat(cls, parts):
         parts = [p for p in parts if len(p)]
         if not parts:
             return cls.empty()
-        return cls(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("hashes", "offsets", "anchor_bins")))
+        return cls(np.concatenate([p.hashes for p in parts]), np.concatenate([p.offsets for p in parts]))
 
     def __len__(self):
         return int(self.offsets.shape[0])
@@ -310,7 +306,7 @@ class StreamingFingerprinter:
         self._sel = sel.select(np.arange(len(sel)) >= n_anchor)
         if f1.size == 0:
             return Fingerprints.empty()
-        return Fingerprints(hash_pairs(f1, f2, dt), t1.astype(np.int32), f1.astype(np.int32))
+        return Fingerprints(hash_pairs(f1, f2, dt), t1.astype(np.int32))
 
     @property
     def peaks(self):

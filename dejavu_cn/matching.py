@@ -7,9 +7,7 @@ so query times are counted in sub-frames of ``hop / query_shifts`` samples.
 For every database row that shares a hash with the query, the difference
 ``song time - query time`` is the song position where the query starts. A
 true match piles many rows onto one difference; :func:`align` counts them
-with numpy (no loop over rows), merging neighbouring frames (+-1). A vote
-is one song anchor peak (frame and frequency bin): the pairs an anchor peak
-forms with its targets are one piece of evidence, not several.
+with numpy (no loop over rows), merging neighbouring frames (+-1).
 
 Confidence
 ----------
@@ -51,16 +49,12 @@ class Query:
     hashes : np.ndarray, shape (n, 10), uint8
     times : np.ndarray, shape (n,), int64
         Sub-frames (``hop / shifts`` samples) from the start of the query.
-    anchor_bins : np.ndarray, shape (n,), int32
-        FFT bin of each hash's anchor peak (a matching database row's
-        anchor has the same bin: the hash encodes it).
     shifts : int
     duration_seconds : float
     """
 
     hashes: np.ndarray
     times: np.ndarray
-    anchor_bins: np.ndarray
     shifts: int
     duration_seconds: float
 
@@ -69,12 +63,12 @@ class Query:
         return len(self.times) / max(1, self.shifts)
 
     @functools.cached_property
-    def anchor_peaks_per_shift(self):
-        """Distinct anchor peaks per analysis (the unit of ``Candidate.aligned``)."""
+    def anchor_frames_per_shift(self):
+        """Distinct anchor frames per analysis (the unit of ``Candidate.aligned``)."""
         if len(self.times) == 0:
             return 0.0
         shift = self.times % self.shifts
-        return float(np.unique(_peak_ids(self.times, self.anchor_bins)).size) / max(1, np.unique(shift).size)
+        return float(np.unique(self.times).size) / max(1, np.unique(shift).size)
 
     def __len__(self):
         return int(self.times.shape[0])
@@ -99,13 +93,17 @@ def analyze_query(samples, params, *, shifts):
         parts.append(fp)
         times.append(fp.offsets.astype(np.int64) * shifts + k)
     fps = Fingerprints.concat(parts)
-    return Query(fps.hashes, np.concatenate(times) if times else np.zeros(0, np.int64), fps.anchor_bins, shifts,
+    return Query(fps.hashes, np.concatenate(times) if times else np.zeros(0, np.int64), shifts,
                  samples.size / params.sample_rate)
 
 
-def _peak_ids(frames, bins):
-    """One integer per (frame, frequency bin) anchor peak."""
-    return (np.asarray(frames, np.int64) << 16) + np.asarray(bins, np.int64)
+def query_from_fingerprints(fps, *, shifts, duration_seconds, shift_index=None):
+    """Build a :class:`Query` from already computed fingerprints (streaming).
+
+    ``shift_index`` gives, per hash, which of the ``shifts`` start points it
+    came from (all 0 when omitted)."""
+    k = np.zeros(len(fps), np.int64) if shift_index is None else np.asarray(shift_index, np.int64)
+    return Query(fps.hashes, fps.offsets.astype(np.int64) * shifts + k, shifts, duration_seconds)
 
 
 @dataclass
@@ -113,7 +111,7 @@ class Candidate:
     """One song's best alignment with the query (all fields JSON-friendly)."""
 
     song_id: int
-    aligned: int                 # distinct song anchor peaks in the best window
+    aligned: int                 # distinct song anchor frames in the best window
     offset_subframes: float
     hits: int                    # (row, difference) pairs on this song, any window
     confidence: float = 0.0
@@ -156,14 +154,12 @@ def _unique_pairs(a, b):
 def align(query, lookup, *, max_rows=2000, top=10):
     """Best alignment per song, strongest first.
 
-    A vote is a distinct (song, frame difference, song anchor peak). Hashes
+    A vote is a distinct (song, frame difference, song anchor frame). Hashes
     are not independent evidence: a held note repeats one hash along both the
-    query and the song, and an anchor peak paired with several targets gives
-    a bundle of hashes. Counting the song's distinct anchor peaks (frame and
-    frequency bin) in a window counts independent coincidences, so chance
-    alignments of similar music stay small; counting anchor frames instead
-    would merge the peaks of a chord into one vote and lose evidence on short
-    and noisy queries.
+    query and the song, and two notes with harmonics give a bundle of hashes
+    that share one anchor peak. Counting the song's distinct anchor frames in
+    a window counts independent coincidences, so chance alignments of
+    similar music stay small.
 
     Parameters
     ----------
@@ -192,7 +188,7 @@ def align(query, lookup, *, max_rows=2000, top=10):
     diff = lookup.offsets[r_idx] * S - query.times[q_idx]            # sub-frames
     d = np.floor_divide(diff + S // 2, S)                              # frames
     bin_key = lookup.song_ids[r_idx] * (2 * _D_BIAS) + (d + _D_BIAS)   # (song, frame difference)
-    anchor = _peak_ids(lookup.offsets[r_idx], query.anchor_bins[q_idx])
+    anchor = lookup.offsets[r_idx]
     keep = _unique_pairs(bin_key, anchor)
     votes_bin = bin_key[keep]
     stats["pairs"] = int(keep.size)

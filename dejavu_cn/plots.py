@@ -38,18 +38,20 @@ MAX_PAIRS = 400              # peak pairs drawn in a fingerprint plot
 # -- data -------------------------------------------------------------------
 
 def _histogram(diff_seconds, frame_seconds, max_bins):
-    """Histogram of offset differences with bins of at least one frame.
+    """Histogram of offset differences with bins of at least one frame,
+    centred on multiples of the bin width (differences of whole frames fall
+    mid-bin, never on an edge).
 
     Returns (bin centres s, counts, bin width s)."""
     if diff_seconds.size == 0:
         return np.zeros(0), np.zeros(0, np.int64), frame_seconds
     lo, hi = float(diff_seconds.min()), float(diff_seconds.max())
     width = max(frame_seconds, (hi - lo) / max_bins)
-    first = np.floor(lo / width)
-    n_bins = int(np.floor(hi / width) - first) + 1
-    idx = (np.floor(diff_seconds / width) - first).astype(np.int64)
+    first = np.floor(lo / width + 0.5)
+    n_bins = int(np.floor(hi / width + 0.5) - first) + 1
+    idx = (np.floor(diff_seconds / width + 0.5) - first).astype(np.int64)
     counts = np.bincount(np.clip(idx, 0, n_bins - 1), minlength=n_bins)
-    centres = (first + np.arange(n_bins) + 0.5) * width
+    centres = (first + np.arange(n_bins)) * width
     return centres, counts, width
 
 

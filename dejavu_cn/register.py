@@ -119,26 +119,26 @@ def _worker_init(params, known_sha1s, in_child=True):
 
 
 def _work(path):
-    """Runs in a worker: returns (outcome, sha1, fingerprints, mtime_ns)."""
+    """Runs in a worker: returns (outcome, sha1, hashes, offsets)."""
     params, known = _WORKER["params"], _WORKER["known"]
     try:
         st = os.stat(path)
         sha = file_sha1(path)
         if sha in known:
             return (FileOutcome(path, DUPLICATE, known[sha], f"same content as song {known[sha]}", size=st.st_size),
-                    sha, None, 0)
+                    sha, None, None, 0)
         fps, duration = fingerprint_path(path, params)
         if duration <= 0:
             raise AudioDecodeError(path, "no audio samples")
         outcome = FileOutcome(path, REGISTERED, duration_seconds=duration, hashes=len(fps), size=st.st_size)
-        return outcome, sha, fps, st.st_mtime_ns
+        return outcome, sha, fps.hashes, fps.offsets, st.st_mtime_ns
     except AudioDecodeError as exc:
-        return FileOutcome(path, FAILED, message=exc.message), None, None, 0
+        return FileOutcome(path, FAILED, message=exc.message), None, None, None, 0
     except OSError as exc:
-        return FileOutcome(path, FAILED, message=f"cannot read: {exc.strerror or exc}"), None, None, 0
+        return FileOutcome(path, FAILED, message=f"cannot read: {exc.strerror or exc}"), None, None, None, 0
     except Exception as exc:   # one bad file must not end a run of thousands
         log.exception("unexpected error on %s", path)
-        return FileOutcome(path, FAILED, message=f"unexpected error: {exc!r}"), None, None, 0
+        return FileOutcome(path, FAILED, message=f"unexpected error: {exc!r}"), None, None, None, 0
 
 
 def register_files(storage, params, paths, *, extensions, jobs=0, on_file=None, on_start=None,
@@ -206,12 +206,12 @@ def register_files(storage, params, paths, *, extensions, jobs=0, on_file=None, 
             todo.sort(key=lambda p: -sizes[p])
             pool = multiprocessing.get_context("fork").Pool(jobs, _worker_init, (params, known))
             results = pool.imap_unordered(_work, todo, chunksize=1)
-        for outcome, sha, fps, mtime_ns in results:
+        for outcome, sha, hashes, offsets, mtime_ns in results:
             if outcome.status == REGISTERED:
                 record = SongRecord(song_name(outcome.path), outcome.path, sha, outcome.size, mtime_ns,
                                     outcome.duration_seconds)
                 try:
-                    outcome.song_id = storage.add_song(record, fps.hashes, fps.offsets, anchor_bins=fps.anchor_bins)
+                    outcome.song_id = storage.add_song(record, hashes, offsets)
                 except DuplicateSongError as exc:
                     outcome.status, outcome.song_id = DUPLICATE, exc.song_id
                     outcome.message = f"same content as song {exc.song_id}"

@@ -40,7 +40,7 @@ import time
 import numpy as np
 
 from dejavu_cn.errors import ParameterError
-from dejavu_cn.fingerprint import Fingerprints, StreamingFingerprinter
+from dejavu_cn.fingerprint import StreamingFingerprinter
 from dejavu_cn.hashing import hash_keys
 from dejavu_cn.matching import Query, alignment_details
 from dejavu_cn.storage.base import Lookup
@@ -146,7 +146,6 @@ class StreamingMatcher:
         self._skip = [int(round(k * self.params.hop_size / self.shifts)) for k in range(self.shifts)]
         self._hashes = np.zeros((0, 10), np.uint8)   # final hashes, all shifts
         self._times = np.zeros(0, np.int64)          # their query times in sub-frames
-        self._bins = np.zeros(0, np.int32)           # their anchor peaks' frequency bins
         self._lookup = _empty_lookup()
         self._known = np.zeros(0, np.uint64)        # sorted keys already looked up
         self.samples_fed = 0
@@ -195,7 +194,7 @@ class StreamingMatcher:
         return out
 
     def _ingest(self, samples):
-        new_hashes, new_times, new_bins = [], [], []
+        new_hashes, new_times = [], []
         for k, fp in enumerate(self._fps):
             piece = samples
             if self._skip[k]:
@@ -207,12 +206,10 @@ class StreamingMatcher:
                 if len(out):
                     new_hashes.append(out.hashes)
                     new_times.append(out.offsets.astype(np.int64) * self.shifts + k)
-                    new_bins.append(out.anchor_bins)
         self.samples_fed += samples.size
         if new_hashes:
             self._hashes = np.concatenate([self._hashes] + new_hashes)
             self._times = np.concatenate([self._times] + new_times)
-            self._bins = np.concatenate([self._bins] + new_bins)
         if self.window_seconds is not None:
             self.forget_before(self.seconds - self.window_seconds - 3.0)  # provisional tail lags ~2.2 s
 
@@ -221,7 +218,7 @@ class StreamingMatcher:
         cut = self._subframes(seconds)
         if self._times.size and self._times[0] < cut:
             keep = self._times >= cut
-            self._hashes, self._times, self._bins = self._hashes[keep], self._times[keep], self._bins[keep]
+            self._hashes, self._times = self._hashes[keep], self._times[keep]
 
     def _tail(self):
         """Provisional hashes of the audio not yet final (flushed copies);
@@ -238,11 +235,11 @@ class StreamingMatcher:
                 continue
             out = copy.deepcopy(fp).flush()
             if len(out):
-                parts.append(out)
+                parts.append(out.hashes)
                 times.append(out.offsets.astype(np.int64) * self.shifts + k)
         if not parts:
-            return Fingerprints.empty(), np.zeros(0, np.int64)
-        return Fingerprints.concat(parts), np.concatenate(times)
+            return np.zeros((0, 10), np.uint8), np.zeros(0, np.int64)
+        return np.concatenate(parts), np.concatenate(times)
 
     def _fetch(self, hashes):
         """Look up the hashes not fetched before; keep their rows."""
@@ -275,10 +272,9 @@ class StreamingMatcher:
     def query(self, *, since=None):
         """The query of the audio so far (final + provisional hashes), only
         hashes at stream time >= ``since`` seconds when given."""
-        tail, tail_t = self._tail()
-        hashes = np.concatenate([self._hashes, tail.hashes])
+        tail_h, tail_t = self._tail()
+        hashes = np.concatenate([self._hashes, tail_h])
         times = np.concatenate([self._times, tail_t])
-        bins = np.concatenate([self._bins, tail.anchor_bins])
         start = 0.0
         if self.window_seconds is not None:
             start = max(start, self.seconds - self.window_seconds)
@@ -286,8 +282,8 @@ class StreamingMatcher:
             start = max(start, since)
         if start > 0:
             keep = times >= self._subframes(start)
-            hashes, times, bins = hashes[keep], times[keep], bins[keep]
-        return Query(hashes, times, bins, self.shifts, max(0.0, self.seconds - start))
+            hashes, times = hashes[keep], times[keep]
+        return Query(hashes, times, self.shifts, max(0.0, self.seconds - start))
 
     def match(self, *, since=None, top=None):
         """Match the audio so far (see :meth:`query`) without deciding.

@@ -20,7 +20,7 @@ CREATE TABLE IF NOT EXISTS songs (
     file_mtime_ns    BIGINT             NOT NULL,
     duration_seconds DOUBLE             NOT NULL,
     total_hashes     INT UNSIGNED       NOT NULL,
-    anchor_peaks     INT UNSIGNED       NOT NULL,  -- distinct anchor peaks (frame, frequency bin)
+    anchor_frames    INT UNSIGNED       NOT NULL,  -- distinct frames holding an anchor peak
     date_created     TIMESTAMP          NOT NULL DEFAULT CURRENT_TIMESTAMP,
     UNIQUE KEY songs_sha1 (file_sha1),
     KEY songs_source (source_path(255))

@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS songs (
     file_mtime_ns    INTEGER NOT NULL,
     duration_seconds REAL    NOT NULL,
     total_hashes     INTEGER NOT NULL,
-    anchor_peaks     INTEGER NOT NULL,  -- distinct anchor peaks (frame, frequency bin)
+    anchor_frames    INTEGER NOT NULL,  -- distinct frames holding an anchor peak
     date_created     TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 );
 CREATE INDEX IF NOT EXISTS songs_source ON songs (source_path);

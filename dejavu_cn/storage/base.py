@@ -72,7 +72,7 @@ class Lookup:
 
 
 SONG_COLUMNS = ("song_id", "song_name", "source_path", "file_sha1", "file_size",
-                "duration_seconds", "total_hashes", "anchor_peaks", "date_created")
+                "duration_seconds", "total_hashes", "anchor_frames", "date_created")
 
 
 def _song_dict(row):
@@ -217,13 +217,10 @@ class Storage(ABC):
         return text.replace("?", self.placeholder).replace("{offset}", self.offset_column)
 
     # -- songs --------------------------------------------------------------------
-    def add_song(self, record, hashes, offsets, *, anchor_bins=None):
+    def add_song(self, record, hashes, offsets):
         """Store a song and its fingerprints in one transaction.
 
         Duplicate (hash, offset) pairs within the song are stored once.
-        ``anchor_bins`` (FFT bin of each hash's anchor peak, not stored) is
-        used to count the song's distinct anchor peaks; without it each
-        anchor frame counts as one peak.
 
         Returns
         -------
@@ -237,8 +234,6 @@ class Storage(ABC):
         """
         hashes = np.ascontiguousarray(hashes, dtype=np.uint8).reshape(-1, HASH_BYTES)
         offsets = np.asarray(offsets, dtype=np.int64)
-        bins = np.zeros_like(offsets) if anchor_bins is None else np.asarray(anchor_bins, dtype=np.int64)
-        anchor_peaks = int(np.unique((offsets << 16) + bins).size) if offsets.size else 0
         if len(hashes):
             rows = np.empty(len(hashes), dtype=[("h", f"V{HASH_BYTES}"), ("o", "<i8")])
             rows["h"] = hashes.view(f"V{HASH_BYTES}").reshape(-1)
@@ -248,6 +243,7 @@ class Storage(ABC):
             offsets = rows["o"]
         hash_list = hashes_to_bytes(hashes)
         offset_list = offsets.tolist()
+        anchor_frames = int(np.unique(offsets).size)
 
         def work(cur):
             cur.execute(self._sql("SELECT song_id FROM songs WHERE file_sha1 = ?"), (record.file_sha1,))
@@ -256,9 +252,9 @@ class Storage(ABC):
                 raise DuplicateSongError(row[0], f"already registered as song {row[0]}")
             cur.execute(self._sql(
                 "INSERT INTO songs (song_name, source_path, file_sha1, file_size, file_mtime_ns, "
-                "duration_seconds, total_hashes, anchor_peaks) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+                "duration_seconds, total_hashes, anchor_frames) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
                 (record.song_name, record.source_path, record.file_sha1, int(record.file_size),
-                 int(record.file_mtime_ns), float(record.duration_seconds), len(hash_list), anchor_peaks))
+                 int(record.file_mtime_ns), float(record.duration_seconds), len(hash_list), anchor_frames))
             song_id = cur.lastrowid
             self._insert_fingerprints(cur, song_id, hash_list, offset_list)
             return song_id
