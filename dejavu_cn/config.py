@@ -41,7 +41,7 @@ class FingerprintParams:
     sample_rate: int = 11025          # Hz; every input is mixed to mono and resampled to this
     window_size: int = 1024           # samples per FFT window: 1024 / 11025 Hz = 92.9 ms
     hop_size: int = 256               # samples between frames: 256 / 11025 Hz = 23.2 ms
-    min_frequency: float = 60.0       # Hz; peaks below are ignored (rumble); bass peaks help in broadband noise
+    min_frequency: float = 60.0       # Hz; peaks below are ignored (rumble); bass peaks outlast broadband noise
     max_frequency: float = 5000.0     # Hz; peaks above are ignored (lost by MP3 and microphones)
     peak_neighborhood_freq: int = 8   # bins either side a peak must dominate: 8 * 10.8 Hz = 86 Hz
     peak_neighborhood_time: int = 4   # frames either side a peak must dominate: 4 * 23.2 ms = 93 ms
