@@ -41,14 +41,14 @@ class FingerprintParams:
     sample_rate: int = 11025          # Hz; every input is mixed to mono and resampled to this
     window_size: int = 1024           # samples per FFT window: 1024 / 11025 Hz = 92.9 ms
     hop_size: int = 256               # samples between frames: 256 / 11025 Hz = 23.2 ms
-    min_frequency: float = 60.0       # Hz; peaks below are ignored (rumble); bass peaks outlast broadband noise
+    min_frequency: float = 150.0      # Hz; peaks below are ignored (rumble, microphone band-pass)
     max_frequency: float = 5000.0     # Hz; peaks above are ignored (lost by MP3 and microphones)
-    peak_neighborhood_freq: int = 8   # bins either side a peak must dominate: 8 * 10.8 Hz = 86 Hz
-    peak_neighborhood_time: int = 4   # frames either side a peak must dominate: 4 * 23.2 ms = 93 ms
+    peak_neighborhood_freq: int = 12  # bins either side a peak must dominate: 12 * 10.8 Hz = 129 Hz
+    peak_neighborhood_time: int = 8   # frames either side a peak must dominate: 8 * 23.2 ms = 186 ms
     peak_dynamic_range: float = 60.0  # dB; peaks quieter than the loudest bin of nearby frames minus this are dropped
     peak_floor: float = -110.0        # dB re full scale; below this is silence (only digital silence is that quiet)
-    peaks_per_second: float = 60.0    # cap on peaks kept, strongest first, per second of audio (loudness-independent)
-    fan_value: int = 3                # peaks each anchor is paired with
+    peaks_per_second: float = 30.0    # cap on peaks kept, strongest first, per second of audio (loudness-independent)
+    fan_value: int = 5                # peaks each anchor is paired with
     min_hash_time_delta: int = 1      # frames: 1 * 23.2 ms
     max_hash_time_delta: int = 63     # frames: 63 * 23.2 ms = 1.46 s (6 bits)
     max_hash_freq_delta: int = 127    # bins: 127 * 10.8 Hz = 1.37 kHz either way
@@ -83,7 +83,7 @@ class FingerprintParams:
 class RecognitionParams:
     """How queries are analysed and decided."""
 
-    query_shifts: int = 1             # analyses per query, hop/shifts apart; 1 suffices: 4x window overlap keeps a clip's peaks wherever it is cut
+    query_shifts: int = 4             # analyses per query, hop/4 = 5.8 ms apart, so hashes survive an arbitrary cut
     threshold: float = 0.4            # decision: best candidate's confidence must reach this (0.4: chance 1e-4; see matching)
     top: int = 5                      # candidates returned
     max_hash_rows: int = 2000         # query hashes found in more database rows than this are ignored (stop words)

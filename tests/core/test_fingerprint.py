@@ -37,34 +37,19 @@ def test_peaks_of_two_tones_are_at_their_frequencies():
 def test_no_peaks_outside_band_or_in_silence():
     low, high = band_bins(P)
     assert len(find_peaks(np.zeros(P.sample_rate * 3, np.float32), P)) == 0
-    assert len(find_peaks(tone(P.min_frequency / 2, 3.0), P)) == 0    # below min_frequency
+    assert len(find_peaks(tone(80.0, 3.0), P)) == 0          # below min_frequency
     peaks = find_peaks(make_song(3, 10.0, rate=P.sample_rate), P)
     assert peaks.bins.min() >= low and peaks.bins.max() < high
 
 
-@pytest.mark.parametrize("gain_db", [-18.0, -12.0, 6.0])
+@pytest.mark.parametrize("gain_db", [-30.0, -12.0, 6.0])
 def test_loudness_does_not_change_hashes(gain_db):
     x = make_song(5, 15.0, rate=P.sample_rate) * 0.5
     base = fingerprint(x, P)
     scaled = fingerprint(x * np.float32(10 ** (gain_db / 20)), P)
-    assert find_peaks(x, P).strengths.min() + gain_db > P.peak_floor     # every peak stays above the silence floor
     assert len(base) > 500
     np.testing.assert_array_equal(base.hashes, scaled.hashes)
     np.testing.assert_array_equal(base.offsets, scaled.offsets)
-
-
-def test_only_the_silence_floor_is_absolute():
-    # 30 dB quieter, the song's weakest peaks fall under peak_floor: they are lost, nothing else changes
-    x = make_song(5, 15.0, rate=P.sample_rate) * 0.5
-    gain_db = -30.0
-    weakest = find_peaks(x, P).strengths.min()
-    assert weakest + gain_db < P.peak_floor
-    base = fingerprint(x, P)
-    quiet = fingerprint(x * np.float32(10 ** (gain_db / 20)), P)
-    pairs = lambda fp: set(zip(map(bytes, fp.hashes), fp.offsets.tolist()))   # noqa: E731
-    assert 0.95 * len(base) < len(quiet) < len(base)
-    lost_or_new = pairs(base) ^ pairs(quiet)
-    assert len(lost_or_new) < 0.1 * len(base)
 
 
 def test_peak_density_is_capped():
