@@ -14,7 +14,8 @@ from dejavu_cn import Dejavu
 from dejavu_cn.cli import main
 from dejavu_cn.config import FingerprintParams
 from dejavu_cn.fingerprint import fingerprint
-from dejavu_cn.plots import accuracy_data, fingerprint_data, match_data, plot_accuracy, plot_fingerprint, plot_match
+from dejavu_cn.plots import (_histogram, accuracy_data, fingerprint_data, match_data, plot_accuracy, plot_fingerprint,
+                             plot_match)
 
 P = FingerprintParams()
 RATE = P.sample_rate
@@ -275,7 +276,6 @@ def test_plots_work_without_a_display(tmp_path):
 
 def test_histogram_puts_whole_frame_differences_mid_bin():
     # a query analysed at one start point gives differences of whole frames: none may sit on a bin edge
-    from dejavu_cn.plots import _histogram
     frame = 256 / 11025
     diff = np.array([3, 3, 3, 7, -2]) * frame
     centres, counts, width = _histogram(diff, frame, 500)
