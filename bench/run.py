@@ -33,8 +33,12 @@ AUDIO_EXT = (".ogg", ".opus", ".mp3", ".flac", ".wav")
 
 
 def corpus_tracks(work):
-    """Sorted list of the corpus files (Nexuiz's are unpacked from its pk3)."""
+    """The corpus files (Nexuiz's are unpacked from its pk3 into ``work``), in
+    an order that does not depend on ``work``: sorted by where each file
+    comes from, so the held-out tracks and the clips are the same wherever
+    the benchmark runs."""
     tracks = []
+    origin = {}
     for package in PACKAGES:
         try:
             listing = subprocess.run(["dpkg", "-L", package], capture_output=True, text=True, check=True).stdout
@@ -52,9 +56,10 @@ def corpus_tracks(work):
                         with z.open(info) as src, open(target, "wb") as dst:
                             shutil.copyfileobj(src, dst)
                     tracks.append(target)
+                    origin[target] = f"{NEXUIZ_PK3}/{info.filename}"
     # drop byte-identical copies (a package may ship one file twice)
     seen, unique = set(), []
-    for t in sorted(set(tracks)):
+    for t in sorted(set(tracks), key=lambda t: origin.get(t, t)):
         key = (os.path.basename(t), os.path.getsize(t))
         if key not in seen:
             seen.add(key)

@@ -169,12 +169,13 @@ def make_clips(tracks, specs, out_dir, *, seed):
     return specs
 
 
-def find_shared_audio(engine, tracks, registered_ids, *, probe_seconds=8.0, probe_every=20.0, on_track=None):
+def find_shared_audio(engine, tracks, registered_ids, *, probe_seconds=8.0, probe_every=8.0, on_track=None):
     """Tracks that contain the same audio as another track (game soundtracks
     reuse cues and build medleys). Probes each whole track, a
-    ``probe_seconds`` window every ``probe_every`` seconds, against the
-    database: a song confidently named for a window of another track shares
-    audio with it.
+    ``probe_seconds`` window every ``probe_every`` seconds (by default back
+    to back, so no stretch of a track goes unprobed), against the database:
+    a song confidently named for a window of another track shares audio
+    with it.
 
     Parameters
     ----------
