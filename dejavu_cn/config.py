@@ -41,14 +41,17 @@ class FingerprintParams:
     sample_rate: int = 11025          # Hz; every input is mixed to mono and resampled to this
     window_size: int = 1024           # samples per FFT window: 1024 / 11025 Hz = 92.9 ms
     hop_size: int = 256               # samples between frames: 256 / 11025 Hz = 23.2 ms
-    min_frequency: float = 150.0      # Hz; peaks below are ignored (rumble, microphone band-pass)
+    min_frequency: float = 40.0       # Hz; peaks below are ignored (DC, rumble)
     max_frequency: float = 5000.0     # Hz; peaks above are ignored (lost by MP3 and microphones)
-    peak_neighborhood_freq: int = 12  # bins either side a peak must dominate: 12 * 10.8 Hz = 129 Hz
-    peak_neighborhood_time: int = 8   # frames either side a peak must dominate: 8 * 23.2 ms = 186 ms
-    peak_dynamic_range: float = 60.0  # dB; peaks quieter than the loudest bin of nearby frames minus this are dropped
+    peak_neighborhood_freq: int = 6   # bins either side a peak must dominate: 6 * 10.8 Hz = 65 Hz
+    peak_neighborhood_time: int = 3   # frames either side a peak must dominate: 3 * 23.2 ms = 70 ms
+    peak_dynamic_range: float = 40.0  # dB; peaks quieter than the loudest in-band bin of nearby frames minus this are dropped
     peak_floor: float = -110.0        # dB re full scale; below this is silence (only digital silence is that quiet)
-    peaks_per_second: float = 30.0    # cap on peaks kept, strongest first, per second of audio (loudness-independent)
+    peak_level_seconds: float = 1.0   # s either side over which the level (mean in-band power) is taken
+    peak_margin_weight: float = 2.0   # score = dB over the level + this * dB by which the peak beats its neighbourhood
+    peaks_per_second: float = 40.0    # cap on peaks kept, best scored first, per second of audio (loudness-independent)
     fan_value: int = 5                # peaks each anchor is paired with
+    max_hash_repeats: int = 8         # a hash a song holds at more than this many places is not stored (0: no limit)
     min_hash_time_delta: int = 1      # frames: 1 * 23.2 ms
     max_hash_time_delta: int = 63     # frames: 63 * 23.2 ms = 1.46 s (6 bits)
     max_hash_freq_delta: int = 127    # bins: 127 * 10.8 Hz = 1.37 kHz either way
@@ -68,7 +71,10 @@ class FingerprintParams:
             (self.peak_neighborhood_freq >= 1 and self.peak_neighborhood_time >= 1,
              "peak neighborhoods must be >= 1"),
             (self.peaks_per_second > 0, "peaks_per_second must be > 0"),
+            (self.peak_level_seconds >= 0 and self.peak_margin_weight >= 0,
+             "peak_level_seconds and peak_margin_weight must be >= 0"),
             (self.fan_value >= 1, "fan_value must be >= 1"),
+            (self.max_hash_repeats >= 0, "max_hash_repeats must be >= 0 (0: no limit)"),
             (1 <= self.min_hash_time_delta <= self.max_hash_time_delta <= 255,
              "need 1 <= min_hash_time_delta <= max_hash_time_delta <= 255"),
             (1 <= self.max_hash_freq_delta <= 1023, "max_hash_freq_delta must be in [1, 1023]"),

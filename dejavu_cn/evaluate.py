@@ -169,7 +169,8 @@ def make_clips(tracks, specs, out_dir, *, seed):
     return specs
 
 
-def find_shared_audio(engine, tracks, registered_ids, *, probe_seconds=8.0, probe_every=8.0, on_track=None):
+def find_shared_audio(engine, tracks, registered_ids, *, probe_seconds=8.0, probe_every=8.0, on_track=None,
+                      decode=None):
     """Tracks that contain the same audio as another track (game soundtracks
     reuse cues and build medleys). Probes each whole track, a
     ``probe_seconds`` window every ``probe_every`` seconds (by default back
@@ -181,6 +182,8 @@ def find_shared_audio(engine, tracks, registered_ids, *, probe_seconds=8.0, prob
     ----------
     on_track : callable(done, total), optional
         Called after each track.
+    decode : callable(track index) -> np.ndarray, optional
+        The track's samples at the analysis rate (default: decode the file).
 
     Returns
     -------
@@ -191,7 +194,7 @@ def find_shared_audio(engine, tracks, registered_ids, *, probe_seconds=8.0, prob
     rate = engine.params.sample_rate
     window = int(probe_seconds * rate)
     for i, path in enumerate(tracks):
-        audio = decode_file(path, target_rate=rate)
+        audio = decode(i) if decode else decode_file(path, target_rate=rate)
         own = registered_ids.get(i)
         starts = range(0, max(1, audio.size - window + 1), max(1, int(probe_every * rate)))
         for a in starts:

@@ -54,26 +54,64 @@ class Fingerprints:
 
 
 @dataclass
-class Peaks:
-    """Spectral peaks: ``frames`` and ``bins`` (int32) and ``strengths`` (dB, float32)."""
+class Landmarks:
+    """Peak pairs before hashing: ``f1``, ``f2`` (bins), ``dt`` (frames) and
+    ``t1`` (anchor frame), int64 arrays of one length."""
 
-    frames: np.ndarray
-    bins: np.ndarray
-    strengths: np.ndarray
+    f1: np.ndarray
+    f2: np.ndarray
+    dt: np.ndarray
+    t1: np.ndarray
+
+    _FIELDS = ("f1", "f2", "dt", "t1")
 
     @classmethod
     def empty(cls):
-        return cls(np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32))
+        return cls(*(np.zeros(0, np.int64) for _ in cls._FIELDS))
 
     @classmethod
     def concat(cls, parts):
         parts = [p for p in parts if len(p)]
         if not parts:
             return cls.empty()
-        return cls(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("frames", "bins", "strengths")))
+        return cls(*(np.concatenate([getattr(p, k) for p in parts]) for k in cls._FIELDS))
+
+    def hashed(self):
+        """The :class:`Fingerprints` of these pairs."""
+        if len(self) == 0:
+            return Fingerprints.empty()
+        return Fingerprints(hash_pairs(self.f1, self.f2, self.dt), self.t1.astype(np.int32))
+
+    def __len__(self):
+        return int(self.t1.shape[0])
+
+
+@dataclass
+class Peaks:
+    """Spectral peaks: ``frames`` and ``bins`` (int32), ``strengths`` (dB
+    re full scale, float32) and ``scores`` (dB, float32: how well the peak
+    stands out, see :class:`StreamingFingerprinter`)."""
+
+    frames: np.ndarray
+    bins: np.ndarray
+    strengths: np.ndarray
+    scores: np.ndarray
+
+    _FIELDS = ("frames", "bins", "strengths", "scores")
+
+    @classmethod
+    def empty(cls):
+        return cls(np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32), np.zeros(0, np.float32))
+
+    @classmethod
+    def concat(cls, parts):
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return cls.empty()
+        return cls(*(np.concatenate([getattr(p, k) for p in parts]) for k in cls._FIELDS))
 
     def select(self, mask):
-        return Peaks(self.frames[mask], self.bins[mask], self.strengths[mask])
+        return Peaks(*(getattr(self, k)[mask] for k in self._FIELDS))
 
     def __len__(self):
         return int(self.frames.shape[0])
@@ -118,8 +156,20 @@ def spectrogram(samples, *, window_size, hop_size, bins=None):
     return (10.0 * np.log10(power + _DB_EPS)).astype(np.float32)
 
 
+LOBE_FRAMES = 1      # frames either side that belong to a peak's own main lobe (hop = window / 4)
+LOBE_BINS = 2        # bins either side that belong to it (a Hann window's main lobe is 4 bins wide)
+MAX_MARGIN_DB = 20.0  # margins are capped: beyond this a peak is as safe as it gets
+
+
+def _ring_offsets(T, F):
+    """(frame, bin) offsets of a peak's neighbourhood outside its own main lobe."""
+    dt, df = np.meshgrid(np.arange(-T, T + 1), np.arange(-F, F + 1), indexing="ij")
+    ring = (np.abs(dt) > LOBE_FRAMES) | (np.abs(df) > LOBE_BINS)
+    return dt[ring], df[ring]
+
+
 def _rank_select(peaks, keep, half_window):
-    """Keep peaks that are among the ``keep`` strongest within
+    """Keep peaks that are among the ``keep`` best scored within
     ``half_window`` frames either side of themselves.
 
     ``peaks`` is sorted by frame. Returns a boolean mask.
@@ -133,7 +183,7 @@ def _rank_select(peaks, keep, half_window):
     if int((hi - lo).max()) <= keep:
         return np.ones(n, dtype=bool)
     mask = np.empty(n, dtype=bool)
-    strengths = peaks.strengths
+    strengths = peaks.scores
     step = 4096
     for start in range(0, n, step):            # bounded memory, not a loop over peaks
         idx = np.arange(start, min(n, start + step))
@@ -192,7 +242,9 @@ class StreamingFingerprinter:
     ``feed(samples)`` returns the hashes that became final with that piece;
     ``flush()`` returns the rest. The concatenation equals
     ``fingerprint(all_samples)`` whatever the piece sizes. Offsets count
-    frames from the first sample fed.
+    frames from the first sample fed. ``feed_landmarks`` and
+    ``flush_landmarks`` do the same but return the pairs unhashed
+    (:class:`Landmarks`), so that many can be hashed at once.
 
     Parameters
     ----------
@@ -210,6 +262,9 @@ class StreamingFingerprinter:
         self.spec_high = min(params.window_size // 2 + 1, self.high + params.peak_neighborhood_freq)
         self.T = params.peak_neighborhood_time
         self.F = params.peak_neighborhood_freq
+        self.W = int(round(params.peak_level_seconds / params.frame_seconds()))   # level window, frames either side
+        self.context = max(self.T, self.W)
+        self.ring = _ring_offsets(self.T, self.F)
         self.rank_half = int(round(0.5 / params.frame_seconds()))      # +-0.5 s window for the per-second cap
         self.rank_keep = max(1, int(round(params.peaks_per_second)))
         self.keep_peaks = keep_peaks
@@ -219,6 +274,8 @@ class StreamingFingerprinter:
         self._next_frame = 0                     # first frame not yet computed
         self._spec = np.zeros((0, self.spec_high - self.spec_low), np.float32)
         self._spec_start = 0                     # frame index of self._spec[0]
+        self._power = np.zeros(0, np.float64)    # mean in-band power of each frame (linear)...
+        self._power_start = 0                    # ...from this frame on
         self._cand_done = 0                      # candidates are final for frames < this
         self._cands = Peaks.empty()              # candidate peaks not yet ranked (plus context)
         self._sel_done = 0                       # selection is final for frames < this
@@ -226,6 +283,12 @@ class StreamingFingerprinter:
         self._flushed = False
 
     def feed(self, samples):
+        return self.feed_landmarks(samples).hashed()
+
+    def flush(self):
+        return self.flush_landmarks().hashed()
+
+    def feed_landmarks(self, samples):
         if self._flushed:
             raise RuntimeError("feed() after flush()")
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
@@ -234,9 +297,9 @@ class StreamingFingerprinter:
         self._compute_frames()
         return self._advance(final=False)
 
-    def flush(self):
+    def flush_landmarks(self):
         if self._flushed:
-            return Fingerprints.empty()
+            return Landmarks.empty()
         self._flushed = True
         return self._advance(final=True)
 
@@ -246,14 +309,17 @@ class StreamingFingerprinter:
         spec = spectrogram(self._samples, window_size=p.window_size, hop_size=p.hop_size,
                            bins=(self.spec_low, self.spec_high))
         if spec.shape[0]:
+            band = spec[:, self.low - self.spec_low:self.high - self.spec_low]
+            power = np.power(np.float32(10.0), band * np.float32(0.1)).mean(axis=1, dtype=np.float64)
+            self._power = np.concatenate([self._power, power])
             self._spec = np.concatenate([self._spec, spec]) if self._spec.shape[0] else spec
             self._next_frame += spec.shape[0]
             self._samples = self._samples[spec.shape[0] * p.hop_size:].copy()
 
     def _advance(self, final):
         end = self._next_frame
-        # 1. candidates: local maxima need T frames of context on each side
-        cand_end = end if final else end - self.T
+        # 1. candidates: local maxima need T frames of context on each side, the level W
+        cand_end = end if final else end - self.context
         if cand_end > self._cand_done:
             self._find_candidates(self._cand_done, cand_end)
             self._cand_done = cand_end
@@ -267,26 +333,54 @@ class StreamingFingerprinter:
         return self._pair(pair_end)
 
     def _find_candidates(self, start, end):
-        T, F = self.T, self.F
+        T, F, p = self.T, self.F, self.p
         lo = max(self._spec_start, start - T)
         slab = self._spec[lo - self._spec_start:min(self._next_frame, end + T) - self._spec_start]
         if slab.shape[0] == 0:
             return
         local_max = maximum_filter(slab, size=(2 * T + 1, 2 * F + 1), mode="constant", cval=-np.inf)
-        loudest = maximum_filter1d(slab.max(axis=1), size=2 * T + 1, mode="constant", cval=-np.inf)
-        is_peak = ((slab == local_max) & (slab > self.p.peak_floor)
-                   & (slab >= loudest[:, None] - self.p.peak_dynamic_range))
+        band = slab[:, self.low - self.spec_low:self.high - self.spec_low]    # DC and rumble do not set the range
+        loudest = maximum_filter1d(band.max(axis=1), size=2 * T + 1, mode="constant", cval=-np.inf)
+        is_peak = ((slab == local_max) & (slab > p.peak_floor)
+                   & (slab >= loudest[:, None] - p.peak_dynamic_range))
         in_band = is_peak[start - lo:end - lo, self.low - self.spec_low:self.high - self.spec_low]
         rows, cols = np.nonzero(in_band)
-        cols = cols + (self.low - self.spec_low)
-        found = Peaks((rows + start).astype(np.int32), (cols + self.spec_low).astype(np.int32),
-                      slab[rows + start - lo, cols])
+        r = rows + (start - lo)
+        c = cols + (self.low - self.spec_low)
+        strengths = slab[r, c]
+        scores = strengths - self._level_db(rows + start) + p.peak_margin_weight * self._margins(slab, r, c)
+        found = Peaks((rows + start).astype(np.int32), (c + self.spec_low).astype(np.int32), strengths,
+                      scores.astype(np.float32))
         self._cands = Peaks.concat([self._cands, found])
-        # keep T frames of spectrogram before the next candidate frame
+        # keep the context the next candidate frame needs
         drop = max(0, end - T - self._spec_start)
         if drop:
             self._spec = self._spec[drop:]
             self._spec_start += drop
+        drop = max(0, end - self.W - self._power_start)
+        if drop:
+            self._power = self._power[drop:]
+            self._power_start += drop
+
+    def _level_db(self, frames):
+        """Mean in-band power (dB) over ``W`` frames either side of each frame."""
+        if self.W == 0 or frames.size == 0:
+            return np.zeros(frames.size, np.float32)
+        csum = np.concatenate([[0.0], np.cumsum(self._power)])
+        lo = np.clip(frames - self.W - self._power_start, 0, self._power.size)
+        hi = np.clip(frames + self.W + 1 - self._power_start, 0, self._power.size)
+        mean = (csum[hi] - csum[lo]) / np.maximum(hi - lo, 1)
+        return (10.0 * np.log10(mean + _DB_EPS)).astype(np.float32)
+
+    def _margins(self, slab, r, c):
+        """dB by which each peak beats the rest of its neighbourhood outside
+        its own main lobe (see :func:`_ring_offsets`)."""
+        if self.p.peak_margin_weight == 0 or r.size == 0 or self.ring[0].size == 0:
+            return np.zeros(r.size, np.float32)
+        T, F = self.T, self.F
+        padded = np.pad(slab, ((T, T), (F, F)), constant_values=-np.inf)
+        around = padded[(r + T)[:, None] + self.ring[0][None, :], (c + F)[:, None] + self.ring[1][None, :]]
+        return np.minimum(slab[r, c] - around.max(axis=1), MAX_MARGIN_DB)
 
     def _select(self, start, end):
         mask = _rank_select(self._cands, self.rank_keep, self.rank_half)
@@ -301,22 +395,44 @@ class StreamingFingerprinter:
         sel = self._sel
         n_anchor = int(np.searchsorted(sel.frames, pair_end, side="left"))
         if n_anchor <= 0:
-            return Fingerprints.empty()
+            return Landmarks.empty()
         _, f1, f2, dt, t1 = pair_peaks(sel, self.p, anchor_end=n_anchor)
         self._sel = sel.select(np.arange(len(sel)) >= n_anchor)
-        if f1.size == 0:
-            return Fingerprints.empty()
-        return Fingerprints(hash_pairs(f1, f2, dt), t1.astype(np.int32))
+        return Landmarks(f1, f2, dt, t1)
 
     @property
     def peaks(self):
         return Peaks.concat(self.kept_peaks)
 
 
+def landmarks(samples, params):
+    """Peak pairs of a whole signal (mono float32 at ``params.sample_rate``)."""
+    fp = StreamingFingerprinter(params)
+    return Landmarks.concat([fp.feed_landmarks(samples), fp.flush_landmarks()])
+
+
 def fingerprint(samples, params):
     """Hashes of a whole signal (mono float32 at ``params.sample_rate``)."""
-    fp = StreamingFingerprinter(params)
-    return Fingerprints.concat([fp.feed(samples), fp.flush()])
+    return landmarks(samples, params).hashed()
+
+
+def drop_repeated(fps, max_repeats):
+    """The fingerprints of a song to store: without the hashes the song holds
+    at more than ``max_repeats`` places (0: keep all).
+
+    A hash a song repeats all over (a drone, a bass line, a loop) matches a
+    clip at every one of those places at once: it says the clip may be this
+    song but not where, and each copy is a chance vote for a wrong
+    alignment. Dropping them shrinks the index and the lookups.
+    """
+    if not max_repeats or len(fps) == 0:
+        return fps
+    keys = np.ascontiguousarray(fps.hashes).view(f"V{HASH_BYTES}").reshape(-1)
+    rows = np.unique(np.rec.fromarrays([keys, fps.offsets], names="h,o"))     # one row per (hash, offset)
+    _, inverse, counts = np.unique(rows["h"], return_inverse=True, return_counts=True)
+    rows = rows[counts[inverse.reshape(-1)] <= max_repeats]
+    return Fingerprints(np.ascontiguousarray(rows["h"]).view(np.uint8).reshape(-1, HASH_BYTES),
+                        rows["o"].astype(np.int32))
 
 
 def find_peaks(samples, params):

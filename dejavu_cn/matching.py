@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import poisson
 
-from .fingerprint import Fingerprints, fingerprint
+from .fingerprint import Landmarks, landmarks
 from .hashing import hash_keys
 
 MERGE_FRAMES = 1          # +- frames merged into one alignment window
@@ -89,10 +89,10 @@ def analyze_query(samples, params, *, shifts):
     parts, times = [], []
     for k in range(shifts):
         start = int(round(k * params.hop_size / shifts))
-        fp = fingerprint(samples[start:], params)
-        parts.append(fp)
-        times.append(fp.offsets.astype(np.int64) * shifts + k)
-    fps = Fingerprints.concat(parts)
+        marks = landmarks(samples[start:], params)
+        parts.append(marks)
+        times.append(marks.t1 * shifts + k)
+    fps = Landmarks.concat(parts).hashed()              # one hashing pass for every shift
     return Query(fps.hashes, np.concatenate(times) if times else np.zeros(0, np.int64), shifts,
                  samples.size / params.sample_rate)
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 
 from .audio import file_sha1, iter_decode
 from .errors import AudioDecodeError, DuplicateSongError
-from .fingerprint import Fingerprints, StreamingFingerprinter
+from .fingerprint import Fingerprints, StreamingFingerprinter, drop_repeated
 from .storage.base import SongRecord
 
 log = logging.getLogger(__name__)
@@ -98,13 +98,14 @@ def fingerprint_path(path, params, chunk_seconds=30.0):
     Returns
     -------
     (Fingerprints, float)
-        The hashes and the duration in seconds.
+        The hashes to store (see :func:`~dejavu_cn.fingerprint.drop_repeated`)
+        and the duration in seconds.
     """
     fp = StreamingFingerprinter(params)
     parts = [fp.feed(chunk) for chunk in iter_decode(path, target_rate=params.sample_rate,
                                                        chunk_seconds=chunk_seconds)]
     parts.append(fp.flush())
-    return Fingerprints.concat(parts), fp.samples_fed / params.sample_rate
+    return drop_repeated(Fingerprints.concat(parts), params.max_hash_repeats), fp.samples_fed / params.sample_rate
 
 
 # -- worker side ---------------------------------------------------------------------

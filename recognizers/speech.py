@@ -47,7 +47,7 @@ import numpy as np
 from dejavu_cn.audio import decode_file
 from dejavu_cn.config import Config
 from dejavu_cn.errors import ParameterError, RecognitionError
-from dejavu_cn.fingerprint import fingerprint
+from dejavu_cn.fingerprint import drop_repeated, fingerprint
 from dejavu_cn.hashing import hash_keys
 from dejavu_cn.matching import (align, analyze_query, chance_p_value, confidence_from_p,
                                 query_params)
@@ -276,7 +276,7 @@ class _Original:
         self.duration = samples.size / rate
         self.cores = sentence_cores(samples, rate, seg)
         self.sentences = pad_intervals(self.cores, rate, samples.size, seg.padding_ms)
-        fps = fingerprint(samples, cfg.fingerprint)
+        fps = drop_repeated(fingerprint(samples, cfg.fingerprint), cfg.fingerprint.max_hash_repeats)
         self.lookup = Lookup(keys=hash_keys(fps.hashes), song_ids=np.zeros(len(fps), np.int64),
                              offsets=fps.offsets.astype(np.int64))
         feats = mfcc(samples, rate, sim)[0]

@@ -392,6 +392,17 @@ def recognize_stream(engine, chunks, *, max_seconds=MAX_SECONDS, on_look=None, *
     return answer_from_look(last, decided=last["decided"], frame_seconds=frame)
 
 
+def _clustered(times, window=0.5, neighbours=2):
+    """The match times (sorted, distinct) that have at least ``neighbours``
+    other distinct match times within ``window`` seconds: where a song
+    starts or was last heard is read from these, not from a lone hash that
+    agreed by chance (or whose anchor precedes the song, its pair inside)."""
+    times = np.unique(times)
+    lo = np.searchsorted(times, times - window, side="left")
+    hi = np.searchsorted(times, times + window, side="right")
+    return times[hi - lo - 1 >= neighbours]
+
+
 class Monitor:
     """Continuous monitoring of a stream (a radio, a room): announces each
     song when it starts being heard and when it ends or another replaces it,
@@ -461,7 +472,7 @@ class Monitor:
                                     max_rows=m.engine.config.recognition.max_hash_rows)
         near = (np.abs(details["difference_frames"] - offset_seconds / self.frame)
                 <= 2 * m.confirmer.offset_tolerance / self.frame)
-        return details["query_frames"][near] * self.frame
+        return _clustered(details["query_frames"][near] * self.frame)
 
     def _heard_until(self, now):
         """Stream time of the last hash of the recent audio that matches the

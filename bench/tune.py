@@ -1,0 +1,309 @@
+"""Fast accuracy experiments on the benchmark's corpus and clips.
+
+``bench/run.py`` measures the real thing (files, ffmpeg, SQLite and
+MariaDB) in about 35 minutes. Trying a fingerprint or decision parameter
+does not need all that: this script decodes the corpus and cuts the
+benchmark's clips once (``prepare``: the same tracks, held-out split, clip
+plan, seed and degradations as ``bench/run.py``), then each ``run`` builds
+an in-memory index with the given parameters and recognises every clip
+through the library's own engine (``Dejavu.match_samples``), in a few
+minutes on 2 cores.
+
+    python bench/tune.py prepare
+    python bench/tune.py run                                  # the shipped defaults
+    python bench/tune.py run --set fingerprint.peaks_per_second=40 --set recognition.query_shifts=2
+
+Latency, ingest speed and database size are not measured here (the index
+lives in numpy arrays); ``bench/run.py`` measures them. ``run`` reports,
+besides accuracy, the query's hash count and the rows its lookup returns,
+which is what latency depends on.
+"""
+import argparse
+import dataclasses
+import json
+import multiprocessing
+import os
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+from dejavu_cn import Dejavu  # noqa: E402
+from dejavu_cn.audio import decode_file  # noqa: E402
+from dejavu_cn.config import Config  # noqa: E402
+from dejavu_cn.evaluate import (CLIP_SOURCE_RATE, OFFSET_TOLERANCE, ClipSpec, _audible_start,  # noqa: E402
+                                _make_clip, find_shared_audio, plan_clips, readable_tracks, split_tracks)
+from dejavu_cn.fingerprint import drop_repeated, fingerprint  # noqa: E402
+from dejavu_cn.hashing import hash_keys  # noqa: E402
+from dejavu_cn.matching import align, analyze_query  # noqa: E402
+from dejavu_cn.storage.base import Lookup  # noqa: E402
+
+LENGTHS = (1.0, 2.0, 3.0, 5.0, 10.0)
+CONDITIONS = ("clean", "mp3", "noise10", "noise0", "mic", "speed2")
+
+
+class MemoryIndex:
+    """Just enough of the storage interface for ``Dejavu.match_samples``:
+    rows sorted by hash key, looked up with ``searchsorted``."""
+
+    def __init__(self, keys, song_ids, offsets, songs):
+        order = np.argsort(keys, kind="stable")
+        self.keys, self.song_ids, self.offsets = keys[order], song_ids[order], offsets[order]
+        self.songs = songs
+        self.rows_returned = 0
+
+    def setup(self, parameters):
+        return self
+
+    def close(self):
+        pass
+
+    def lookup(self, hashes):
+        wanted = hash_keys(hashes)
+        lo = np.searchsorted(self.keys, wanted, side="left")
+        hi = np.searchsorted(self.keys, wanted, side="right")
+        n = hi - lo
+        idx = np.repeat(lo, n) + (np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n))
+        self.rows_returned += idx.size
+        return Lookup(self.keys[idx], self.song_ids[idx], self.offsets[idx])
+
+    def songs_by_id(self, song_ids):
+        return {int(i): self.songs[int(i)] for i in song_ids if int(i) in self.songs}
+
+
+# -- prepare -------------------------------------------------------------------------------------
+
+def _decode_track(args):
+    path, out, rate = args
+    if not os.path.exists(out):
+        np.save(out, decode_file(path, target_rate=rate))
+    return out
+
+
+def _cut_track(args):
+    path, items, clip_dir, seed, rate = args
+    audio = decode_file(path, target_rate=CLIP_SOURCE_RATE)
+    done = []
+    for n, spec in items:
+        _audible_start(audio, spec, n, seed, audio.size / CLIP_SOURCE_RATE)
+        _make_clip(audio, spec, n, clip_dir, seed)
+        np.save(os.path.join(clip_dir, f"{n:05d}.npy"), decode_file(spec.path, target_rate=rate))
+        os.remove(spec.path)
+        spec.path = ""
+        done.append((n, dataclasses.asdict(spec)))
+    return done
+
+
+def prepare(args):
+    from run import corpus_tracks
+    work = os.path.join(args.work, "tune")
+    os.makedirs(os.path.join(work, "audio"), exist_ok=True)
+    clip_dir = os.path.join(work, "clips")
+    os.makedirs(clip_dir, exist_ok=True)
+    rate = Config().fingerprint.sample_rate
+    tracks = corpus_tracks(args.work)
+    print(f"corpus: {len(tracks)} tracks; reading their lengths", flush=True)
+    tracks, durations, unreadable = readable_tracks(tracks)
+    known, unknown = split_tracks(tracks, 0.1)
+    print(f"{len(tracks)} readable ({len(unreadable)} not), {len(known)} registered, {len(unknown)} held out",
+          flush=True)
+    audio_paths = [os.path.join(work, "audio", f"{i:04d}.npy") for i in range(len(tracks))]
+    with multiprocessing.Pool(args.jobs) as pool:
+        pool.map(_decode_track, [(t, p, rate) for t, p in zip(tracks, audio_paths)])
+        print("tracks decoded", flush=True)
+        specs = plan_clips(durations, known, unknown, lengths=LENGTHS, conditions=CONDITIONS,
+                           clips=args.clips, unknown_clips=args.unknown_clips, seed=args.seed)
+        by_track = {}
+        for n, spec in enumerate(specs):
+            by_track.setdefault(spec.track, []).append((n, spec))
+        jobs = [(tracks[t], items, clip_dir, args.seed, rate) for t, items in sorted(by_track.items())]
+        rows = [None] * len(specs)
+        for done in pool.imap_unordered(_cut_track, jobs):
+            for n, spec in done:
+                rows[n] = spec
+    print(f"{len(specs)} clips cut", flush=True)
+    with open(os.path.join(work, "plan.json"), "w") as f:
+        json.dump({"tracks": tracks, "durations": durations, "known": known, "unknown": unknown,
+                   "audio": audio_paths, "clips": rows, "seed": args.seed}, f)
+    return 0
+
+
+# -- run -----------------------------------------------------------------------------------------
+
+_G = {}
+
+
+def _fingerprint_track(args):
+    i, path, params = args
+    fps = drop_repeated(fingerprint(np.load(path), params), params.max_hash_repeats)
+    return i, hash_keys(fps.hashes), fps.offsets
+
+
+def _parse_sets(items):
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        section, _, name = key.partition(".")
+        out.setdefault(section, {})[name] = json.loads(value)
+    return out
+
+
+def build_engine(plan, overrides, jobs):
+    config = Config.from_dict(overrides)
+    params = config.fingerprint
+    songs, keys, song_ids, offsets = {}, [], [], []
+    with multiprocessing.Pool(jobs) as pool:
+        work = [(i, plan["audio"][i], params) for i in plan["known"]]
+        for i, k, o in pool.imap_unordered(_fingerprint_track, work, chunksize=2):
+            sid = i + 1
+            keys.append(k)
+            offsets.append(o.astype(np.int64))
+            song_ids.append(np.full(k.size, sid, np.int64))
+            songs[sid] = {"song_id": sid, "song_name": os.path.basename(plan["tracks"][i]),
+                          "source_path": plan["tracks"][i], "file_sha1": "", "duration_seconds": plan["durations"][i],
+                          "total_hashes": int(k.size), "anchor_frames": int(np.unique(o).size)}
+    keys, song_ids, offsets = (np.concatenate(a) for a in (keys, song_ids, offsets))
+    # the stores keep one row per (hash, song, offset)
+    rows = np.unique(np.stack([keys, song_ids.astype(np.uint64), offsets.astype(np.uint64)], axis=1), axis=0)
+    index = MemoryIndex(rows[:, 0], rows[:, 1].astype(np.int64), rows[:, 2].astype(np.int64), songs)
+    return Dejavu(config, storage=index), index
+
+
+def _query_clip(n):
+    engine, plan, shared = _G["engine"], _G["plan"], _G["shared"]
+    spec = plan["clips"][n]
+    samples = np.load(os.path.join(_G["clip_dir"], f"{n:05d}.npy"))
+    index = engine.storage
+    before = index.rows_returned
+    t = time.perf_counter()
+    rec = engine.config.recognition
+    query = analyze_query(samples, engine.query_params(), shifts=rec.query_shifts)
+    lookup = engine.lookup(query.hashes)
+    result = engine.match_query(query, lookup=lookup)
+    elapsed = time.perf_counter() - t
+    raw, stats = align(query, lookup, max_rows=rec.max_hash_rows, top=10)
+    truth = spec["track"] + 1 if spec["known"] else None
+    accept = ({truth} if truth else set()) | set(shared.get(str(spec["track"]), []))
+    match = result["match"]
+    true_c = next((c for c in result["candidates"] if c["song_id"] == truth), None)
+    error = match["offset_seconds"] - spec["start"] if match and truth and match["song_id"] == truth else None
+    return {"n": n, "condition": spec["condition"], "length": spec["length"], "known": spec["known"],
+            "accepted": bool(accept), "accept": sorted(accept), "correct": bool(match and match["song_id"] in accept),
+            "matched": match is not None, "offset_error": error,
+            "true_votes": true_c["hashes_matched_in_input"] if true_c else 0,
+            "true_confidence": true_c["confidence"] if true_c else 0.0,
+            "best_confidence": result["candidates"][0]["confidence"] if result["candidates"] else 0.0,
+            "hashes": int(result["input_total_hashes"]), "rows": index.rows_returned - before,
+            "songs_hit": stats["songs_hit"], "votes": stats["pairs"], "query_seconds": query.duration_seconds,
+            "raw": [(c.song_id, c.aligned, c.hits, plan["durations"][c.song_id - 1]) for c in raw],
+            "ms": 1000 * elapsed}
+
+
+def _init_worker():
+    pass
+
+
+def shared_audio(plan, engine, work, recompute):
+    path = os.path.join(work, "shared.json")
+    if os.path.exists(path) and not recompute:
+        with open(path) as f:
+            return json.load(f)
+    registered = {i: i + 1 for i in plan["known"]}
+    audio = {}
+
+    def decode(i):
+        if i not in audio:
+            audio.clear()
+            audio[i] = np.load(plan["audio"][i])
+        return audio[i]
+    found = find_shared_audio(engine, plan["tracks"], registered, decode=decode)
+    shared = {str(k): sorted(v) for k, v in found.items()}
+    with open(path, "w") as f:
+        json.dump(shared, f)
+    return shared
+
+
+def summarise(rows):
+    lines = [f"{'condition':<10}" + "".join(f"{x:>7g}s" for x in LENGTHS) + "   FP"]
+    cells = {}
+    for cond in CONDITIONS:
+        line = f"{cond:<10}"
+        fp = 0
+        for length in LENGTHS:
+            kn = [r for r in rows if r["condition"] == cond and r["length"] == length and r["known"]]
+            un = [r for r in rows if r["condition"] == cond and r["length"] == length and not r["known"]
+                  and not r["accepted"]]
+            fp += sum(r["matched"] for r in un)
+            acc = sum(r["correct"] for r in kn) / len(kn) if kn else float("nan")
+            cells[f"{cond}_{length:g}"] = acc
+            line += f"{100 * acc:7.1f}%"
+        lines.append(line + f"{fp:5d}")
+    unknown = [r for r in rows if not r["known"] and not r["accepted"]]
+    fps = [r for r in unknown if r["matched"]]
+    judged = [r for r in rows if r["offset_error"] is not None]
+    ok = sum(abs(r["offset_error"]) <= OFFSET_TOLERANCE for r in judged)
+    ms = [r["ms"] for r in rows]
+    lines.append(f"false positives: {len(fps)} of {len(unknown)} ({100 * len(fps) / max(1, len(unknown)):.2f} %)"
+                 f"; offsets within {OFFSET_TOLERANCE:g} s: {100 * ok / max(1, len(judged)):.1f} % of {len(judged)}")
+    lines.append(f"per query: hashes median {np.median([r['hashes'] for r in rows]):.0f}, rows median "
+                 f"{np.median([r['rows'] for r in rows]):.0f} p95 {np.percentile([r['rows'] for r in rows], 95):.0f}, "
+                 f"in-memory time median {np.median(ms):.1f} ms p95 {np.percentile(ms, 95):.1f} ms")
+    return "\n".join(lines), cells
+
+
+def run(args):
+    work = os.path.join(args.work, "tune")
+    with open(os.path.join(work, "plan.json")) as f:
+        plan = json.load(f)
+    overrides = _parse_sets(args.set)
+    t = time.monotonic()
+    engine, index = build_engine(plan, overrides, args.jobs)
+    hours = sum(plan["durations"][i] for i in plan["known"]) / 3600
+    print(f"index: {index.keys.size} rows, {index.keys.size / hours:.0f} rows per hour, "
+          f"built in {time.monotonic() - t:.0f} s", flush=True)
+    shared = shared_audio(plan, engine, work, args.recompute_shared)
+    clip_ids = [n for n, c in enumerate(plan["clips"])
+                if c["condition"] in args.conditions.split(",") and c["length"] in
+                [float(x) for x in args.lengths.split(",")]]
+    _G.update(engine=engine, plan=plan, shared=shared, clip_dir=os.path.join(work, "clips"))
+    t = time.monotonic()
+    with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
+        rows = pool.map(_query_clip, clip_ids, chunksize=16)
+    print(f"{len(rows)} clips in {time.monotonic() - t:.0f} s", flush=True)
+    text, cells = summarise(rows)
+    print(text)
+    if args.name:
+        out = os.path.join(work, "results")
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, f"{args.name}.json"), "w") as f:
+            json.dump({"overrides": overrides, "cells": cells, "rows": rows}, f)
+    return 0
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", default=os.path.join(HERE, "work"))
+    ap.add_argument("--jobs", type=int, default=2)
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("prepare", help="decode the corpus and cut the benchmark's clips once")
+    p.add_argument("--clips", type=int, default=100)
+    p.add_argument("--unknown-clips", type=int, default=40)
+    p.add_argument("--seed", type=int, default=1)
+    r = sub.add_parser("run", help="build an index with these parameters and recognise every clip")
+    r.add_argument("--set", action="append", default=[], metavar="SECTION.NAME=JSON",
+                   help="a configuration value, e.g. fingerprint.fan_value=4 (repeatable)")
+    r.add_argument("--name", help="save the per-clip results as work/tune/results/NAME.json")
+    r.add_argument("--conditions", default=",".join(CONDITIONS))
+    r.add_argument("--lengths", default=",".join(f"{x:g}" for x in LENGTHS))
+    r.add_argument("--recompute-shared", action="store_true",
+                   help="probe the tracks for shared audio again with these parameters")
+    args = ap.parse_args(argv)
+    return prepare(args) if args.command == "prepare" else run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
