@@ -39,7 +39,7 @@ from dejavu_cn.evaluate import (CLIP_SOURCE_RATE, OFFSET_TOLERANCE, ClipSpec, _a
                                 _make_clip, find_shared_audio, plan_clips, readable_tracks, split_tracks)
 from dejavu_cn.fingerprint import drop_repeated, fingerprint  # noqa: E402
 from dejavu_cn.hashing import hash_keys  # noqa: E402
-from dejavu_cn.matching import align, analyze_query  # noqa: E402
+from dejavu_cn.matching import align  # noqa: E402
 from dejavu_cn.storage.base import Lookup  # noqa: E402
 
 LENGTHS = (1.0, 2.0, 3.0, 5.0, 10.0)
@@ -181,7 +181,7 @@ def _query_clip(n):
     before = index.rows_returned
     t = time.perf_counter()
     rec = engine.config.recognition
-    query = analyze_query(samples, engine.query_params(), shifts=rec.query_shifts)
+    query = engine.analyze(samples)
     lookup = engine.lookup(query.hashes)
     result = engine.match_query(query, lookup=lookup)
     elapsed = time.perf_counter() - t

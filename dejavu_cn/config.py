@@ -89,16 +89,27 @@ class FingerprintParams:
 class RecognitionParams:
     """How queries are analysed and decided."""
 
-    query_shifts: int = 4             # analyses per query, hop/4 = 5.8 ms apart, so hashes survive an arbitrary cut
+    query_shifts: int = 4             # analyses per query, hop/4 = 5.8 ms apart, so hashes survive an arbitrary cut...
+    query_shift_seconds: float = 6.0  # ...but at most this many seconds of audio analysed in all (0: no limit):
+                                      # a 1 s clip gets 4 start points, 2 s 3, 3 s 2, from 5 s 1 (latency)
     threshold: float = 0.4            # decision: best candidate's confidence must reach this (0.4: chance 1e-4; see matching)
     top: int = 5                      # candidates returned
     max_hash_rows: int = 2000         # query hashes found in more database rows than this are ignored (stop words)
     query_peak_factor: float = 1.0    # a query keeps this many times the peaks per second of a registered song...
     query_fan_value: int = 5          # ...and pairs each anchor with this many: the song's pairs survive extra (noise) peaks
 
+    def shifts_for(self, duration_seconds):
+        """Start points at which a query of this duration is analysed: a long
+        clip has hashes to spare, a short one needs every cut position."""
+        if self.query_shift_seconds <= 0 or duration_seconds <= 0:
+            return self.query_shifts
+        return max(1, min(self.query_shifts, int(self.query_shift_seconds // duration_seconds)))
+
     def validate(self):
         if not 1 <= self.query_shifts <= 16:
             raise ConfigError("recognition.query_shifts must be in [1, 16]")
+        if self.query_shift_seconds < 0:
+            raise ConfigError("recognition.query_shift_seconds must be >= 0 (0: no limit)")
         if not 0.0 <= self.threshold <= 1.0:
             raise ConfigError("recognition.threshold must be in [0, 1]")
         if self.top < 1:

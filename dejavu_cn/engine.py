@@ -124,13 +124,18 @@ class Dejavu:
             and ``timings`` (seconds). JSON-serialisable.
         """
         t0 = time.perf_counter()
-        rec = self.config.recognition
-        query = analyze_query(samples, self.query_params(), shifts=rec.query_shifts)
+        query = self.analyze(samples)
         t1 = time.perf_counter()
         result = self.match_query(query, top=top)
         result["timings"]["fingerprint"] = round(t1 - t0, 6)
         result["timings"]["total"] = round(time.perf_counter() - t0, 6)
         return result
+
+    def analyze(self, samples):
+        """A query's hashes (:class:`~dejavu_cn.matching.Query`), at as many
+        start points as its duration calls for (``recognition.shifts_for``)."""
+        seconds = np.asarray(samples).size / self.params.sample_rate
+        return analyze_query(samples, self.query_params(), shifts=self.config.recognition.shifts_for(seconds))
 
     def query_params(self):
         """Fingerprint parameters for queries (denser than for registering)."""

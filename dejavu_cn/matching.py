@@ -1,8 +1,10 @@
 """Query analysis and offset-difference alignment.
 
-Pure array code. A query is fingerprinted at ``query_shifts`` start points a
-fraction of a hop apart (a clip cut at an arbitrary sample keeps its hashes),
-so query times are counted in sub-frames of ``hop / query_shifts`` samples.
+Pure array code. A query is fingerprinted at several start points a
+fraction of a hop apart (a clip cut at an arbitrary sample keeps its hashes;
+``RecognitionParams.shifts_for`` gives how many: fewer for long clips, which
+have hashes to spare), so query times are counted in sub-frames of
+``hop / shifts`` samples.
 
 For every database row that shares a hash with the query, the difference
 ``song time - query time`` is the song position where the query starts. A

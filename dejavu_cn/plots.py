@@ -26,7 +26,7 @@ import logging
 import numpy as np
 
 from .fingerprint import band_bins, find_peaks, pair_peaks, spectrogram
-from .matching import MERGE_FRAMES, alignment_details, analyze_query
+from .matching import MERGE_FRAMES, alignment_details
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def match_data(engine, samples, *, top=2, max_bins=MAX_HISTOGRAM_BINS, max_point
     rec = engine.config.recognition
     frame = engine.params.frame_seconds()
     samples = np.asarray(samples, dtype=np.float32).reshape(-1)
-    query = analyze_query(samples, engine.query_params(), shifts=rec.query_shifts)
+    query = engine.analyze(samples)
     lookup = engine.lookup(query.hashes)
     result = engine.match_query(query, lookup=lookup, top=max(top, rec.top))
     candidates = []
