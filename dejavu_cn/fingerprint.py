@@ -53,8 +53,21 @@ class Fingerprints:
         return int(self.offsets.shape[0])
 
 
+class _Columns:
+    """Equal-length array fields named in ``_FIELDS``, concatenated field by field."""
+
+    _FIELDS = ()
+
+    @classmethod
+    def concat(cls, parts):
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return cls.empty()
+        return cls(*(np.concatenate([getattr(p, k) for p in parts]) for k in cls._FIELDS))
+
+
 @dataclass
-class Landmarks:
+class Landmarks(_Columns):
     """Peak pairs before hashing: ``f1``, ``f2`` (bins), ``dt`` (frames) and
     ``t1`` (anchor frame), int64 arrays of one length."""
 
@@ -69,12 +82,6 @@ class Landmarks:
     def empty(cls):
         return cls(*(np.zeros(0, np.int64) for _ in cls._FIELDS))
 
-    @classmethod
-    def concat(cls, parts):
-        parts = [p for p in parts if len(p)]
-        if not parts:
-            return cls.empty()
-        return cls(*(np.concatenate([getattr(p, k) for p in parts]) for k in cls._FIELDS))
 
     def hashed(self):
         """The :class:`Fingerprints` of these pairs."""
@@ -87,7 +94,7 @@ class Landmarks:
 
 
 @dataclass
-class Peaks:
+class Peaks(_Columns):
     """Spectral peaks: ``frames`` and ``bins`` (int32), ``strengths`` (dB
     re full scale, float32) and ``scores`` (dB, float32: how well the peak
     stands out, see :class:`StreamingFingerprinter`)."""
@@ -103,12 +110,6 @@ class Peaks:
     def empty(cls):
         return cls(np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32), np.zeros(0, np.float32))
 
-    @classmethod
-    def concat(cls, parts):
-        parts = [p for p in parts if len(p)]
-        if not parts:
-            return cls.empty()
-        return cls(*(np.concatenate([getattr(p, k) for p in parts]) for k in cls._FIELDS))
 
     def select(self, mask):
         return Peaks(*(getattr(self, k)[mask] for k in self._FIELDS))
