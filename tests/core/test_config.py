@@ -57,3 +57,12 @@ def test_unreadable_and_invalid_files(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(ConfigError, match="not valid JSON"):
         load_config(bad)
+
+
+def test_long_queries_are_analysed_at_fewer_start_points():
+    rec = Config.from_dict({"recognition": {"query_shifts": 4, "query_shift_seconds": 6}}).recognition
+    assert [rec.shifts_for(s) for s in (0.5, 1.0, 2.0, 3.0, 5.0, 10.0)] == [4, 4, 3, 2, 1, 1]
+    unlimited = Config.from_dict({"recognition": {"query_shift_seconds": 0}}).recognition
+    assert unlimited.shifts_for(10.0) == unlimited.query_shifts
+    with pytest.raises(Exception, match="query_shift_seconds"):
+        Config.from_dict({"recognition": {"query_shift_seconds": -1}})

@@ -6,8 +6,8 @@ import pytest
 from audiogen import make_song
 from dejavu_cn.audio import resample
 from dejavu_cn.config import FingerprintParams
-from dejavu_cn.fingerprint import (Fingerprints, StreamingFingerprinter, band_bins, find_peaks, fingerprint,
-                                   spectrogram)
+from dejavu_cn.fingerprint import (Fingerprints, StreamingFingerprinter, band_bins, drop_repeated, find_peaks,
+                                   fingerprint, spectrogram)
 
 P = FingerprintParams()
 
@@ -109,3 +109,14 @@ def test_params_validation():
         dataclasses.replace(P, window_size=1000).validate()
     with pytest.raises(ConfigError):
         dataclasses.replace(P, hop_size=0).validate()
+
+
+def test_drop_repeated_removes_hashes_a_song_repeats_everywhere():
+    a, b = np.full(10, 1, np.uint8), np.full(10, 2, np.uint8)
+    hashes = np.array([a] * 10 + [b, b, b])
+    offsets = np.array(list(range(10)) + [3, 7, 7], np.int32)        # b twice at frame 7: one row
+    kept = drop_repeated(Fingerprints(hashes, offsets), 8)
+    assert sorted(kept.offsets.tolist()) == [3, 7]
+    assert (kept.hashes == b).all()
+    assert len(drop_repeated(Fingerprints(hashes, offsets), 0)) == 13       # 0: no limit
+    assert len(drop_repeated(Fingerprints(hashes, offsets), 10)) == 12      # a kept, b's duplicate row merged

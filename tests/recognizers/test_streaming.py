@@ -12,7 +12,7 @@ from dejavu_cn.errors import ParameterError
 from dejavu_cn.hashing import hash_keys
 from dejavu_cn.matching import analyze_query
 from recognizers.microphone import StreamResampler
-from recognizers.streaming import Monitor, StreamingMatcher, recognize_stream
+from recognizers.streaming import Monitor, StreamingMatcher, _clustered, recognize_stream
 
 RATE = 11025
 
@@ -174,3 +174,8 @@ def test_monitor_memory_stays_bounded(engine, song_ids, monkeypatch):
     assert monitor.matcher._hashes.size < 10 * 3000 * 10      # about 9 s of final hashes kept, not 40 s
     assert [e["event"] for e in events] == ["song", "end", "song"]
     assert [events[0]["match"]["song_id"], events[2]["match"]["song_id"]] == [song_ids["song12"], song_ids["song13"]]
+
+
+def test_lone_matches_do_not_set_where_a_song_starts():
+    times = np.array([27.02, 28.02, 28.02, 28.03, 28.46, 28.95, 40.0])
+    assert _clustered(times).tolist() == [28.02, 28.03, 28.46]
