@@ -203,10 +203,6 @@ def _query_clip(n):
             "ms": 1000 * elapsed}
 
 
-def _init_worker():
-    pass
-
-
 def shared_audio(plan, engine, work, recompute):
     path = os.path.join(work, "shared.json")
     if os.path.exists(path) and not recompute:

@@ -24,8 +24,24 @@ from .hashing import HASH_BYTES, hash_pairs
 _DB_EPS = 1e-20
 
 
+class _Columns:
+    """Equal-length array fields named in ``_FIELDS``, concatenated field by field."""
+
+    _FIELDS = ()
+
+    @classmethod
+    def concat(cls, parts):
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return cls.empty()
+        return cls(*(np.concatenate([getattr(p, k) for p in parts]) for k in cls._FIELDS))
+
+    def __len__(self):
+        return int(getattr(self, self._FIELDS[0]).shape[0])
+
+
 @dataclass
-class Fingerprints:
+class Fingerprints(_Columns):
     """Hashes of one signal.
 
     Attributes
@@ -38,32 +54,11 @@ class Fingerprints:
     hashes: np.ndarray
     offsets: np.ndarray
 
+    _FIELDS = ("hashes", "offsets")
+
     @classmethod
     def empty(cls):
         return cls(np.zeros((0, HASH_BYTES), np.uint8), np.zeros(0, np.int32))
-
-    @classmethod
-    def concat(cls, parts):
-        parts = [p for p in parts if len(p)]
-        if not parts:
-            return cls.empty()
-        return cls(np.concatenate([p.hashes for p in parts]), np.concatenate([p.offsets for p in parts]))
-
-    def __len__(self):
-        return int(self.offsets.shape[0])
-
-
-class _Columns:
-    """Equal-length array fields named in ``_FIELDS``, concatenated field by field."""
-
-    _FIELDS = ()
-
-    @classmethod
-    def concat(cls, parts):
-        parts = [p for p in parts if len(p)]
-        if not parts:
-            return cls.empty()
-        return cls(*(np.concatenate([getattr(p, k) for p in parts]) for k in cls._FIELDS))
 
 
 @dataclass
@@ -82,15 +77,11 @@ class Landmarks(_Columns):
     def empty(cls):
         return cls(*(np.zeros(0, np.int64) for _ in cls._FIELDS))
 
-
     def hashed(self):
         """The :class:`Fingerprints` of these pairs."""
         if len(self) == 0:
             return Fingerprints.empty()
         return Fingerprints(hash_pairs(self.f1, self.f2, self.dt), self.t1.astype(np.int32))
-
-    def __len__(self):
-        return int(self.t1.shape[0])
 
 
 @dataclass
@@ -110,12 +101,8 @@ class Peaks(_Columns):
     def empty(cls):
         return cls(np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32), np.zeros(0, np.float32))
 
-
     def select(self, mask):
         return Peaks(*(getattr(self, k)[mask] for k in self._FIELDS))
-
-    def __len__(self):
-        return int(self.frames.shape[0])
 
 
 def band_bins(params):
@@ -184,15 +171,15 @@ def _rank_select(peaks, keep, half_window):
     if int((hi - lo).max()) <= keep:
         return np.ones(n, dtype=bool)
     mask = np.empty(n, dtype=bool)
-    strengths = peaks.scores
+    scores = peaks.scores
     step = 4096
     for start in range(0, n, step):            # bounded memory, not a loop over peaks
         idx = np.arange(start, min(n, start + step))
         width = int((hi[idx] - lo[idx]).max())
         cols = lo[idx, None] + np.arange(width)[None, :]
         valid = cols < hi[idx, None]
-        other = strengths[np.minimum(cols, n - 1)]
-        mine = strengths[idx, None]
+        other = scores[np.minimum(cols, n - 1)]
+        mine = scores[idx, None]
         # strictly stronger neighbours, ties broken by position so equal peaks are not all kept
         stronger = valid & ((other > mine) | ((other == mine) & (cols < idx[:, None])))
         mask[idx] = stronger.sum(axis=1) < keep

@@ -64,5 +64,5 @@ def test_long_queries_are_analysed_at_fewer_start_points():
     assert [rec.shifts_for(s) for s in (0.5, 1.0, 2.0, 3.0, 5.0, 10.0)] == [4, 4, 3, 2, 1, 1]
     unlimited = Config.from_dict({"recognition": {"query_shift_seconds": 0}}).recognition
     assert unlimited.shifts_for(10.0) == unlimited.query_shifts
-    with pytest.raises(Exception, match="query_shift_seconds"):
+    with pytest.raises(ConfigError, match="query_shift_seconds"):
         Config.from_dict({"recognition": {"query_shift_seconds": -1}})
