@@ -142,6 +142,60 @@ def _work(path):
         return FileOutcome(path, FAILED, message=f"unexpected error: {exc!r}"), None, None, None, 0
 
 
+COMMIT_ROWS = 1_000_000      # fingerprints per registration transaction, at most...
+COMMIT_SECONDS = 2.0         # ...and seconds a fingerprinted song waits for its commit
+
+
+class _CommitBatch:
+    """Fingerprinted songs waiting for their transaction.
+
+    Several songs share one commit (each commit rewrites every index page
+    it touched, which for one song is most of a large index); a song and
+    its rows still land together or not at all. ``on_file`` hears of a
+    registered song once it is committed.
+    """
+
+    def __init__(self, storage, report, on_file):
+        self.storage, self.report, self.on_file = storage, report, on_file
+        self.songs, self.outcomes, self.rows, self.since = [], [], 0, None
+
+    def add(self, outcome, record, hashes, offsets):
+        self.songs.append((record, hashes, offsets))
+        self.outcomes.append(outcome)
+        self.rows += len(offsets)
+        self.since = self.since or time.monotonic()
+
+    def due(self):
+        return bool(self.songs) and (self.rows >= COMMIT_ROWS or time.monotonic() - self.since >= COMMIT_SECONDS)
+
+    def commit(self):
+        if not self.songs:
+            return
+        results = self.storage.add_songs(self.songs)        # all or nothing: kept for a retry if it fails
+        outcomes = self.outcomes
+        self.songs, self.outcomes, self.rows, self.since = [], [], 0, None
+        for outcome, result in zip(outcomes, results):
+            if isinstance(result, DuplicateSongError):
+                outcome.status, outcome.song_id = DUPLICATE, result.song_id
+                outcome.message = f"same content as song {result.song_id}"
+            else:
+                outcome.song_id = result
+        self.report.outcomes.extend(outcomes)
+        for outcome in outcomes:
+            self._notify(outcome)
+
+    def done(self, outcome):
+        """Record an outcome that needs no commit (failed, duplicate)."""
+        self.report.outcomes.append(outcome)
+        if outcome.status == FAILED:
+            log.warning("skipped %s: %s", outcome.path, outcome.message)
+        self._notify(outcome)
+
+    def _notify(self, outcome):
+        if self.on_file:
+            self.on_file(outcome)
+
+
 def register_files(storage, params, paths, *, extensions, jobs=0, on_file=None, on_start=None,
                    song_name=None):
     """Register files and folders.
@@ -197,7 +251,8 @@ def register_files(storage, params, paths, *, extensions, jobs=0, on_file=None, 
     known = storage.known_sha1s()
     jobs = jobs or os.cpu_count() or 1
     jobs = max(1, min(jobs, len(todo) or 1))
-    pool = None
+    pool = batch = None
+    finished = False
     try:
         if jobs == 1:
             _worker_init(params, known, in_child=False)
@@ -207,26 +262,25 @@ def register_files(storage, params, paths, *, extensions, jobs=0, on_file=None, 
             todo.sort(key=lambda p: -sizes[p])
             pool = multiprocessing.get_context("fork").Pool(jobs, _worker_init, (params, known))
             results = pool.imap_unordered(_work, todo, chunksize=1)
+        batch = _CommitBatch(storage, report, on_file)
         for outcome, sha, hashes, offsets, mtime_ns in results:
             if outcome.status == REGISTERED:
-                record = SongRecord(song_name(outcome.path), outcome.path, sha, outcome.size, mtime_ns,
-                                    outcome.duration_seconds)
-                try:
-                    outcome.song_id = storage.add_song(record, hashes, offsets)
-                except DuplicateSongError as exc:
-                    outcome.status, outcome.song_id = DUPLICATE, exc.song_id
-                    outcome.message = f"same content as song {exc.song_id}"
-            report.outcomes.append(outcome)
-            if outcome.status == FAILED:
-                log.warning("skipped %s: %s", outcome.path, outcome.message)
-            if on_file:
-                on_file(outcome)
+                batch.add(outcome, SongRecord(song_name(outcome.path), outcome.path, sha, outcome.size, mtime_ns,
+                                              outcome.duration_seconds), hashes, offsets)
+            else:
+                batch.done(outcome)
+            if batch.due():
+                batch.commit()
+        batch.commit()
+        finished = True
     except KeyboardInterrupt:
         report.interrupted = True
         log.warning("registration interrupted; completed songs are saved, run again to resume")
+        if batch is not None:
+            batch.commit()          # what was fingerprinted before Ctrl-C is kept
     finally:
         if pool is not None:
-            if report.interrupted:
+            if not finished:            # Ctrl-C or a storage error: do not wait for the rest
                 pool.terminate()
             else:
                 pool.close()

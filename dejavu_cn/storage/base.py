@@ -232,37 +232,60 @@ class Storage(ABC):
         DuplicateSongError
             A file with the same bytes is registered already.
         """
-        hashes = np.ascontiguousarray(hashes, dtype=np.uint8).reshape(-1, HASH_BYTES)
-        offsets = np.asarray(offsets, dtype=np.int64)
-        if len(hashes):
-            rows = np.empty(len(hashes), dtype=[("h", f"V{HASH_BYTES}"), ("o", "<i8")])
-            rows["h"] = hashes.view(f"V{HASH_BYTES}").reshape(-1)
-            rows["o"] = offsets
-            rows = np.unique(rows)   # sorted by hash: B-tree friendly inserts, no duplicate keys
-            hashes = np.ascontiguousarray(rows["h"]).view(np.uint8).reshape(-1, HASH_BYTES)
-            offsets = rows["o"]
-        hash_list = hashes_to_bytes(hashes)
-        offset_list = offsets.tolist()
-        anchor_frames = int(np.unique(offsets).size)
+        result = self.add_songs([(record, hashes, offsets)])[0]
+        if isinstance(result, DuplicateSongError):
+            raise result
+        return result
+
+    def add_songs(self, songs):
+        """Store several songs, each with its fingerprints, in one transaction
+        (bulk registration: one commit per batch costs far less than one per
+        song, as every commit rewrites the index pages it touched).
+
+        Parameters
+        ----------
+        songs : list of (SongRecord, hashes, offsets)
+
+        Returns
+        -------
+        list
+            Per song, its new id, or a :class:`DuplicateSongError` if a file
+            with the same bytes is registered already (or comes earlier in
+            ``songs``); nothing is stored for those.
+        """
+        prepared = [(record, *_unique_rows(hashes, offsets)) for record, hashes, offsets in songs]
 
         def work(cur):
-            cur.execute(self._sql("SELECT song_id FROM songs WHERE file_sha1 = ?"), (record.file_sha1,))
-            row = cur.fetchone()
-            if row:
-                raise DuplicateSongError(row[0], f"already registered as song {row[0]}")
-            cur.execute(self._sql(
-                "INSERT INTO songs (song_name, source_path, file_sha1, file_size, file_mtime_ns, "
-                "duration_seconds, total_hashes, anchor_frames) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
-                (record.song_name, record.source_path, record.file_sha1, int(record.file_size),
-                 int(record.file_mtime_ns), float(record.duration_seconds), len(hash_list), anchor_frames))
-            song_id = cur.lastrowid
-            self._insert_fingerprints(cur, song_id, hash_list, offset_list)
-            return song_id
+            results, seen = [], {}
+            for record, hashes, offsets in prepared:
+                sha = bytes(record.file_sha1)
+                if sha in seen:
+                    results.append(DuplicateSongError(seen[sha], f"already registered as song {seen[sha]}"))
+                    continue
+                cur.execute(self._sql("SELECT song_id FROM songs WHERE file_sha1 = ?"), (record.file_sha1,))
+                row = cur.fetchone()
+                if row:
+                    results.append(DuplicateSongError(row[0], f"already registered as song {row[0]}"))
+                    continue
+                cur.execute(self._sql(
+                    "INSERT INTO songs (song_name, source_path, file_sha1, file_size, file_mtime_ns, "
+                    "duration_seconds, total_hashes, anchor_frames) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+                    (record.song_name, record.source_path, record.file_sha1, int(record.file_size),
+                     int(record.file_mtime_ns), float(record.duration_seconds), len(hashes),
+                     int(np.unique(offsets).size)))
+                song_id = cur.lastrowid
+                if len(hashes):
+                    self._insert_fingerprints(cur, song_id, hashes, offsets)
+                seen[sha] = song_id
+                results.append(song_id)
+            return results
 
-        return self._run("add song", work, write=True)
+        return self._run("add songs", work, write=True)
 
-    def _insert_fingerprints(self, cur, song_id, hash_list, offset_list):
+    def _insert_fingerprints(self, cur, song_id, hashes, offsets):
+        """Insert one song's rows: ``hashes`` (n, 10) uint8 and ``offsets`` (n,) int64."""
         sql = self._sql("INSERT INTO fingerprints (hash, song_id, {offset}) VALUES (?, ?, ?)")
+        hash_list, offset_list = hashes_to_bytes(hashes), offsets.tolist()
         for start in range(0, len(hash_list), self.insert_batch):
             stop = start + self.insert_batch
             cur.executemany(sql, zip(hash_list[start:stop], [song_id] * (stop - start), offset_list[start:stop]))
@@ -390,6 +413,20 @@ class Storage(ABC):
         marks = ", ".join([self.placeholder] * len(batch))
         cur.execute(self._sql(f"SELECT hash, song_id, {{offset}} FROM fingerprints WHERE hash IN ({marks})"), batch)
         return cur.fetchall()
+
+
+def _unique_rows(hashes, offsets):
+    """A song's (hash, offset) rows, each once, sorted by hash (B-tree
+    friendly inserts, no duplicate keys)."""
+    hashes = np.ascontiguousarray(hashes, dtype=np.uint8).reshape(-1, HASH_BYTES)
+    offsets = np.asarray(offsets, dtype=np.int64).reshape(-1)
+    if len(hashes) == 0:
+        return hashes, offsets
+    rows = np.empty(len(hashes), dtype=[("h", f"V{HASH_BYTES}"), ("o", "<i8")])
+    rows["h"] = hashes.view(f"V{HASH_BYTES}").reshape(-1)
+    rows["o"] = offsets
+    rows = np.unique(rows)
+    return np.ascontiguousarray(rows["h"]).view(np.uint8).reshape(-1, HASH_BYTES), rows["o"]
 
 
 def rows_to_lookup(rows):

@@ -3,7 +3,10 @@ import logging
 import os
 import sqlite3
 
+import numpy as np
+
 from ..errors import StorageError
+from ..hashing import HASH_BYTES
 from .base import Storage
 
 log = logging.getLogger(__name__)
@@ -26,6 +29,7 @@ class SQLiteStorage(Storage):
     def __init__(self, path):
         super().__init__()
         self.path = str(path)
+        self._json = None
 
     @property
     def description(self):
@@ -45,6 +49,26 @@ class SQLiteStorage(Storage):
         conn.execute("PRAGMA cache_size=-262144")       # 256 MiB page cache
         conn.execute("PRAGMA temp_store=MEMORY")
         return conn
+
+    def _insert_fingerprints(self, cur, song_id, hashes, offsets):
+        """One statement per song: the hashes travel as one blob and the
+        offsets as one JSON array, which SQLite unpacks itself (json_each),
+        instead of a Python tuple bound per row: a third of the time."""
+        if not self._has_json():
+            return super()._insert_fingerprints(cur, song_id, hashes, offsets)
+        cur.execute(f"INSERT INTO fingerprints (hash, song_id, offset) "
+                    f"SELECT substr(?1, key * {HASH_BYTES} + 1, {HASH_BYTES}), ?2, value FROM json_each(?3)",
+                    (np.ascontiguousarray(hashes, dtype=np.uint8).tobytes(), int(song_id),
+                     "[" + ",".join(map(str, offsets.tolist())) + "]"))
+
+    def _has_json(self):
+        if self._json is None:
+            try:
+                self.conn.execute("SELECT json_valid('[]')").fetchone()
+                self._json = True
+            except sqlite3.OperationalError:    # built without JSON (SQLite < 3.38 without JSON1)
+                self._json = False
+        return self._json
 
     def _translate(self, exc, action):
         if isinstance(exc, sqlite3.OperationalError):

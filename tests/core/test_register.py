@@ -10,7 +10,8 @@ import pytest
 
 from audiogen import make_song, write_wav
 from dejavu_cn import Dejavu
-from dejavu_cn.register import REGISTERED
+from dejavu_cn import register
+from dejavu_cn.register import DUPLICATE, REGISTERED
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,8 @@ def test_parallel_and_serial_give_the_same_index(tmp_path, songs_dir):
     assert a.stats()["fingerprints"] == b.stats()["fingerprints"]
 
 
-def test_ctrl_c_keeps_finished_songs_and_resume_completes(tmp_path, many_songs, any_config):
+def test_ctrl_c_keeps_finished_songs_and_resume_completes(tmp_path, many_songs, any_config, monkeypatch):
+    monkeypatch.setattr(register, "COMMIT_SECONDS", 0.0)      # one commit per song
     engine = Dejavu(any_config)
     seen = []
 
@@ -56,6 +58,31 @@ def test_ctrl_c_keeps_finished_songs_and_resume_completes(tmp_path, many_songs, 
     ok, songs = consistent(engine)
     assert ok and len(songs) == 12
     assert len({s["song_name"] for s in songs}) == 12        # no duplicates
+    engine.close()
+
+
+def test_songs_share_transactions_and_a_batch_catches_its_own_duplicates(tmp_path, many_songs, monkeypatch):
+    import shutil
+    folder = tmp_path / "with_copy"
+    shutil.copytree(many_songs, folder)
+    shutil.copy(folder / "track100.wav", folder / "zz_copy.wav")       # same bytes, fingerprinted in the same batch
+    engine = Dejavu({"database": {"path": str(tmp_path / "b.sqlite3")}})
+    calls = []
+    real = engine.storage.add_songs
+    monkeypatch.setattr(engine.storage, "add_songs", lambda songs: calls.append(len(songs)) or real(songs))
+    monkeypatch.setattr(register, "COMMIT_SECONDS", 3600.0)
+    report = engine.register([folder], jobs=2)
+    assert calls == [13]                                                 # one transaction for the whole folder
+    assert len(report.by_status(REGISTERED)) == 12
+    (dup,) = report.by_status(DUPLICATE)
+    assert dup.song_id in {o.song_id for o in report.by_status(REGISTERED)}
+    ok, songs = consistent(engine)
+    assert ok and len(songs) == 12
+    monkeypatch.setattr(register, "COMMIT_ROWS", 1)                      # a row limit closes batches too
+    calls.clear()
+    engine.delete_songs([s["song_id"] for s in songs[:4]])
+    engine.register([folder], jobs=2)
+    assert calls and max(calls) == 1 and consistent(engine)[0]
     engine.close()
 
 
