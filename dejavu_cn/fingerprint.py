@@ -19,7 +19,7 @@ import numpy as np
 from scipy.fft import rfft
 from scipy.ndimage import maximum_filter, maximum_filter1d
 
-from .hashing import HASH_BYTES, hash_pairs
+from .hashing import HASH_BYTES, hash_pairs, unique_rows
 
 _DB_EPS = 1e-20
 
@@ -415,12 +415,11 @@ def drop_repeated(fps, max_repeats):
     """
     if not max_repeats or len(fps) == 0:
         return fps
-    keys = np.ascontiguousarray(fps.hashes).view(f"V{HASH_BYTES}").reshape(-1)
-    rows = np.unique(np.rec.fromarrays([keys, fps.offsets], names="h,o"))     # one row per (hash, offset)
-    _, inverse, counts = np.unique(rows["h"], return_inverse=True, return_counts=True)
-    rows = rows[counts[inverse.reshape(-1)] <= max_repeats]
-    return Fingerprints(np.ascontiguousarray(rows["h"]).view(np.uint8).reshape(-1, HASH_BYTES),
-                        rows["o"].astype(np.int32))
+    rows, new_hash = unique_rows(fps.hashes, fps.offsets)             # one row per (hash, offset)
+    group = np.cumsum(new_hash) - 1
+    counts = np.bincount(group)
+    rows = rows[counts[group] <= max_repeats]
+    return Fingerprints(fps.hashes[rows], fps.offsets[rows].astype(np.int32))
 
 
 def find_peaks(samples, params):

@@ -98,6 +98,31 @@ def hash_keys(hashes):
     return np.ascontiguousarray(hashes[:, :8]).view(">u8").reshape(-1).astype(np.uint64)
 
 
+def unique_rows(hashes, offsets):
+    """Indices of the distinct (hash, offset) rows, sorted by hash bytes then
+    offset (numeric sort keys: several times faster than sorting 10-byte
+    records).
+
+    Returns
+    -------
+    np.ndarray of int
+        Index into ``hashes`` / ``offsets`` of one row per distinct pair.
+    np.ndarray of bool
+        Per returned row: it starts a new hash.
+    """
+    hashes = np.ascontiguousarray(hashes, dtype=np.uint8).reshape(-1, HASH_BYTES)
+    offsets = np.asarray(offsets).reshape(-1)
+    if len(hashes) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, bool)
+    high = hash_keys(hashes)
+    low = np.ascontiguousarray(hashes[:, 8:]).view(">u2").reshape(-1)
+    order = np.lexsort((offsets, low, high))
+    h, l_, o = high[order], low[order], offsets[order]
+    new_hash = np.r_[True, (h[1:] != h[:-1]) | (l_[1:] != l_[:-1])]
+    first = new_hash | np.r_[True, o[1:] != o[:-1]]
+    return order[first], new_hash[first]
+
+
 def hashes_to_bytes(hashes):
     """(n, 10) uint8 to a list of ``bytes`` (what database drivers bind)."""
     flat = np.ascontiguousarray(hashes, dtype=np.uint8).tobytes()

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DuplicateSongError, ParameterMismatchError, StorageError
-from ..hashing import HASH_BYTES, bytes_to_hashes, hash_keys, hashes_to_bytes
+from ..hashing import HASH_BYTES, bytes_to_hashes, hash_keys, hashes_to_bytes, unique_rows
 
 log = logging.getLogger(__name__)
 
@@ -420,13 +420,8 @@ def _unique_rows(hashes, offsets):
     friendly inserts, no duplicate keys)."""
     hashes = np.ascontiguousarray(hashes, dtype=np.uint8).reshape(-1, HASH_BYTES)
     offsets = np.asarray(offsets, dtype=np.int64).reshape(-1)
-    if len(hashes) == 0:
-        return hashes, offsets
-    rows = np.empty(len(hashes), dtype=[("h", f"V{HASH_BYTES}"), ("o", "<i8")])
-    rows["h"] = hashes.view(f"V{HASH_BYTES}").reshape(-1)
-    rows["o"] = offsets
-    rows = np.unique(rows)
-    return np.ascontiguousarray(rows["h"]).view(np.uint8).reshape(-1, HASH_BYTES), rows["o"]
+    rows, _ = unique_rows(hashes, offsets)
+    return hashes[rows], offsets[rows]
 
 
 def rows_to_lookup(rows):
