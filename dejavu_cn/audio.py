@@ -6,6 +6,7 @@ sample width of the source (16-bit MP3, 32-bit Ogg Vorbis, 24-bit FLAC...)
 never matters. Small PCM WAV files take an in-process path (no subprocess),
 which keeps short queries fast.
 """
+import functools
 import hashlib
 import logging
 import os
@@ -128,14 +129,30 @@ def _read_wav_fast(path, target_rate):
     return resample(to_mono(pcm_to_float(data), channels), rate, target_rate)
 
 
+@functools.lru_cache(maxsize=None)
+def _ffmpeg_resampler(binary):
+    """``["-resampler", "soxr"]`` if this ffmpeg has libsoxr, else ``[]``.
+
+    SoX's resampler is both better (steeper anti-aliasing) and cheaper than
+    ffmpeg's default here: a quarter less CPU to decode and resample Ogg
+    Vorbis to 11025 Hz, which is half of registering."""
+    try:
+        conf = subprocess.run([binary, "-hide_banner", "-buildconf"], capture_output=True, text=True,
+                              timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    return ("-resampler", "soxr") if "--enable-libsoxr" in conf else ()
+
+
 def _ffmpeg_command(path, target_rate, start=None, duration=None):
-    cmd = [ffmpeg_binary(), "-nostdin", "-hide_banner", "-loglevel", "error"]
+    binary = ffmpeg_binary()
+    cmd = [binary, "-nostdin", "-hide_banner", "-loglevel", "error"]
     if start:
         cmd += ["-ss", f"{float(start):.6f}"]
     if duration:
         cmd += ["-t", f"{float(duration):.6f}"]
     cmd += ["-i", str(path), "-map", "0:a:0", "-vn", "-sn", "-dn",
-            "-ac", "1", "-ar", str(int(target_rate)), "-f", "f32le", "-"]
+            "-ac", "1", "-ar", str(int(target_rate)), *_ffmpeg_resampler(binary), "-f", "f32le", "-"]
     return cmd
 
 

@@ -158,32 +158,49 @@ def _ring_offsets(T, F):
 
 def _rank_select(peaks, keep, half_window):
     """Keep peaks that are among the ``keep`` best scored within
-    ``half_window`` frames either side of themselves.
+    ``half_window`` frames either side of themselves (ties: the earlier
+    peak ranks higher).
 
-    ``peaks`` is sorted by frame. Returns a boolean mask.
+    ``peaks`` is sorted by frame. Peaks of one frame share a window, so the
+    ``keep``-th best score is found once per frame (``np.partition``) and
+    only peaks that tie with it are ranked one by one. Returns a boolean mask.
     """
     n = len(peaks)
     if n == 0:
         return np.zeros(0, dtype=bool)
-    frames = peaks.frames
-    lo = np.searchsorted(frames, frames - half_window, side="left")
-    hi = np.searchsorted(frames, frames + half_window, side="right")
-    if int((hi - lo).max()) <= keep:
+    frames, scores = peaks.frames, peaks.scores
+    starts = np.flatnonzero(np.r_[True, frames[1:] != frames[:-1]])       # first peak of each frame
+    lo = np.searchsorted(frames, frames[starts] - half_window, side="left")
+    hi = np.searchsorted(frames, frames[starts] + half_window, side="right")
+    crowded = np.flatnonzero(hi - lo > keep)
+    if crowded.size == 0:
         return np.ones(n, dtype=bool)
-    mask = np.empty(n, dtype=bool)
-    scores = peaks.scores
-    step = 4096
-    for start in range(0, n, step):            # bounded memory, not a loop over peaks
-        idx = np.arange(start, min(n, start + step))
-        width = int((hi[idx] - lo[idx]).max())
-        cols = lo[idx, None] + np.arange(width)[None, :]
-        valid = cols < hi[idx, None]
-        other = scores[np.minimum(cols, n - 1)]
-        mine = scores[idx, None]
-        # strictly stronger neighbours, ties broken by position so equal peaks are not all kept
-        stronger = valid & ((other > mine) | ((other == mine) & (cols < idx[:, None])))
-        mask[idx] = stronger.sum(axis=1) < keep
+    kth = np.full(starts.size, -np.inf, dtype=np.float32)      # the keep-th best score of each frame's window
+    step = 2048
+    for s0 in range(0, crowded.size, step):    # bounded memory, not a loop over peaks
+        rows = crowded[s0:s0 + step]
+        width = int((hi[rows] - lo[rows]).max())
+        cols = lo[rows, None] + np.arange(width)[None, :]
+        window = np.where(cols < hi[rows, None], scores[np.minimum(cols, n - 1)], -np.inf)
+        kth[rows] = -np.partition(-window, keep - 1, axis=1)[:, keep - 1]
+    group = np.cumsum(np.r_[True, frames[1:] != frames[:-1]]) - 1
+    threshold = kth[group]
+    mask = scores > threshold
+    tied = np.flatnonzero(scores == threshold)
+    if tied.size:
+        mask[tied] = _stronger_counts(tied, lo[group[tied]], hi[group[tied]], scores) < keep
     return mask
+
+
+def _stronger_counts(idx, lo, hi, scores):
+    """For peaks ``idx`` with windows [lo, hi): how many peaks in the window
+    score higher, or equal and earlier."""
+    width = int((hi - lo).max())
+    cols = lo[:, None] + np.arange(width)[None, :]
+    valid = cols < hi[:, None]
+    other = scores[np.minimum(cols, scores.size - 1)]
+    mine = scores[idx, None]
+    return (valid & ((other > mine) | ((other == mine) & (cols < idx[:, None])))).sum(axis=1)
 
 
 def pair_peaks(peaks, params, *, anchor_end=None):
