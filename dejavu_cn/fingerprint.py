@@ -7,7 +7,7 @@ two-hour file is fingerprinted in constant memory and a microphone stream is
 fingerprinted incrementally. :func:`fingerprint` is the one-shot form.
 
 Peaks are local maxima of the log-power spectrogram (scipy's
-``maximum_filter``) that stand within ``peak_dynamic_range`` dB of the loudest
+``maximum_filter1d``, in two passes) that stand within ``peak_dynamic_range`` dB of the loudest
 bin nearby and, per second of audio, are among the ``peaks_per_second``
 strongest. Every test is relative, so a louder or quieter copy of the same
 audio gives the same peaks: loudness does not change how many hashes a
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.fft import rfft
-from scipy.ndimage import maximum_filter, maximum_filter1d
+from scipy.ndimage import maximum_filter1d
 
 from .hashing import HASH_BYTES, hash_pairs, unique_rows
 
@@ -149,11 +149,18 @@ LOBE_BINS = 2        # bins either side that belong to it (a Hann window's main 
 MAX_MARGIN_DB = 20.0  # margins are capped: beyond this a peak is as safe as it gets
 
 
-def _ring_offsets(T, F):
-    """(frame, bin) offsets of a peak's neighbourhood outside its own main lobe."""
-    dt, df = np.meshgrid(np.arange(-T, T + 1), np.arange(-F, F + 1), indexing="ij")
-    ring = (np.abs(dt) > LOBE_FRAMES) | (np.abs(df) > LOBE_BINS)
-    return dt[ring], df[ring]
+def _max_over_frames(x, h):
+    """Maximum over ``h`` frames either side (axis 0; beyond the edges: -inf).
+
+    The same values as ``maximum_filter1d(x, 2 * h + 1, axis=0,
+    mode="constant", cval=-inf)``, from ``2 * h`` whole-array ``np.maximum``
+    calls: scipy filters the strided axis line by line, several times slower
+    for the small ``h`` used here."""
+    out = x.copy()
+    for d in range(1, h + 1):
+        np.maximum(out[d:], x[:-d], out=out[d:])
+        np.maximum(out[:-d], x[d:], out=out[:-d])
+    return out
 
 
 def _rank_select(peaks, keep, half_window):
@@ -269,7 +276,6 @@ class StreamingFingerprinter:
         self.F = params.peak_neighborhood_freq
         self.W = int(round(params.peak_level_seconds / params.frame_seconds()))   # level window, frames either side
         self.context = max(self.T, self.W)
-        self.ring = _ring_offsets(self.T, self.F)
         self.rank_half = int(round(0.5 / params.frame_seconds()))      # +-0.5 s window for the per-second cap
         self.rank_keep = max(1, int(round(params.peaks_per_second)))
         self.keep_peaks = keep_peaks
@@ -343,7 +349,9 @@ class StreamingFingerprinter:
         slab = self._spec[lo - self._spec_start:min(self._next_frame, end + T) - self._spec_start]
         if slab.shape[0] == 0:
             return
-        local_max = maximum_filter(slab, size=(2 * T + 1, 2 * F + 1), mode="constant", cval=-np.inf)
+        # the 2-D maximum filter as its two 1-D passes: the margins reuse the first
+        across = maximum_filter1d(slab, size=2 * F + 1, axis=1, mode="constant", cval=-np.inf)
+        local_max = _max_over_frames(across, T)
         band = slab[:, self.low - self.spec_low:self.high - self.spec_low]    # DC and rumble do not set the range
         loudest = maximum_filter1d(band.max(axis=1), size=2 * T + 1, mode="constant", cval=-np.inf)
         is_peak = ((slab == local_max) & (slab > p.peak_floor)
@@ -353,7 +361,7 @@ class StreamingFingerprinter:
         r = rows + (start - lo)
         c = cols + (self.low - self.spec_low)
         strengths = slab[r, c]
-        scores = strengths - self._level_db(rows + start) + p.peak_margin_weight * self._margins(slab, r, c)
+        scores = strengths - self._level_db(rows + start) + p.peak_margin_weight * self._margins(slab, across, r, c)
         found = Peaks((rows + start).astype(np.int32), (c + self.spec_low).astype(np.int32), strengths,
                       scores.astype(np.float32))
         self._cands = Peaks.concat([self._cands, found])
@@ -377,15 +385,33 @@ class StreamingFingerprinter:
         mean = (csum[hi] - csum[lo]) / np.maximum(hi - lo, 1)
         return (10.0 * np.log10(mean + _DB_EPS)).astype(np.float32)
 
-    def _margins(self, slab, r, c):
-        """dB by which each peak beats the rest of its neighbourhood outside
-        its own main lobe (see :func:`_ring_offsets`)."""
-        if self.p.peak_margin_weight == 0 or r.size == 0 or self.ring[0].size == 0:
+    def _margins(self, slab, across, r, c):
+        """dB by which each peak at (``r``, ``c``) of ``slab`` beats the rest
+        of its neighbourhood (T frames, F bins either side) outside its own
+        main lobe (LOBE_FRAMES, LOBE_BINS either side).
+
+        That ring is two bands: the frames beyond the lobe, all 2F+1 bins
+        (``across``, the maximum over +-F bins, read at those frames), and the
+        lobe's own frames, the bins beyond the lobe (the maximum over
+        +-LOBE_FRAMES frames, read at those bins): a dozen reads per peak.
+        """
+        if self.p.peak_margin_weight == 0 or r.size == 0:
             return np.zeros(r.size, np.float32)
         T, F = self.T, self.F
-        padded = np.pad(slab, ((T, T), (F, F)), constant_values=-np.inf)
-        around = padded[(r + T)[:, None] + self.ring[0][None, :], (c + F)[:, None] + self.ring[1][None, :]]
-        return np.minimum(slab[r, c] - around.max(axis=1), MAX_MARGIN_DB)
+        best = np.full(r.size, -np.inf, np.float32)
+        dts = np.r_[-T:-LOBE_FRAMES, LOBE_FRAMES + 1:T + 1]
+        for dt in dts:
+            rows = r + dt
+            ok = (rows >= 0) & (rows < slab.shape[0])
+            best = np.maximum(best, np.where(ok, across[np.clip(rows, 0, slab.shape[0] - 1), c], -np.inf))
+        dfs = np.r_[-F:-LOBE_BINS, LOBE_BINS + 1:F + 1]
+        if dfs.size:
+            lobe_rows = _max_over_frames(slab, LOBE_FRAMES)
+            for df in dfs:
+                cols = c + df
+                ok = (cols >= 0) & (cols < slab.shape[1])
+                best = np.maximum(best, np.where(ok, lobe_rows[r, np.clip(cols, 0, slab.shape[1] - 1)], -np.inf))
+        return np.minimum(slab[r, c] - best, MAX_MARGIN_DB)
 
     def _select(self, start, end):
         mask = _rank_select(self._cands, self.rank_keep, self.rank_half)

@@ -6,8 +6,8 @@ import pytest
 from audiogen import make_song
 from dejavu_cn.audio import resample
 from dejavu_cn.config import FingerprintParams
-from dejavu_cn.fingerprint import (Fingerprints, StreamingFingerprinter, band_bins, drop_repeated, find_peaks,
-                                   fingerprint, spectrogram)
+from dejavu_cn.fingerprint import (Fingerprints, Peaks, StreamingFingerprinter, _max_over_frames, _rank_select,
+                                   band_bins, drop_repeated, find_peaks, fingerprint, spectrogram)
 
 P = FingerprintParams()
 
@@ -120,3 +120,27 @@ def test_drop_repeated_removes_hashes_a_song_repeats_everywhere():
     assert (kept.hashes == b).all()
     assert len(drop_repeated(Fingerprints(hashes, offsets), 0)) == 13       # 0: no limit
     assert len(drop_repeated(Fingerprints(hashes, offsets), 10)) == 12      # a kept, b's duplicate row merged
+
+
+@pytest.mark.parametrize("shape, h", [((40, 7), 3), ((5, 3), 3), ((1, 4), 1), ((30, 9), 0)])
+def test_max_over_frames_equals_scipy_maximum_filter(shape, h):
+    from scipy.ndimage import maximum_filter1d
+    x = np.random.default_rng(h).normal(size=shape).astype(np.float32)
+    expected = maximum_filter1d(x, 2 * h + 1, axis=0, mode="constant", cval=-np.inf)
+    assert np.array_equal(_max_over_frames(x, h), expected)
+
+
+@pytest.mark.parametrize("integer_scores", [False, True])
+def test_rank_select_keeps_the_best_of_each_window_ties_to_the_earlier(integer_scores):
+    rng = np.random.default_rng(7)
+    n, keep, half = 900, 5, 4
+    frames = np.sort(rng.integers(0, 200, n)).astype(np.int32)
+    scores = (rng.integers(0, 6, n) if integer_scores else rng.normal(size=n)).astype(np.float32)
+    peaks = Peaks(frames, np.zeros(n, np.int32), scores, scores)
+    expected = np.zeros(n, bool)
+    for i in range(n):                     # the definition, peak by peak
+        window = np.flatnonzero(np.abs(frames - frames[i]) <= half)
+        stronger = [j for j in window if scores[j] > scores[i] or (scores[j] == scores[i] and j < i)]
+        expected[i] = len(stronger) < keep
+    assert 0 < expected.sum() < n
+    assert np.array_equal(_rank_select(peaks, keep, half), expected)
