@@ -20,6 +20,8 @@ from ..hashing import HASH_BYTES, bytes_to_hashes, hash_keys, hashes_to_bytes, u
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "1"
+SONG_SHIFT = 32                     # inserts carry (song_id, offset) packed in one int64
+OFFSET_MASK = (1 << SONG_SHIFT) - 1
 
 
 def schema_file(name):
@@ -253,11 +255,21 @@ class Storage(ABC):
             with the same bytes is registered already (or comes earlier in
             ``songs``); nothing is stored for those.
         """
-        prepared = [(record, *_unique_rows(hashes, offsets)) for record, hashes, offsets in songs]
+        parts = [(np.ascontiguousarray(h, dtype=np.uint8).reshape(-1, HASH_BYTES),
+                  (np.int64(i) << SONG_SHIFT) | np.asarray(o, dtype=np.int64).reshape(-1))
+                 for i, (_, h, o) in enumerate(songs)]
+        hashes = np.concatenate([h for h, _ in parts]) if parts else np.zeros((0, HASH_BYTES), np.uint8)
+        packed = np.concatenate([k for _, k in parts]) if parts else np.zeros(0, np.int64)
+        rows, _ = unique_rows(hashes, packed)       # primary-key order: each index page is touched once
+        hashes, packed = hashes[rows], packed[rows]
+        index = packed >> SONG_SHIFT                # which of ``songs`` each row belongs to
+        totals = np.bincount(index, minlength=len(songs))
+        anchors = [np.unique(np.asarray(o)).size for _, _, o in songs]
 
         def work(cur):
             results, seen = [], {}
-            for record, hashes, offsets in prepared:
+            song_ids = np.full(len(songs), -1, np.int64)
+            for i, (record, _, _) in enumerate(songs):
                 sha = bytes(record.file_sha1)
                 if sha in seen:
                     results.append(DuplicateSongError(seen[sha], f"already registered as song {seen[sha]}"))
@@ -271,24 +283,28 @@ class Storage(ABC):
                     "INSERT INTO songs (song_name, source_path, file_sha1, file_size, file_mtime_ns, "
                     "duration_seconds, total_hashes, anchor_frames) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
                     (record.song_name, record.source_path, record.file_sha1, int(record.file_size),
-                     int(record.file_mtime_ns), float(record.duration_seconds), len(hashes),
-                     int(np.unique(offsets).size)))
-                song_id = cur.lastrowid
-                if len(hashes):
-                    self._insert_fingerprints(cur, song_id, hashes, offsets)
-                seen[sha] = song_id
-                results.append(song_id)
+                     int(record.file_mtime_ns), float(record.duration_seconds), int(totals[i]), int(anchors[i])))
+                song_ids[i] = seen[sha] = cur.lastrowid
+                results.append(song_ids[i].item())
+            # song ids grow in the order of ``songs``, so the rows stay in key order
+            keep = song_ids[index] >= 0
+            if keep.any():
+                self._insert_fingerprints(cur, hashes[keep],
+                                          (song_ids[index[keep]] << SONG_SHIFT) | (packed[keep] & OFFSET_MASK))
             return results
 
         return self._run("add songs", work, write=True)
 
-    def _insert_fingerprints(self, cur, song_id, hashes, offsets):
-        """Insert one song's rows: ``hashes`` (n, 10) uint8 and ``offsets`` (n,) int64."""
+    def _insert_fingerprints(self, cur, hashes, packed):
+        """Insert rows sorted in key order: ``hashes`` (n, 10) uint8 and
+        ``packed`` (n,) int64 = song_id << SONG_SHIFT | offset."""
         sql = self._sql("INSERT INTO fingerprints (hash, song_id, {offset}) VALUES (?, ?, ?)")
-        hash_list, offset_list = hashes_to_bytes(hashes), offsets.tolist()
+        hash_list = hashes_to_bytes(hashes)
+        song_list = (packed >> SONG_SHIFT).tolist()
+        offset_list = (packed & OFFSET_MASK).tolist()
         for start in range(0, len(hash_list), self.insert_batch):
             stop = start + self.insert_batch
-            cur.executemany(sql, zip(hash_list[start:stop], [song_id] * (stop - start), offset_list[start:stop]))
+            cur.executemany(sql, zip(hash_list[start:stop], song_list[start:stop], offset_list[start:stop]))
 
     def find_registered(self, source_path, file_size, file_mtime_ns):
         """Song id of a file registered from this path with this size and
@@ -415,13 +431,9 @@ class Storage(ABC):
         return cur.fetchall()
 
 
-def _unique_rows(hashes, offsets):
-    """A song's (hash, offset) rows, each once, sorted by hash (B-tree
-    friendly inserts, no duplicate keys)."""
-    hashes = np.ascontiguousarray(hashes, dtype=np.uint8).reshape(-1, HASH_BYTES)
-    offsets = np.asarray(offsets, dtype=np.int64).reshape(-1)
-    rows, _ = unique_rows(hashes, offsets)
-    return hashes[rows], offsets[rows]
+def packed_json(values):
+    """A JSON array of integers (what the stores unpack server-side on insert)."""
+    return "[" + ",".join(map(str, np.asarray(values).tolist())) + "]"
 
 
 def rows_to_lookup(rows):

@@ -62,8 +62,8 @@ def test_failure_mid_insert_rolls_back_everything(store, monkeypatch, error):
     hashes, offsets = fake_fingerprints(3)
     real_insert = store._insert_fingerprints
 
-    def insert_then_fail(cur, song_id, hash_list, offset_list):
-        real_insert(cur, song_id, hash_list[:100], offset_list[:100])   # some rows really written
+    def insert_then_fail(cur, hashes, packed):
+        real_insert(cur, hashes[:100], packed[:100])                    # some rows really written
         raise error
 
     monkeypatch.setattr(store, "_insert_fingerprints", insert_then_fail)
@@ -200,3 +200,24 @@ def test_repacking_keeps_every_row_and_only_runs_when_it_pays(any_config):
     assert store.stats()["fingerprints"] == rows_before
     assert store.stats()["songs"] == 1
     store.close()
+
+
+@pytest.mark.parametrize("server_side", [True, False])
+def test_batch_of_songs_stores_every_row_once_with_or_without_server_side_unpacking(store, server_side):
+    if not server_side:       # the driver's plain INSERTs, for servers without json_each / JSON_TABLE
+        store._json = store._json_table = False
+    batch = [(record(n), *fake_fingerprints(n, 3000)) for n in (10, 11, 12)]
+    hashes, offsets = batch[1][1].copy(), batch[1][2].copy()
+    batch[1] = (batch[1][0], np.concatenate([hashes, hashes[:7]]), np.concatenate([offsets, offsets[:7]]))
+    batch.append((record(10, name="same bytes as the first"), *fake_fingerprints(13)))
+    ids = store.add_songs(batch)
+    assert isinstance(ids[3], DuplicateSongError) and ids[3].song_id == ids[0]
+    assert len(set(ids[:3])) == 3
+    for song_id, (_, h, o) in zip(ids[:3], batch[:3]):
+        want = {(bytes(a), int(b)) for a, b in zip(h, o)}
+        assert store.song(song_id)["total_hashes"] == len(want)
+        found = store.lookup(np.unique(h, axis=0))
+        on_song = found.song_ids == song_id
+        got = set(zip(found.keys[on_song].tolist(), found.offsets[on_song].tolist()))
+        assert got == {(int(k), o_) for k, (_, o_) in zip(hash_keys(np.array([np.frombuffer(a, np.uint8) for a, _ in want])), want)}
+    assert store.stats()["fingerprints"] == sum(store.song(i)["total_hashes"] for i in ids[:3])
