@@ -97,6 +97,8 @@ class RecognitionParams:
     max_hash_rows: int = 2000         # query hashes found in more database rows than this are ignored (stop words)
     query_peak_factor: float = 1.0    # a query keeps this many times the peaks per second of a registered song...
     query_fan_value: int = 5          # ...and pairs each anchor with this many: the song's pairs survive extra (noise) peaks
+    early_seconds: float = 3.0        # a longer clip is first matched on its opening seconds (0: never)...
+    early_confidence: float = 0.6     # ...and decided there if the match reaches this confidence (chance 1e-6)
 
     def shifts_for(self, duration_seconds):
         """Start points at which a query of this duration is analysed: a long
@@ -114,6 +116,8 @@ class RecognitionParams:
             raise ConfigError("recognition.threshold must be in [0, 1]")
         if self.top < 1:
             raise ConfigError("recognition.top must be >= 1")
+        if self.early_seconds < 0 or not 0.0 <= self.early_confidence <= 1.0:
+            raise ConfigError("recognition.early_seconds must be >= 0 and early_confidence in [0, 1]")
         if self.query_peak_factor < 1.0 or self.query_fan_value < 1:
             raise ConfigError("recognition.query_peak_factor must be >= 1 and query_fan_value >= 1")
         return self

@@ -20,10 +20,13 @@ import numpy as np
 from .audio import decode_file
 from .config import Config, load_config
 from .matching import Query, align, analyze_query, query_params, score_candidates
+from .hashing import hash_keys
 from .register import register_files
-from .storage import open_storage
+from .storage import Lookup, open_storage
 
 log = logging.getLogger(__name__)
+
+EARLY_REPEAT_SHARE = 0.7     # an early decision also needs the offset unambiguous: no other window this strong
 
 
 class Dejavu:
@@ -116,17 +119,46 @@ class Dejavu:
     def match_samples(self, samples, *, top=None):
         """Recognise mono float32 samples at the analysis rate.
 
+        A clip longer than ``recognition.early_seconds`` (by half) is first
+        matched on its opening seconds; a match there with at least
+        ``early_confidence``, whose audio does not also fit elsewhere in the
+        song (a loop: ``repeat_votes``), is the answer (a clear match needs
+        no more audio, and looks up a fraction of the rows). Otherwise the
+        whole clip decides, reusing the rows already read.
+
         Returns
         -------
         dict
             ``match`` (best candidate if its confidence reaches the threshold,
-            else None), ``candidates``, ``query_seconds``, ``input_total_hashes``
-            and ``timings`` (seconds). JSON-serialisable.
+            else None), ``candidates``, ``query_seconds``, ``decided_seconds``
+            (audio the decision rests on), ``input_total_hashes`` and
+            ``timings`` (seconds). JSON-serialisable.
         """
+        rec = self.config.recognition
         t0 = time.perf_counter()
         query = self.analyze(samples)
         t1 = time.perf_counter()
-        result = self.match_query(query, top=top)
+        lookup, result, looked_up = None, None, 0.0
+        if rec.early_seconds > 0 and query.duration_seconds > 1.5 * rec.early_seconds:
+            head = query.head(rec.early_seconds, self.params.frame_seconds())
+            lookup = self.lookup(head.hashes)
+            looked_up = time.perf_counter() - t1
+            result = self.match_query(head, top=top, lookup=lookup)
+            best = result["match"]
+            if (best and best["confidence"] >= rec.early_confidence
+                    and best["repeat_votes"] <= EARLY_REPEAT_SHARE * best["hashes_matched_in_input"]):
+                result["decided_seconds"] = result["query_seconds"]
+                result["query_seconds"] = round(query.duration_seconds, 3)
+            else:
+                t2 = time.perf_counter()
+                rest = query.hashes[~np.isin(hash_keys(query.hashes), hash_keys(head.hashes))]
+                lookup = Lookup.concat([lookup, self.lookup(rest)])
+                looked_up += time.perf_counter() - t2
+                result = None
+        if result is None:
+            result = self.match_query(query, top=top, lookup=lookup)
+            result["decided_seconds"] = result["query_seconds"]
+        result["timings"]["query"] = round(result["timings"]["query"] + looked_up, 6)
         result["timings"]["fingerprint"] = round(t1 - t0, 6)
         result["timings"]["total"] = round(time.perf_counter() - t0, 6)
         return result
@@ -190,6 +222,7 @@ class Dejavu:
             "offset_seconds": round(c.offset_subframes / query.shifts * frame, 3),
             "offset_frames": int(round(c.offset_subframes / query.shifts)),
             "hashes_matched_in_input": int(c.aligned),
+            "repeat_votes": int(c.repeat_votes),
             "input_total_hashes": int(round(query.hashes_per_shift)),
             "fingerprinted_hashes_in_db": int(song["total_hashes"]),
             "input_confidence": round(float(min(1.0, c.aligned / max(1.0, query.anchor_frames_per_shift))), 4),

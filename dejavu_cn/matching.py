@@ -75,6 +75,11 @@ class Query:
     def __len__(self):
         return int(self.times.shape[0])
 
+    def head(self, seconds, frame_seconds):
+        """The hashes whose anchor lies in the first ``seconds`` (a query of that duration)."""
+        keep = self.times < int(round(seconds / frame_seconds)) * self.shifts
+        return Query(self.hashes[keep], self.times[keep], self.shifts, min(seconds, self.duration_seconds))
+
 
 def query_params(params, recognition):
     """The fingerprint parameters used on queries: denser peaks and a wider
@@ -116,6 +121,7 @@ class Candidate:
     aligned: int                 # distinct song anchor frames in the best window
     offset_subframes: float
     hits: int                    # (row, difference) pairs on this song, any window
+    repeat_votes: int = 0        # votes of the song's best other window (the clip's audio repeats in the song)
     confidence: float = 0.0
     p_value: float = 1.0
 
@@ -215,8 +221,10 @@ def align(query, lookup, *, max_rows=2000, top=10):
         center = int(bins[b] % (2 * _D_BIAS) - _D_BIAS)
         sel = (pair_song == song) & (np.abs(d - center) <= MERGE_FRAMES)
         aligned = int(np.unique(anchor[sel]).size)
+        elsewhere = (bin_song == song) & (np.abs(bins - bins[b]) > 2 * MERGE_FRAMES)
         candidates.append(Candidate(song_id=song, aligned=aligned, offset_subframes=float(np.median(diff[sel])),
-                                    hits=int(hits[np.searchsorted(hits_song, song)])))
+                                    hits=int(hits[np.searchsorted(hits_song, song)]),
+                                    repeat_votes=int(score[elsewhere].max()) if elsewhere.any() else 0))
     candidates.sort(key=lambda c: (-c.aligned, c.song_id))
     return candidates[:top], stats
 

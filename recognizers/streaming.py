@@ -61,11 +61,6 @@ CACHE_ROWS_MAX = 2_000_000  # database rows cached before rows of forgotten hash
 CACHE_KEYS_MAX = 300_000    # hashes remembered as looked up before forgotten ones are dropped (~100 s of audio)
 
 
-def _empty_lookup():
-    empty = np.zeros(0, np.int64)
-    return Lookup(np.zeros(0, np.uint64), empty, empty)
-
-
 class _Confirmer:
     """Counts consecutive looks that name the same song at the same alignment."""
 
@@ -146,7 +141,7 @@ class StreamingMatcher:
         self._skip = [int(round(k * self.params.hop_size / self.shifts)) for k in range(self.shifts)]
         self._hashes = np.zeros((0, 10), np.uint8)   # final hashes, all shifts
         self._times = np.zeros(0, np.int64)          # their query times in sub-frames
-        self._lookup = _empty_lookup()
+        self._lookup = Lookup.empty()
         self._known = np.zeros(0, np.uint64)        # sorted keys already looked up
         self.samples_fed = 0
         self._tail_cache = None
@@ -255,9 +250,7 @@ class StreamingMatcher:
         self.db_seconds += time.perf_counter() - t0
         self._known = np.union1d(self._known, uniq_keys)
         if rows.keys.size:
-            self._lookup = Lookup(np.concatenate([self._lookup.keys, rows.keys]),
-                                  np.concatenate([self._lookup.song_ids, rows.song_ids]),
-                                  np.concatenate([self._lookup.offsets, rows.offsets]))
+            self._lookup = Lookup.concat([self._lookup, rows])
         if self._lookup.keys.size > CACHE_ROWS_MAX or self._known.size > CACHE_KEYS_MAX:
             self._prune_cache()
 

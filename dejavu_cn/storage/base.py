@@ -72,6 +72,17 @@ class Lookup:
     song_ids: np.ndarray
     offsets: np.ndarray
 
+    @classmethod
+    def empty(cls):
+        return cls(np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64))
+
+    @classmethod
+    def concat(cls, parts):
+        parts = [p for p in parts if p.keys.size]
+        if not parts:
+            return cls.empty()
+        return cls(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("keys", "song_ids", "offsets")))
+
 
 SONG_COLUMNS = ("song_id", "song_name", "source_path", "file_sha1", "file_size",
                 "duration_seconds", "total_hashes", "anchor_frames", "date_created")
@@ -439,7 +450,7 @@ def packed_json(values):
 def rows_to_lookup(rows):
     """(hash, song_id, offset) rows to a :class:`Lookup`."""
     if not rows:
-        return Lookup(np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64))
+        return Lookup.empty()
     found_hashes, song_ids, offsets = zip(*rows)
     return Lookup(hash_keys(bytes_to_hashes(found_hashes)),
                   np.fromiter(song_ids, dtype=np.int64, count=len(rows)),

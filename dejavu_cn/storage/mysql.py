@@ -154,11 +154,7 @@ class MySQLStorage(Storage):
                 parts.append(Lookup(keys, numbers[:, 2], numbers[:, 3]))
             return parts
 
-        parts = self._run("look up hashes", work)
-        if not parts:
-            return Lookup(np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64))
-        return Lookup(np.concatenate([p.keys for p in parts]), np.concatenate([p.song_ids for p in parts]),
-                      np.concatenate([p.offsets for p in parts]))
+        return Lookup.concat(self._run("look up hashes", work))
 
     def optimize(self, *, added_rows=None):
         """Rebuild the fingerprint table in key order (online: reads and

@@ -76,7 +76,7 @@ def test_confidence_is_monotonic_and_bounded():
 def test_empty_query_and_empty_index(index):
     songs, lookup = index
     assert align(query(np.zeros(100, np.float32), SOURCE_RATE), lookup)[0] == []
-    empty = Lookup(np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64))
+    empty = Lookup.empty()
     assert align(query(songs[1][:SOURCE_RATE * 3], SOURCE_RATE), empty)[0] == []
 
 
