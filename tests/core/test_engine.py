@@ -1,7 +1,7 @@
 """The engine's decision: the right song, or no match."""
 import numpy as np
 
-from audiogen import convert, make_song
+from audiogen import convert, make_song, write_wav
 from dejavu_cn import Dejavu
 from dejavu_cn.audio import resample
 
@@ -44,3 +44,31 @@ def test_result_is_json_serialisable(sqlite_config, songs_dir):
     engine.register([songs_dir / "song11.wav"], jobs=1)
     clip = resample(make_song(11, 20.0)[44100:3 * 44100], 44100, engine.params.sample_rate)
     json.dumps(engine.match_samples(clip))
+
+
+def test_a_clear_long_clip_is_decided_on_its_opening_seconds(tmp_path, songs_dir, sqlite_config):
+    engine = Dejavu(sqlite_config)
+    engine.register([songs_dir], jobs=1)
+    rate = engine.params.sample_rate
+    clip = resample(make_song(12, 20.0)[4 * 44100:14 * 44100], 44100, rate)
+    looked_up = []
+    real_lookup = engine.lookup
+    engine.lookup = lambda hashes: looked_up.append(len(hashes)) or real_lookup(hashes)
+    early = engine.match_samples(clip)
+    assert early["match"]["song_name"] == "song12" and abs(early["match"]["offset_seconds"] - 4.0) < 0.1
+    assert early["decided_seconds"] == engine.config.recognition.early_seconds and early["query_seconds"] == 10.0
+    assert len(looked_up) == 1 and looked_up[0] < 0.5 * len(engine.analyze(clip).hashes)
+
+    # the same clip in a song that loops it: the opening seconds fit two places, the whole clip decides
+    looped = tmp_path / "looped"
+    looped.mkdir()
+    part = make_song(77, 3.5)
+    write_wav(looped / "loop.wav", np.concatenate([part, make_song(78, 6.0), part, make_song(79, 8.0)]), 44100)
+    engine.register([looped], jobs=1)
+    start = 3.5 + 6.0
+    clip = resample(np.concatenate([part, make_song(79, 8.0)])[:10 * 44100], 44100, rate)
+    looked_up.clear()
+    full = engine.match_samples(clip)
+    assert full["match"]["song_name"] == "loop" and abs(full["match"]["offset_seconds"] - start) < 0.1
+    assert full["decided_seconds"] == 10.0 and len(looked_up) == 2
+    assert full["match"]["repeat_votes"] > 0
