@@ -19,8 +19,8 @@ import numpy as np
 
 from .audio import decode_file
 from .config import Config, load_config
-from .matching import Query, align, analyze_query, query_params, score_candidates
 from .hashing import hash_keys
+from .matching import Query, align, analyze_query, query_params, score_candidates
 from .register import register_files
 from .storage import Lookup, open_storage
 

@@ -196,6 +196,17 @@ class _CommitBatch:
             self.on_file(outcome)
 
 
+def _with_ticks(results, seconds):
+    """The pool's results, with a ``None`` whenever ``seconds`` pass without one."""
+    while True:
+        try:
+            yield results.next(timeout=seconds)
+        except multiprocessing.TimeoutError:
+            yield None
+        except StopIteration:
+            return
+
+
 def register_files(storage, params, paths, *, extensions, jobs=0, on_file=None, on_start=None,
                    song_name=None):
     """Register files and folders.
@@ -261,9 +272,14 @@ def register_files(storage, params, paths, *, extensions, jobs=0, on_file=None, 
             # large files first: the pool's tail is not one long file
             todo.sort(key=lambda p: -sizes[p])
             pool = multiprocessing.get_context("fork").Pool(jobs, _worker_init, (params, known))
-            results = pool.imap_unordered(_work, todo, chunksize=1)
+            results = _with_ticks(pool.imap_unordered(_work, todo, chunksize=1), COMMIT_SECONDS / 2)
         batch = _CommitBatch(storage, report, on_file)
-        for outcome, sha, hashes, offsets, mtime_ns in results:
+        for item in results:
+            if item is None:                  # no file finished lately: commit what waits
+                if batch.due():
+                    batch.commit()
+                continue
+            outcome, sha, hashes, offsets, mtime_ns = item
             if outcome.status == REGISTERED:
                 batch.add(outcome, SongRecord(song_name(outcome.path), outcome.path, sha, outcome.size, mtime_ns,
                                               outcome.duration_seconds), hashes, offsets)
