@@ -66,3 +66,9 @@ def test_long_queries_are_analysed_at_fewer_start_points():
     assert unlimited.shifts_for(10.0) == unlimited.query_shifts
     with pytest.raises(ConfigError, match="query_shift_seconds"):
         Config.from_dict({"recognition": {"query_shift_seconds": -1}})
+
+
+@pytest.mark.parametrize("bad", [{"early_seconds": -1}, {"early_confidence": 1.5}])
+def test_early_decision_settings_are_checked(bad):
+    with pytest.raises(ConfigError, match="early_"):
+        Config.from_dict({"recognition": bad})
