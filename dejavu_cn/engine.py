@@ -147,7 +147,6 @@ class Dejavu:
             best = result["match"]
             if (best and best["confidence"] >= rec.early_confidence
                     and best["repeat_votes"] <= EARLY_REPEAT_SHARE * best["hashes_matched_in_input"]):
-                result["decided_seconds"] = result["query_seconds"]
                 result["query_seconds"] = round(query.duration_seconds, 3)
             else:
                 t2 = time.perf_counter()
@@ -157,7 +156,6 @@ class Dejavu:
                 result = None
         if result is None:
             result = self.match_query(query, top=top, lookup=lookup)
-            result["decided_seconds"] = result["query_seconds"]
         result["timings"]["query"] = round(result["timings"]["query"] + looked_up, 6)
         result["timings"]["fingerprint"] = round(t1 - t0, 6)
         result["timings"]["total"] = round(time.perf_counter() - t0, 6)
@@ -205,6 +203,7 @@ class Dejavu:
             "match": match,
             "candidates": out,
             "query_seconds": round(query.duration_seconds, 3),
+            "decided_seconds": round(query.duration_seconds, 3),
             "input_total_hashes": int(round(query.hashes_per_shift)),
             "timings": {"query": round(t1 - t0, 6), "align": round(t2 - t1, 6)},
         }

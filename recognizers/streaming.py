@@ -327,6 +327,7 @@ def answer_from_look(result, *, decided, frame_seconds):
         "match": dict(candidates[0], timings=result["timings"]) if decided and candidates else None,
         "candidates": candidates,
         "query_seconds": result["query_seconds"],
+        "decided_seconds": result["decided_seconds"],
         "input_total_hashes": result["input_total_hashes"],
         "timings": result["timings"],
         "seconds_listened": seconds,
@@ -353,7 +354,7 @@ def recognize_stream(engine, chunks, *, max_seconds=MAX_SECONDS, on_look=None, *
     -------
     dict
         ``match`` (with ``offset_seconds`` = song position at the answer) or
-        None, ``candidates``, ``query_seconds``, ``input_total_hashes``,
+        None, ``candidates``, ``query_seconds``, ``decided_seconds``, ``input_total_hashes``,
         ``timings`` and ``seconds_listened``. JSON-serialisable.
     """
     if max_seconds <= 0:
