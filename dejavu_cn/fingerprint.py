@@ -24,8 +24,9 @@ from .hashing import HASH_BYTES, hash_pairs, unique_rows
 _DB_EPS = 1e-20
 
 
-class _Columns:
-    """Equal-length array fields named in ``_FIELDS``, concatenated field by field."""
+class Columns:
+    """Equal-length array fields named in ``_FIELDS``, concatenated field by
+    field (``empty()`` gives the zero-length instance)."""
 
     _FIELDS = ()
 
@@ -41,7 +42,7 @@ class _Columns:
 
 
 @dataclass
-class Fingerprints(_Columns):
+class Fingerprints(Columns):
     """Hashes of one signal.
 
     Attributes
@@ -62,7 +63,7 @@ class Fingerprints(_Columns):
 
 
 @dataclass
-class Landmarks(_Columns):
+class Landmarks(Columns):
     """Peak pairs before hashing: ``f1``, ``f2`` (bins), ``dt`` (frames) and
     ``t1`` (anchor frame), int64 arrays of one length."""
 
@@ -85,7 +86,7 @@ class Landmarks(_Columns):
 
 
 @dataclass
-class Peaks(_Columns):
+class Peaks(Columns):
     """Spectral peaks: ``frames`` and ``bins`` (int32), ``strengths`` (dB
     re full scale, float32) and ``scores`` (dB, float32: how well the peak
     stands out, see :class:`StreamingFingerprinter`)."""

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..errors import StorageError
 from ..hashing import HASH_BYTES, hashes_to_bytes
-from .base import OFFSET_MASK, SONG_SHIFT, Lookup, Storage, packed_json, rows_to_lookup
+from .base import OFFSET_MASK, SONG_SHIFT, Lookup, Storage, rows_to_lookup
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +22,12 @@ _LOOKUP_SQL = ("SELECT COUNT(*), COALESCE(SUM(`offset`), 0), GROUP_CONCAT(CONV(H
                "CONV(HEX(SUBSTRING(hash, 5, 4)), 16, 10), ',', song_id, ',', `offset` SEPARATOR ',') "
                "FROM fingerprints WHERE hash IN ({})")
 _GROUP_CONCAT_MAX = 256 * 1024 * 1024
-_JSON_INSERT_SQL = (f"INSERT INTO fingerprints (hash, song_id, `offset`) "
-                    f"SELECT SUBSTRING(%s, (j.i - 1) * {HASH_BYTES} + 1, {HASH_BYTES}), j.v >> {SONG_SHIFT}, "
-                    f"j.v & {OFFSET_MASK} FROM JSON_TABLE(%s, '$[*]' COLUMNS (i FOR ORDINALITY, v BIGINT PATH '$')) AS j")
+# Rows unpacked by the server (JSON_TABLE, MariaDB 10.6+ / MySQL 8): a fifth of
+# the client CPU of PyMySQL's escaped multi-row INSERTs, and a third less time.
+_UNPACK_INSERT_SQL = (f"INSERT INTO fingerprints (hash, song_id, `offset`) "
+                      f"SELECT SUBSTRING(%s, (j.i - 1) * {HASH_BYTES} + 1, {HASH_BYTES}), j.v >> {SONG_SHIFT}, "
+                      f"j.v & {OFFSET_MASK} "
+                      f"FROM JSON_TABLE(%s, '$[*]' COLUMNS (i FOR ORDINALITY, v BIGINT PATH '$')) AS j")
 OPTIMIZE_GROWTH = 0.10        # a registration that grew the index by this share repacks it...
 OPTIMIZE_MIN_ROWS = 50_000    # ...if it added at least this many fingerprints
 
@@ -43,11 +46,11 @@ class MySQLStorage(Storage):
     offset_column = "`offset`"
     lookup_batch = 5000
     insert_batch = 20000          # PyMySQL folds executemany into multi-row INSERTs
-    json_insert_batch = 200_000   # rows per JSON_TABLE insert: about 5 MB per statement
+    unpack_insert_sql = _UNPACK_INSERT_SQL
+    unpack_probe_sql = "SELECT COUNT(*) FROM JSON_TABLE('[1]', '$[*]' COLUMNS (v INT PATH '$')) AS j"
 
     def __init__(self, *, host, port=3306, user, password="", database, connect_timeout=10):
         super().__init__()
-        self._json_table = None
         self.settings = dict(host=host, port=int(port), user=user, password=password,
                              database=database, connect_timeout=connect_timeout)
 
@@ -108,29 +111,9 @@ class MySQLStorage(Storage):
                                 f"Create it first: CREATE DATABASE `{self.settings['database']}`")
         return StorageError(f"{self.description}: {action} failed: {detail}")
 
-    def _insert_fingerprints(self, cur, hashes, packed):
-        """Rows sent as one hash blob and one JSON array of packed (song,
-        offset) integers per statement, unpacked by the server (JSON_TABLE,
-        MariaDB 10.6+ / MySQL 8): a fifth of the client CPU of PyMySQL's
-        escaped multi-row INSERTs, and a third less time. Older servers get
-        those INSERTs."""
-        if not self._has_json_table(cur):
-            return super()._insert_fingerprints(cur, hashes, packed)
-        hashes = np.ascontiguousarray(hashes, dtype=np.uint8)
-        for start in range(0, len(packed), self.json_insert_batch):
-            stop = start + self.json_insert_batch
-            cur.execute(_JSON_INSERT_SQL, (hashes[start:stop].tobytes(), packed_json(packed[start:stop])))
-
-    def _has_json_table(self, cur):
-        if self._json_table is None:
-            import pymysql
-            try:
-                cur.execute("SELECT COUNT(*) FROM JSON_TABLE('[1]', '$[*]' COLUMNS (v INT PATH '$')) AS j")
-                cur.fetchall()
-                self._json_table = True
-            except pymysql.err.ProgrammingError:       # syntax error: no JSON_TABLE on this server
-                self._json_table = False
-        return self._json_table
+    def _is_unsupported(self, exc):
+        import pymysql
+        return isinstance(exc, pymysql.err.ProgrammingError)  # syntax error: no JSON_TABLE (before MariaDB 10.6)
 
     def lookup(self, hashes):
         """As :meth:`Storage.lookup`, with the rows packed into one string per

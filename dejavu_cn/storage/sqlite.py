@@ -3,11 +3,9 @@ import logging
 import os
 import sqlite3
 
-import numpy as np
-
 from ..errors import StorageError
 from ..hashing import HASH_BYTES
-from .base import OFFSET_MASK, SONG_SHIFT, Storage, packed_json
+from .base import OFFSET_MASK, SONG_SHIFT, Storage
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +23,14 @@ class SQLiteStorage(Storage):
     placeholder = "?"
     offset_column = "offset"
     lookup_batch = 30000          # SQLite 3.32+ binds up to 32766 values per statement
+    unpack_insert_sql = (f"INSERT INTO fingerprints (hash, song_id, offset) "
+                         f"SELECT substr(?1, key * {HASH_BYTES} + 1, {HASH_BYTES}), value >> {SONG_SHIFT}, "
+                         f"value & {OFFSET_MASK} FROM json_each(?2)")
+    unpack_probe_sql = "SELECT json_valid('[]')"
 
     def __init__(self, path):
         super().__init__()
         self.path = str(path)
-        self._json = None
 
     @property
     def description(self):
@@ -50,26 +51,8 @@ class SQLiteStorage(Storage):
         conn.execute("PRAGMA temp_store=MEMORY")
         return conn
 
-    def _insert_fingerprints(self, cur, hashes, packed):
-        """One statement per batch: the hashes travel as one blob and the
-        (song, offset) pairs as one JSON array of packed integers, which
-        SQLite unpacks itself (json_each) instead of a Python tuple bound
-        per row: a third of the time."""
-        if not self._has_json():
-            return super()._insert_fingerprints(cur, hashes, packed)
-        cur.execute(f"INSERT INTO fingerprints (hash, song_id, offset) "
-                    f"SELECT substr(?1, key * {HASH_BYTES} + 1, {HASH_BYTES}), value >> {SONG_SHIFT}, "
-                    f"value & {OFFSET_MASK} FROM json_each(?2)",
-                    (np.ascontiguousarray(hashes, dtype=np.uint8).tobytes(), packed_json(packed)))
-
-    def _has_json(self):
-        if self._json is None:
-            try:
-                self.conn.execute("SELECT json_valid('[]')").fetchone()
-                self._json = True
-            except sqlite3.OperationalError:    # built without JSON (SQLite < 3.38 without JSON1)
-                self._json = False
-        return self._json
+    def _is_unsupported(self, exc):
+        return isinstance(exc, sqlite3.OperationalError)     # built without JSON (before 3.38, no JSON1)
 
     def _translate(self, exc, action):
         if isinstance(exc, sqlite3.OperationalError):

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from audiogen import convert, make_song, write_wav
-from dejavu_cn.audio import decode_file, from_pcm, iter_decode, pcm_to_float, resample
+from dejavu_cn.audio import (_ffmpeg_command, _ffmpeg_resampler, decode_file, ffmpeg_binary, from_pcm, iter_decode,
+                             pcm_to_float, resample)
 from dejavu_cn.errors import AudioDecodeError
 
 RATE = 11025
@@ -88,3 +89,13 @@ def test_resample_keeps_a_tone_frequency():
     assert y.size == RATE
     spectrum = np.abs(np.fft.rfft(y))
     assert abs(np.argmax(spectrum) * RATE / y.size - 1000) < 2
+
+
+def test_ffmpeg_resamples_with_soxr_only_where_it_has_it(tmp_path):
+    without = tmp_path / "ffmpeg-without-soxr"
+    without.write_text("#!/bin/sh\necho '  configuration: --prefix=/usr --enable-libmp3lame'\n")
+    without.chmod(0o755)
+    assert _ffmpeg_resampler(str(without)) == ()
+    assert _ffmpeg_resampler(str(tmp_path / "missing")) == ()
+    assert _ffmpeg_resampler(ffmpeg_binary()) == ("-resampler", "soxr")        # Debian's ffmpeg has libsoxr
+    assert "soxr" in _ffmpeg_command("x.ogg", 11025)

@@ -205,7 +205,7 @@ def test_repacking_keeps_every_row_and_only_runs_when_it_pays(any_config):
 @pytest.mark.parametrize("server_side", [True, False])
 def test_batch_of_songs_stores_every_row_once_with_or_without_server_side_unpacking(store, server_side):
     if not server_side:       # the driver's plain INSERTs, for servers without json_each / JSON_TABLE
-        store._json = store._json_table = False
+        store._server_unpacks = False
     batch = [(record(n), *fake_fingerprints(n, 3000)) for n in (10, 11, 12)]
     hashes, offsets = batch[1][1].copy(), batch[1][2].copy()
     batch[1] = (batch[1][0], np.concatenate([hashes, hashes[:7]]), np.concatenate([offsets, offsets[:7]]))
