@@ -1,11 +1,10 @@
 """MySQL / MariaDB store through PyMySQL."""
 import logging
 
-import numpy as np
 
 from ..errors import StorageError
-from ..hashing import HASH_BYTES, hashes_to_bytes
-from .base import OFFSET_MASK, SONG_SHIFT, Lookup, Storage, rows_to_lookup
+from ..hashing import HASH_BYTES
+from .base import OFFSET_MASK, SONG_SHIFT, Storage
 
 log = logging.getLogger(__name__)
 
@@ -14,20 +13,18 @@ _CONNECTION_ERRORS = {2003, 2006, 2013, 2055}
 _ACCESS_ERRORS = {1044, 1045, 1698}
 _UNKNOWN_DATABASE = 1049
 
-
-# One row per lookup: the server writes the matching rows as one string of
-# numbers (hash key halves, song, offset), which numpy parses in C. PyMySQL
-# decodes rows in Python at about 3 us each; this halves a query's time.
-_LOOKUP_SQL = ("SELECT COUNT(*), COALESCE(SUM(`offset`), 0), GROUP_CONCAT(CONV(HEX(SUBSTRING(hash, 1, 4)), 16, 10), ',', "
-               "CONV(HEX(SUBSTRING(hash, 5, 4)), 16, 10), ',', song_id, ',', `offset` SEPARATOR ',') "
-               "FROM fingerprints WHERE hash IN ({})")
-_GROUP_CONCAT_MAX = 256 * 1024 * 1024
+_GROUP_CONCAT_MAX = 256 * 1024 * 1024     # bytes of one GROUP_CONCAT (a lookup's rows as one string)
 # Rows unpacked by the server (JSON_TABLE, MariaDB 10.6+ / MySQL 8): a fifth of
 # the client CPU of PyMySQL's escaped multi-row INSERTs, and a third less time.
 _UNPACK_INSERT_SQL = (f"INSERT INTO fingerprints (hash, song_id, `offset`) "
                       f"SELECT SUBSTRING(%s, (j.i - 1) * {HASH_BYTES} + 1, {HASH_BYTES}), j.v >> {SONG_SHIFT}, "
                       f"j.v & {OFFSET_MASK} "
                       f"FROM JSON_TABLE(%s, '$[*]' COLUMNS (i FOR ORDINALITY, v BIGINT PATH '$')) AS j")
+# The rows of a lookup as one string (see Storage.lookup): the query's hashes
+# joined against the primary key through JSON_TABLE.
+_PACKED_LOOKUP_SQL = (f"SELECT COUNT(*), SUM(f.`offset`), GROUP_CONCAT(j.i - 1, ',', (f.song_id << {SONG_SHIFT}) "
+                      f"| f.`offset` SEPARATOR ',') FROM JSON_TABLE(%s, '$[*]' COLUMNS (i FOR ORDINALITY)) AS j "
+                      f"JOIN fingerprints AS f ON f.hash = SUBSTRING(%s, (j.i - 1) * {HASH_BYTES} + 1, {HASH_BYTES})")
 OPTIMIZE_GROWTH = 0.10        # a registration that grew the index by this share repacks it...
 OPTIMIZE_MIN_ROWS = 50_000    # ...if it added at least this many fingerprints
 
@@ -48,6 +45,7 @@ class MySQLStorage(Storage):
     insert_batch = 20000          # PyMySQL folds executemany into multi-row INSERTs
     unpack_insert_sql = _UNPACK_INSERT_SQL
     unpack_probe_sql = "SELECT COUNT(*) FROM JSON_TABLE('[1]', '$[*]' COLUMNS (v INT PATH '$')) AS j"
+    packed_lookup_sql = _PACKED_LOOKUP_SQL
 
     def __init__(self, *, host, port=3306, user, password="", database, connect_timeout=10):
         super().__init__()
@@ -114,30 +112,6 @@ class MySQLStorage(Storage):
     def _is_unsupported(self, exc):
         import pymysql
         return isinstance(exc, pymysql.err.ProgrammingError)  # syntax error: no JSON_TABLE (before MariaDB 10.6)
-
-    def lookup(self, hashes):
-        """As :meth:`Storage.lookup`, with the rows packed into one string per
-        batch; a batch whose string the server cut short is read row by row."""
-        values = hashes_to_bytes(hashes)
-        parts = []
-
-        def work(cur):
-            for start in range(0, len(values), self.lookup_batch):
-                batch = values[start:start + self.lookup_batch]
-                cur.execute(_LOOKUP_SQL.format(", ".join(["%s"] * len(batch))), batch)
-                count, offset_sum, text = cur.fetchone()
-                flat = np.array(text.split(","), dtype=np.int64) if text else np.zeros(0, np.int64)
-                if flat.size != 4 * count or int(flat[3::4].sum()) != int(offset_sum):
-                    # cut short (group_concat_max_len, max_allowed_packet), maybe inside the last number
-                    log.info("packed lookup truncated (%d of %d values); reading rows", flat.size, 4 * count)
-                    parts.append(rows_to_lookup(self._lookup_rows(cur, batch)))
-                    continue
-                numbers = flat.reshape(-1, 4)
-                keys = (numbers[:, 0].astype(np.uint64) << np.uint64(32)) | numbers[:, 1].astype(np.uint64)
-                parts.append(Lookup(keys, numbers[:, 2], numbers[:, 3]))
-            return parts
-
-        return Lookup.concat(self._run("look up hashes", work))
 
     def optimize(self, *, added_rows=None):
         """Rebuild the fingerprint table in key order (online: reads and

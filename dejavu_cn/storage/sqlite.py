@@ -27,6 +27,9 @@ class SQLiteStorage(Storage):
                          f"SELECT substr(?1, key * {HASH_BYTES} + 1, {HASH_BYTES}), value >> {SONG_SHIFT}, "
                          f"value & {OFFSET_MASK} FROM json_each(?2)")
     unpack_probe_sql = "SELECT json_valid('[]')"
+    packed_lookup_sql = (f"SELECT count(*), sum(f.offset), group_concat(j.key || ',' || ((f.song_id << {SONG_SHIFT}) "
+                         f"| f.offset)) FROM json_each(?1) AS j "
+                         f"JOIN fingerprints AS f ON f.hash = substr(?2, j.key * {HASH_BYTES} + 1, {HASH_BYTES})")
 
     def __init__(self, path):
         super().__init__()

@@ -221,3 +221,18 @@ def test_batch_of_songs_stores_every_row_once_with_or_without_server_side_unpack
         got = set(zip(found.keys[on_song].tolist(), found.offsets[on_song].tolist()))
         assert got == {(int(k), o_) for k, (_, o_) in zip(hash_keys(np.array([np.frombuffer(a, np.uint8) for a, _ in want])), want)}
     assert store.stats()["fingerprints"] == sum(store.song(i)["total_hashes"] for i in ids[:3])
+
+
+def test_packed_lookup_returns_the_rows_read_one_by_one(store):
+    """The server-side packed lookup (json_each / JSON_TABLE) and the plain
+    row-by-row read agree, across batches and with hashes of several songs."""
+    batch = [(record(n), *fake_fingerprints(n, 2000)) for n in (20, 21)]
+    store.add_songs(batch)
+    query = np.unique(np.concatenate([batch[0][1][::3], batch[1][1][::5], fake_fingerprints(99, 300)[0]]), axis=0)
+    store.lookup_batch = 700                                   # several statements per lookup
+    key = lambda lk: sorted(zip(lk.keys.tolist(), lk.song_ids.tolist(), lk.offsets.tolist()))  # noqa: E731
+    packed = store.lookup(query)
+    assert store._server_unpacks is True
+    store._server_unpacks = False
+    rows = store.lookup(query)
+    assert key(packed) == key(rows) and len(rows.keys) >= 2000 // 3 + 2000 // 5
