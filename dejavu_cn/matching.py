@@ -32,14 +32,13 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import poisson
+from scipy.special import pdtrc
 
 from .fingerprint import Landmarks, landmarks
 from .hashing import hash_keys
 
 MERGE_FRAMES = 1          # +- frames merged into one alignment window
 CONFIDENCE_DECADES = 10.0  # -log10(p) that maps to confidence 1.0
-_D_BIAS = 1 << 30
 
 
 @dataclass
@@ -132,9 +131,11 @@ def _join(query_keys, lookup, max_rows):
 
     Returns (query indices, row indices, hash index of each pair, stop words).
     """
-    order = np.argsort(lookup.keys, kind="stable")
+    order = np.argsort(lookup.keys)
     sorted_keys = lookup.keys[order]
-    uniq, first, counts = np.unique(sorted_keys, return_index=True, return_counts=True)
+    first = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+    uniq = sorted_keys[first]
+    counts = np.diff(np.r_[first, sorted_keys.size])
     common = counts > max_rows
     if common.any():
         keep = ~common
@@ -151,12 +152,24 @@ def _join(query_keys, lookup, max_rows):
     return q_idx[rep], order[starts[rep] + within], pos[q_idx][rep], int(common.sum())
 
 
-def _unique_pairs(a, b):
-    """Indices of one element per distinct (a, b) pair."""
-    order = np.lexsort((b, a))
-    sa, sb = a[order], b[order]
-    first = np.r_[True, (sa[1:] != sa[:-1]) | (sb[1:] != sb[:-1])]
-    return order[first]
+def _vote_order(song, d, qframe):
+    """An order that sorts pairs by (song, frame difference, query frame), and
+    the sorted (song, difference) bin of each pair, numbered so that bins of
+    one song are consecutive integers and bins of two songs are never
+    neighbours.
+
+    One sort of one integer key where the ranges allow (always, but for
+    absurd song ids), else a three-key lexsort.
+    """
+    d_min = int(d.min())
+    width = int(d.max()) - d_min + 3                  # +-1 bin never reaches another song
+    bins = song * width + (d - d_min + 1)
+    q_span = int(qframe.max()) + 1
+    if (int(song.max()) + 1) * width * q_span < 2 ** 62:
+        order = np.argsort(bins * q_span + qframe)
+    else:
+        order = np.lexsort((qframe, d, song))
+    return order, bins[order], width
 
 
 def align(query, lookup, *, max_rows=2000, top=10):
@@ -193,38 +206,44 @@ def align(query, lookup, *, max_rows=2000, top=10):
     q_idx, r_idx, h_idx, stats["stop_words"] = _join(hash_keys(query.hashes), lookup, max_rows)
     if q_idx.size == 0:
         return [], stats
-    diff = lookup.offsets[r_idx] * S - query.times[q_idx]            # sub-frames
-    d = np.floor_divide(diff + S // 2, S)                              # frames
-    bin_key = lookup.song_ids[r_idx] * (2 * _D_BIAS) + (d + _D_BIAS)   # (song, frame difference)
     anchor = lookup.offsets[r_idx]
-    keep = _unique_pairs(bin_key, anchor)
-    votes_bin = bin_key[keep]
-    stats["pairs"] = int(keep.size)
-    bins, counts = np.unique(votes_bin, return_counts=True)
+    diff = anchor * S - query.times[q_idx]                            # sub-frames
+    d = np.floor_divide(diff + S // 2, S)                              # frames
+    # sorted by (song, d, anchor), one sort: anchor = d + query frame, so the
+    # query frame stands in for the anchor within a bin
+    order, pair_bin, width = _vote_order(lookup.song_ids[r_idx], d, anchor - d)
+    diff, anchor = diff[order], anchor[order]
+    vote = np.r_[True, (pair_bin[1:] != pair_bin[:-1]) | (anchor[1:] != anchor[:-1])]
+    votes_bin = pair_bin[vote]                                          # sorted
+    stats["pairs"] = int(votes_bin.size)
+    starts = np.flatnonzero(np.r_[True, votes_bin[1:] != votes_bin[:-1]])
+    bins, counts = votes_bin[starts], np.diff(np.r_[starts, votes_bin.size])
     score = counts.copy()
-    for step in range(1, MERGE_FRAMES + 1):                             # neighbours within +-MERGE_FRAMES
-        for sign in (-1, 1):
-            nb = np.minimum(np.searchsorted(bins, bins + sign * step), bins.size - 1)
-            score += np.where(bins[nb] == bins + sign * step, counts[nb], 0)
-    bin_song = bins // (2 * _D_BIAS)
-    hits_song, hits = np.unique(votes_bin // (2 * _D_BIAS), return_counts=True)
-    stats["songs_hit"] = int(hits_song.size)
-    # best bin per song: sort by (song, score) and take each song's last
-    order = np.lexsort((score, bin_song))
-    last = np.r_[bin_song[order][1:] != bin_song[order][:-1], True]
-    best = order[last]
+    for step in range(1, MERGE_FRAMES + 1):      # neighbours within +-MERGE_FRAMES: bins are sorted and
+        for ahead in range(1, step + 1):         # distinct, so bin + step is at most ``step`` places on
+            near = bins[ahead:] - bins[:-ahead] == step
+            score[:-ahead] += np.where(near, counts[ahead:], 0)
+            score[ahead:] += np.where(near, counts[:-ahead], 0)
+    bin_song = bins // width
+    song_starts = np.flatnonzero(np.r_[True, bin_song[1:] != bin_song[:-1]])
+    hits = np.add.reduceat(counts, song_starts)                          # votes per song, any window
+    stats["songs_hit"] = int(song_starts.size)
+    song_ends = np.r_[song_starts[1:], bins.size]
+    # best bin per song (ties: the later difference), strongest songs first
+    order_b = np.lexsort((score, bin_song))
+    best = order_b[np.r_[bin_song[order_b][1:] != bin_song[order_b][:-1], True]]
     best = best[np.argsort(-score[best], kind="stable")][: top * 3]
-    pair_song = bin_key // (2 * _D_BIAS)
+    song_of = np.searchsorted(song_starts, best, side="right") - 1
     candidates = []
-    for b in best:          # a few candidates, not rows: exact counts in each window
-        song = int(bin_song[b])
-        center = int(bins[b] % (2 * _D_BIAS) - _D_BIAS)
-        sel = (pair_song == song) & (np.abs(d - center) <= MERGE_FRAMES)
-        aligned = int(np.unique(anchor[sel]).size)
-        elsewhere = (bin_song == song) & (np.abs(bins - bins[b]) > 2 * MERGE_FRAMES)
-        candidates.append(Candidate(song_id=song, aligned=aligned, offset_subframes=float(np.median(diff[sel])),
-                                    hits=int(hits[np.searchsorted(hits_song, song)]),
-                                    repeat_votes=int(score[elsewhere].max()) if elsewhere.any() else 0))
+    for b, k in zip(best, song_of):     # a few candidates, not rows: exact counts in each window
+        center = bins[b]
+        lo, hi = np.searchsorted(pair_bin, [center - MERGE_FRAMES, center + MERGE_FRAMES + 1])
+        s0, s1 = song_starts[k], song_ends[k]
+        far = np.abs(bins[s0:s1] - center) > 2 * MERGE_FRAMES
+        window = np.sort(diff[lo:hi])
+        candidates.append(Candidate(song_id=int(bin_song[b]), aligned=len(set(anchor[lo:hi].tolist())),
+                                    offset_subframes=float(window[(hi - lo - 1) // 2] + window[(hi - lo) // 2]) / 2,
+                                    hits=int(hits[k]), repeat_votes=int(score[s0:s1][far].max()) if far.any() else 0))
     candidates.sort(key=lambda c: (-c.aligned, c.song_id))
     return candidates[:top], stats
 
@@ -264,8 +283,8 @@ def chance_p_value(aligned, hits, span_frames, songs_hit, *, searched_frames=Non
     lam = max(hits, aligned) * width / span
     searched = span if searched_frames is None else float(searched_frames)
     windows = max(1.0, searched / width) * max(1, songs_hit)
-    tail = float(poisson.logsf(aligned - 1, lam))          # log P(X >= aligned)
-    return float(min(1.0, np.exp(min(0.0, tail + np.log(windows)))))
+    tail = float(pdtrc(aligned - 1, lam))                   # P(X >= aligned); 0 when below 1e-308
+    return float(min(1.0, tail * windows))
 
 
 NULL_ALLOWANCE = 2          # runner-up votes a true match may share with chance before it is discounted
