@@ -13,6 +13,7 @@ strongest. Every test is relative, so a louder or quieter copy of the same
 audio gives the same peaks: loudness does not change how many hashes a
 second of audio gives. ``peak_floor`` only silences digital silence.
 """
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,12 +138,23 @@ def spectrogram(samples, *, window_size, hop_size, bins=None):
     low, high = bins if bins is not None else (0, window_size // 2 + 1)
     if n_frames == 0:
         return np.zeros((0, high - low), dtype=np.float32)
-    window = np.hanning(window_size).astype(np.float32)
+    window = _hann(window_size)
     frames = np.lib.stride_tricks.sliding_window_view(samples, window_size)[::hop_size][:n_frames]
     spectrum = rfft(frames * window, axis=1)[:, low:high]
-    power = spectrum.real ** 2 + spectrum.imag ** 2
+    power = np.square(spectrum.real)
+    power += np.square(spectrum.imag)
     power *= np.float32(4.0 / float(window.sum()) ** 2)   # full-scale sine -> 0 dB
-    return (10.0 * np.log10(power + _DB_EPS)).astype(np.float32)
+    power += np.float32(_DB_EPS)
+    np.log10(power, out=power)
+    power *= np.float32(10.0)
+    return power
+
+
+@functools.lru_cache(maxsize=8)
+def _hann(window_size):
+    window = np.hanning(window_size).astype(np.float32)
+    window.flags.writeable = False
+    return window
 
 
 LOBE_FRAMES = 1      # frames either side that belong to a peak's own main lobe (hop = window / 4)
@@ -162,6 +174,14 @@ def _max_over_frames(x, h):
         np.maximum(out[d:], x[:-d], out=out[d:])
         np.maximum(out[:-d], x[d:], out=out[:-d])
     return out
+
+
+def _gather_max(x, rows, cols):
+    """Row-wise maximum of ``x[rows, cols]`` ((n, k) index arrays), reading
+    -inf outside ``x``."""
+    inside = (rows >= 0) & (rows < x.shape[0]) & (cols >= 0) & (cols < x.shape[1])
+    values = x[np.clip(rows, 0, x.shape[0] - 1), np.clip(cols, 0, x.shape[1] - 1)]
+    return np.where(inside, values, -np.inf).max(axis=1, initial=-np.inf)
 
 
 def _rank_select(peaks, keep, half_window):
@@ -399,19 +419,12 @@ class StreamingFingerprinter:
         if self.p.peak_margin_weight == 0 or r.size == 0:
             return np.zeros(r.size, np.float32)
         T, F = self.T, self.F
-        best = np.full(r.size, -np.inf, np.float32)
-        dts = np.r_[-T:-LOBE_FRAMES, LOBE_FRAMES + 1:T + 1]
-        for dt in dts:
-            rows = r + dt
-            ok = (rows >= 0) & (rows < slab.shape[0])
-            best = np.maximum(best, np.where(ok, across[np.clip(rows, 0, slab.shape[0] - 1), c], -np.inf))
-        dfs = np.r_[-F:-LOBE_BINS, LOBE_BINS + 1:F + 1]
-        if dfs.size:
+        rows = r[:, None] + np.r_[-T:-LOBE_FRAMES, LOBE_FRAMES + 1:T + 1]
+        best = _gather_max(across, rows, np.broadcast_to(c[:, None], rows.shape))
+        cols = c[:, None] + np.r_[-F:-LOBE_BINS, LOBE_BINS + 1:F + 1]
+        if cols.shape[1]:
             lobe_rows = _max_over_frames(slab, LOBE_FRAMES)
-            for df in dfs:
-                cols = c + df
-                ok = (cols >= 0) & (cols < slab.shape[1])
-                best = np.maximum(best, np.where(ok, lobe_rows[r, np.clip(cols, 0, slab.shape[1] - 1)], -np.inf))
+            best = np.maximum(best, _gather_max(lobe_rows, np.broadcast_to(r[:, None], cols.shape), cols))
         return np.minimum(slab[r, c] - best, MAX_MARGIN_DB)
 
     def _select(self, start, end):

@@ -14,6 +14,8 @@ SHA-1 is not invertible, so :func:`unpack_preimage` inverts the pre-image and
 SHA-1 is computed in numpy for many messages at once: the loops below run over
 SHA-1's 80 rounds, never over pairs.
 """
+import hashlib
+
 import numpy as np
 
 HASH_BYTES = 10
@@ -81,14 +83,36 @@ def _sha1_block(messages):
     return digest.astype(">u4").view(np.uint8).reshape(n, 20)
 
 
+SMALL_BATCH = 2048   # fewer distinct pre-images than this: hashlib per message beats numpy's 80 fixed rounds
+
+
 def hash_pairs(f1, f2, dt):
     """Truncated SHA-1 hashes of peak pairs.
+
+    Each distinct pre-image is hashed once (a query analysed at several
+    start points, or a song's held notes, repeat many).
 
     Returns
     -------
     np.ndarray, shape (n, 10), uint8
     """
-    return sha1_rows(pack_preimage(f1, f2, dt))[:, :HASH_BYTES].copy()
+    preimages = pack_preimage(f1, f2, dt)
+    if len(preimages) == 0:
+        return np.zeros((0, HASH_BYTES), np.uint8)
+    codes = preimages.view(">u2").astype(np.int64)
+    codes = (codes[:, 0] << 32) | (codes[:, 1] << 16) | codes[:, 2]
+    distinct, inverse = np.unique(codes, return_inverse=True)
+    first = np.empty(distinct.size, np.int64)
+    first[inverse] = np.arange(codes.size)
+    unique_pre = preimages[first]
+    if distinct.size < SMALL_BATCH:
+        flat = unique_pre.tobytes()
+        digests = b"".join([hashlib.sha1(flat[i:i + PREIMAGE_BYTES]).digest()[:HASH_BYTES]
+                            for i in range(0, len(flat), PREIMAGE_BYTES)])
+        hashed = np.frombuffer(digests, np.uint8).reshape(-1, HASH_BYTES)
+    else:
+        hashed = sha1_rows(unique_pre)[:, :HASH_BYTES]
+    return hashed[inverse.reshape(-1)]
 
 
 def hash_keys(hashes):
