@@ -20,7 +20,7 @@ import numpy as np
 from .audio import decode_file
 from .config import Config, load_config
 from .hashing import hash_keys, unique_rows
-from .matching import Query, align, analyze_query, query_params, score_candidates
+from .matching import Query, QueryAnalysis, align, query_params, score_candidates
 from .register import register_files
 from .storage import Lookup, open_storage
 
@@ -136,36 +136,46 @@ class Dejavu:
         """
         rec = self.config.recognition
         t0 = time.perf_counter()
-        query = self.analyze(samples)
-        t1 = time.perf_counter()
-        lookup, result, looked_up = None, None, 0.0
-        if rec.early_seconds > 0 and query.duration_seconds > 1.5 * rec.early_seconds:
-            head = query.head(rec.early_seconds, self.params.frame_seconds())
+        analysis = self.analysis(samples)
+        lookup, result, looked_up, analysed = None, None, 0.0, 0.0
+        if rec.early_seconds > 0 and analysis.duration_seconds > 1.5 * rec.early_seconds:
+            head = analysis.head(rec.early_seconds)
+            t1 = time.perf_counter()
+            analysed = t1 - t0
             lookup = self.lookup(head.hashes)
             looked_up = time.perf_counter() - t1
             result = self.match_query(head, top=top, lookup=lookup)
             best = result["match"]
             if (best and best["confidence"] >= rec.early_confidence
                     and best["repeat_votes"] <= EARLY_REPEAT_SHARE * best["hashes_matched_in_input"]):
-                result["query_seconds"] = round(query.duration_seconds, 3)
+                result["query_seconds"] = round(analysis.duration_seconds, 3)
             else:
-                t2 = time.perf_counter()
+                result = None
+        if result is None:
+            t1 = time.perf_counter()
+            query = analysis.whole()
+            t2 = time.perf_counter()
+            analysed += t2 - t1
+            if lookup is not None:
                 rest = query.hashes[~np.isin(hash_keys(query.hashes), hash_keys(head.hashes))]
                 lookup = Lookup.concat([lookup, self.lookup(rest)])
                 looked_up += time.perf_counter() - t2
-                result = None
-        if result is None:
             result = self.match_query(query, top=top, lookup=lookup)
         result["timings"]["query"] = round(result["timings"]["query"] + looked_up, 6)
-        result["timings"]["fingerprint"] = round(t1 - t0, 6)
+        result["timings"]["fingerprint"] = round(analysed, 6)
         result["timings"]["total"] = round(time.perf_counter() - t0, 6)
         return result
 
-    def analyze(self, samples):
-        """A query's hashes (:class:`~dejavu_cn.matching.Query`), at as many
-        start points as its duration calls for (``recognition.shifts_for``)."""
+    def analysis(self, samples):
+        """A :class:`~dejavu_cn.matching.QueryAnalysis` of mono samples at the
+        analysis rate, at as many start points as their duration calls for
+        (``recognition.shifts_for``)."""
         seconds = np.asarray(samples).size / self.params.sample_rate
-        return analyze_query(samples, self.query_params(), shifts=self.config.recognition.shifts_for(seconds))
+        return QueryAnalysis(samples, self.query_params(), shifts=self.config.recognition.shifts_for(seconds))
+
+    def analyze(self, samples):
+        """A query's hashes (:class:`~dejavu_cn.matching.Query`); see :meth:`analysis`."""
+        return self.analysis(samples).whole()
 
     def query_params(self):
         """Fingerprint parameters for queries (denser than for registering)."""

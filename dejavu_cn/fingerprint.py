@@ -314,20 +314,31 @@ class StreamingFingerprinter:
         self._sel = Peaks.empty()                # selected peaks not yet used as anchors (plus targets)
         self._flushed = False
 
+    @property
+    def lag_frames(self):
+        """Frames of audio after an anchor frame needed before its hashes are
+        final: candidates need ``context`` frames after them, the per-second
+        cap ``rank_half`` frames of candidates, pairs ``max_hash_time_delta``
+        frames of selected peaks."""
+        return self.context + self.rank_half + self.p.max_hash_time_delta
+
     def feed(self, samples):
         return self.feed_landmarks(samples).hashed()
 
     def flush(self):
         return self.flush_landmarks().hashed()
 
-    def feed_landmarks(self, samples):
+    def feed_landmarks(self, samples, *, last=False):
+        """``last``: no more samples follow (as ``flush_landmarks`` after this
+        piece, with each stage run once)."""
         if self._flushed:
             raise RuntimeError("feed() after flush()")
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
         self.samples_fed += samples.size
         self._samples = np.concatenate([self._samples, samples]) if self._samples.size else samples
         self._compute_frames()
-        return self._advance(final=False)
+        self._flushed = last
+        return self._advance(final=last)
 
     def flush_landmarks(self):
         if self._flushed:
@@ -452,8 +463,7 @@ class StreamingFingerprinter:
 
 def landmarks(samples, params):
     """Peak pairs of a whole signal (mono float32 at ``params.sample_rate``)."""
-    fp = StreamingFingerprinter(params)
-    return Landmarks.concat([fp.feed_landmarks(samples), fp.flush_landmarks()])
+    return StreamingFingerprinter(params).feed_landmarks(samples, last=True)
 
 
 def fingerprint(samples, params):

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import pdtrc
 
-from .fingerprint import Landmarks, landmarks
-from .hashing import hash_keys
+from .fingerprint import Fingerprints, Landmarks, StreamingFingerprinter
+from .hashing import HASH_BYTES, hash_keys
 
 MERGE_FRAMES = 1          # +- frames merged into one alignment window
 CONFIDENCE_DECADES = 10.0  # -log10(p) that maps to confidence 1.0
@@ -79,6 +79,14 @@ class Query:
         keep = self.times < int(round(seconds / frame_seconds)) * self.shifts
         return Query(self.hashes[keep], self.times[keep], self.shifts, min(seconds, self.duration_seconds))
 
+    @classmethod
+    def of(cls, parts, shifts, duration_seconds):
+        """A query of (Fingerprints, shift index) parts."""
+        fps = [f for f, _ in parts]
+        times = [f.offsets.astype(np.int64) * shifts + k for f, k in parts]
+        return cls(np.concatenate([f.hashes for f in fps]) if fps else np.zeros((0, HASH_BYTES), np.uint8),
+                   np.concatenate(times) if times else np.zeros(0, np.int64), shifts, duration_seconds)
+
 
 def query_params(params, recognition):
     """The fingerprint parameters used on queries: denser peaks and a wider
@@ -87,20 +95,69 @@ def query_params(params, recognition):
                                fan_value=max(params.fan_value, recognition.query_fan_value))
 
 
+class QueryAnalysis:
+    """A query fingerprinted at ``shifts`` start points ``hop / shifts``
+    apart, progressively: :meth:`head` analyses only as much audio as the
+    hashes anchored in the opening seconds need, :meth:`whole` finishes
+    (streaming analysis: the same hashes as one pass, nothing done twice).
+
+    ``params`` are the query's parameters (see :func:`query_params`).
+    """
+
+    def __init__(self, samples, params, *, shifts):
+        self.samples = np.asarray(samples, dtype=np.float32)
+        self.params = params
+        self.shifts = shifts
+        self.duration_seconds = self.samples.size / params.sample_rate
+        self._starts = [int(round(k * params.hop_size / shifts)) for k in range(shifts)]
+        self._fps = [StreamingFingerprinter(params) for _ in range(shifts)]
+        self._fed = [start for start in self._starts]       # next sample each analysis reads
+        self._parts = []                                     # (Fingerprints, shift) hashed so far
+
+    def _feed(self, until=None, *, final=False):
+        marks, shift = [], []
+        for k, fp in enumerate(self._fps):
+            stop = self.samples.size if until is None else min(self.samples.size, self._starts[k] + until)
+            if stop > self._fed[k]:
+                marks.append(fp.feed_landmarks(self.samples[self._fed[k]:stop], last=final))
+                self._fed[k] = stop
+            elif final:
+                marks.append(fp.flush_landmarks())
+            else:
+                continue
+            shift.append(np.full(len(marks[-1]), k, np.int64))
+        landmarks_ = Landmarks.concat(marks)
+        if len(landmarks_):                                  # one hashing pass for every shift
+            fps = landmarks_.hashed()
+            k = np.concatenate(shift)
+            self._parts += [(Fingerprints(fps.hashes[k == i], fps.offsets[k == i]), i) for i in range(self.shifts)]
+
+    def head(self, seconds):
+        """The query made of the hashes anchored in the first ``seconds``."""
+        p = self.params
+        frames = int(round(seconds / p.frame_seconds()))
+        lag = self._fps[0].lag_frames if self._fps else 0
+        until = (frames + lag - 1) * p.hop_size + p.window_size      # samples after which they are final
+        if all(start + until >= self.samples.size for start in self._starts):
+            self._feed(final=True)
+        else:
+            self._feed(until)
+        return self._query().head(seconds, p.frame_seconds())
+
+    def whole(self):
+        """The query made of every hash of the samples."""
+        self._feed(final=True)
+        return self._query()
+
+    def _query(self):
+        return Query.of(self._parts, self.shifts, self.duration_seconds)
+
+
 def analyze_query(samples, params, *, shifts):
     """Fingerprint ``samples`` at ``shifts`` start points ``hop / shifts`` apart.
 
     ``params`` are the query's parameters (see :func:`query_params`)."""
-    samples = np.asarray(samples, dtype=np.float32)
-    parts, times = [], []
-    for k in range(shifts):
-        start = int(round(k * params.hop_size / shifts))
-        marks = landmarks(samples[start:], params)
-        parts.append(marks)
-        times.append(marks.t1 * shifts + k)
-    fps = Landmarks.concat(parts).hashed()              # one hashing pass for every shift
-    return Query(fps.hashes, np.concatenate(times) if times else np.zeros(0, np.int64), shifts,
-                 samples.size / params.sample_rate)
+    return QueryAnalysis(samples, params, shifts=shifts).whole()
 
 
 def query_from_fingerprints(fps, *, shifts, duration_seconds, shift_index=None):
