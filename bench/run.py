@@ -85,6 +85,29 @@ def reset_mysql(name):
     conn.close()
 
 
+BUFFER_POOL_BYTES = 1 << 30     # InnoDB cache the benchmark runs with (the server's default, 128 MB, is smaller than its index)
+
+
+def set_buffer_pool(size):
+    """Set the server's InnoDB buffer pool (a dynamic setting); returns the
+    size it had, or None if this user may not change it."""
+    import pymysql
+    cfg = mysql_config("mysql")["database"]
+    conn = pymysql.connect(host=cfg["host"], port=cfg["port"], user=cfg["user"], password=cfg["password"])
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT @@innodb_buffer_pool_size")
+            before = int(cur.fetchone()[0])
+            if before != size:
+                cur.execute("SET GLOBAL innodb_buffer_pool_size = %s", (int(size),))
+        return before
+    except pymysql.err.MySQLError as exc:
+        print(f"  cannot set innodb_buffer_pool_size ({exc}); measuring with the server's setting", flush=True)
+        return None
+    finally:
+        conn.close()
+
+
 def analyze_mysql(engine):
     with engine.storage.conn.cursor() as cur:
         cur.execute("ANALYZE TABLE fingerprints, songs")
@@ -138,6 +161,22 @@ def ingest_only(engine, tracks, jobs, backend):
             f"{stats['bytes'] / 1e6 / stats['hours']:.1f} MB per hour")
 
 
+def run_backend(args, backend, config, tracks, lengths, conditions):
+    """Measure one backend; the report (None with --ingest-only, which prints)."""
+    with Dejavu(config) as engine:
+        if args.ingest_only:
+            print(ingest_only(engine, tracks, args.jobs, backend), flush=True)
+            return None
+        report = evaluate(engine, tracks, work_dir=args.work, lengths=lengths, conditions=conditions,
+                          clips=args.clips, unknown_clips=args.unknown_clips, seed=args.seed, jobs=args.jobs,
+                          progress=lambda m: print(f"  {m}", flush=True))
+        if backend == "mysql":
+            analyze_mysql(engine)
+            stats = engine.stats()
+            report["database"].update(bytes=stats["bytes"], mb_per_hour=stats["bytes"] / 1e6 / stats["hours"])
+    return report
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backends", default="sqlite,mysql")
@@ -148,6 +187,8 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--work", default=os.path.join(HERE, "work"))
+    ap.add_argument("--buffer-pool-mb", type=int, default=BUFFER_POOL_BYTES >> 20,
+                    help="InnoDB buffer pool for the MariaDB run, restored afterwards (0: leave the server's)")
     ap.add_argument("--skip-memory", action="store_true", help="skip the 2-hour-file memory measurement")
     ap.add_argument("--ingest-only", action="store_true",
                     help="only register the corpus (minus held-out tracks) and report speed and size")
@@ -157,9 +198,9 @@ def main(argv=None):
     print(f"corpus: {len(tracks)} tracks", flush=True)
     lengths = [float(x) for x in args.lengths.split(",")]
     conditions = args.conditions.split(",")
-    results = {}
     for backend in args.backends.split(","):
         print(f"\n=== {backend} ===", flush=True)
+        pool_before = None
         if backend == "sqlite":
             db = os.path.join(args.work, "bench.sqlite3")
             for suffix in ("", "-wal", "-shm"):
@@ -169,20 +210,19 @@ def main(argv=None):
         else:
             reset_mysql("dejavu_cn_bench")
             config = mysql_config("dejavu_cn_bench")
-        with Dejavu(config) as engine:
-            if args.ingest_only:
-                print(ingest_only(engine, tracks, args.jobs, backend), flush=True)
-                continue
-            report = evaluate(engine, tracks, work_dir=args.work, lengths=lengths, conditions=conditions,
-                              clips=args.clips, unknown_clips=args.unknown_clips, seed=args.seed, jobs=args.jobs,
-                              progress=lambda m: print(f"  {m}", flush=True))
-            if backend == "mysql":
-                analyze_mysql(engine)
-                stats = engine.stats()
-                report["database"].update(bytes=stats["bytes"], mb_per_hour=stats["bytes"] / 1e6 / stats["hours"])
-        results[backend] = report
-        print(format_report(report), flush=True)
-        save_report(report, os.path.join(args.work, f"report_{backend}.json"))
+            if args.buffer_pool_mb:
+                pool_before = set_buffer_pool(args.buffer_pool_mb << 20)
+                if pool_before is not None:
+                    print(f"  innodb_buffer_pool_size {pool_before >> 20} MB -> {args.buffer_pool_mb} MB for this run",
+                          flush=True)
+        try:
+            report = run_backend(args, backend, config, tracks, lengths, conditions)
+        finally:
+            if pool_before is not None:
+                set_buffer_pool(pool_before)
+        if report is not None:
+            print(format_report(report), flush=True)
+            save_report(report, os.path.join(args.work, f"report_{backend}.json"))
     if not args.skip_memory:
         mem = long_file_memory(args.work, tracks)
         print(f"\nregistering a 2-hour file: peak memory {mem['peak_rss_mb']:.0f} MB, {mem['wall_seconds']:.1f} s")

@@ -35,7 +35,7 @@ sys.path.insert(0, HERE)
 from dejavu_cn import Dejavu  # noqa: E402
 from dejavu_cn.audio import decode_file  # noqa: E402
 from dejavu_cn.config import Config  # noqa: E402
-from dejavu_cn.evaluate import (CLIP_SOURCE_RATE, OFFSET_TOLERANCE, ClipSpec, _audible_start,  # noqa: E402
+from dejavu_cn.evaluate import (CLIP_SOURCE_RATE, OFFSET_TOLERANCE, _audible_start,  # noqa: E402
                                 _make_clip, find_shared_audio, plan_clips, readable_tracks, split_tracks)
 from dejavu_cn.fingerprint import drop_repeated, fingerprint  # noqa: E402
 from dejavu_cn.hashing import hash_keys  # noqa: E402
