@@ -40,3 +40,16 @@ def test_bytes_round_trip_keeps_trailing_zero_bytes():
 def test_hash_keys_distinguish_hashes():
     h = hash_pairs(np.arange(1000), np.arange(1000) + 3, np.full(1000, 9))
     assert np.unique(hash_keys(h)).size == 1000
+
+
+def test_hash_pairs_equals_hashlib_on_both_paths_and_with_repeats():
+    """Small batches go through hashlib, large ones through numpy; repeated
+    pre-images are hashed once and copied back to every position."""
+    from dejavu_cn.hashing import SMALL_BATCH
+    rng = np.random.default_rng(2)
+    for n in (1, 40, SMALL_BATCH + 500):
+        f1, f2, dt = rng.integers(0, 600, n), rng.integers(0, 600, n), rng.integers(1, 64, n)
+        f1[::3], f2[::3], dt[::3] = 5, 9, 2                              # a third of them the same pair
+        want = [hashlib.sha1(bytes(p)).digest()[:HASH_BYTES] for p in pack_preimage(f1, f2, dt)]
+        assert hashes_to_bytes(hash_pairs(f1, f2, dt)) == want
+    assert hash_pairs([], [], []).shape == (0, HASH_BYTES)

@@ -86,3 +86,37 @@ def test_alignment_details_form_a_diagonal(index):
     d = alignment_details(q, lookup, 1)
     diff_seconds = d["difference_frames"] * P.frame_seconds()
     assert np.mean(np.abs(diff_seconds - 10.0) < 0.05) > 0.5
+
+
+def test_align_gives_the_same_candidates_whatever_the_song_ids(index):
+    """Song ids too large for the one-key sort take the three-key sort: the
+    answer must not change."""
+    songs, lookup = index
+    q = query(songs[2][7 * SOURCE_RATE:9 * SOURCE_RATE] + 0.3 * songs[1][:2 * SOURCE_RATE], SOURCE_RATE)
+    small, stats_small = align(q, lookup)
+    big_ids = Lookup(lookup.keys, lookup.song_ids + (1 << 40), lookup.offsets)
+    big, stats_big = align(q, big_ids)
+    assert stats_small == stats_big and len(small) >= 2
+    for a, b in zip(small, big):
+        assert (a.song_id + (1 << 40), a.aligned, a.offset_subframes, a.hits, a.repeat_votes) == \
+               (b.song_id, b.aligned, b.offset_subframes, b.hits, b.repeat_votes)
+
+
+def test_progressive_analysis_gives_the_hashes_of_one_pass(index):
+    """QueryAnalysis.head reads only as much audio as the opening hashes
+    need, yet gives exactly the whole analysis' opening hashes; whole()
+    then gives every hash of one pass."""
+    from dejavu_cn.matching import QueryAnalysis
+    songs, _ = index
+    x = resample(songs[3][2 * SOURCE_RATE:12 * SOURCE_RATE], SOURCE_RATE, P.sample_rate)
+    for shifts in (1, 3):
+        ref = analyze_query(x, QP, shifts=shifts)
+        rows = lambda q: sorted(zip(map(bytes, q.hashes), q.times.tolist()))  # noqa: E731
+        analysis = QueryAnalysis(x, QP, shifts=shifts)
+        head = analysis.head(3.0)
+        assert max(analysis._fed) < 0.8 * x.size                    # the tail was not analysed yet
+        assert rows(head) == rows(ref.head(3.0, P.frame_seconds())) and len(head) > 0
+        assert rows(analysis.whole()) == rows(ref)
+        short = QueryAnalysis(x[:4 * P.sample_rate], QP, shifts=shifts)
+        assert rows(short.head(3.0)) == rows(analyze_query(x[:4 * P.sample_rate], QP, shifts=shifts)
+                                            .head(3.0, P.frame_seconds()))
