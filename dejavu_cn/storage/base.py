@@ -24,6 +24,12 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = "1"
 SONG_SHIFT = 32                     # inserts carry (song_id, offset) packed in one int64
 OFFSET_MASK = (1 << SONG_SHIFT) - 1
+# a packed lookup returns each row as one int64: index of its hash in the
+# batch << 48 | song_id << 24 | offset (song ids and offsets below 2^24, as
+# MySQL's MEDIUMINT columns hold; anything larger is read row by row)
+LOOKUP_SONG_SHIFT = 24
+LOOKUP_INDEX_SHIFT = 48
+LOOKUP_MASK = (1 << LOOKUP_SONG_SHIFT) - 1
 
 
 def schema_file(name):
@@ -111,11 +117,11 @@ class Storage(ABC):
     unpack_probe_sql = None
     #: rows per unpacking statement (about 5 MB)
     unpack_batch = 200_000
-    #: ``SELECT count, checksum, text`` of the rows whose hash is in a blob of
-    #: hashes, bound as (JSON array with one element per hash, blob): ``text``
-    #: holds "index,packed" per row, ``checksum`` the sum of the offsets; or
-    #: None. Runs where ``unpack_insert_sql`` does (the same JSON support);
-    #: see :meth:`lookup`
+    #: ``SELECT count, checksum, largest song id, largest offset, text`` of the
+    #: rows whose hash is in a blob of hashes, bound as (JSON array with one
+    #: element per hash, blob): ``text`` holds one packed integer per row
+    #: (``LOOKUP_*``), ``checksum`` the sum of the offsets; or None. Runs where
+    #: ``unpack_insert_sql`` does (the same JSON support); see :meth:`lookup`
     packed_lookup_sql = None
 
     def __init__(self):
@@ -490,18 +496,21 @@ class Storage(ABC):
 
     def _packed_lookup(self, cur, batch):
         """A :class:`Lookup` of one batch through ``packed_lookup_sql``, or
-        None if the server's string came back cut short."""
+        None if the server's string came back cut short or a value does
+        not fit the packing."""
         cur.execute(self.packed_lookup_sql, ("[" + ",".join("0" * len(batch)) + "]", batch.tobytes()))
-        count, checksum, text = cur.fetchone()
+        count, checksum, top_song, top_offset, text = cur.fetchone()
+        if max(int(top_song or 0), int(top_offset or 0)) > LOOKUP_MASK or len(batch) >> (63 - LOOKUP_INDEX_SHIFT):
+            return None
         with warnings.catch_warnings():       # a string cut short may end in a separator
             warnings.simplefilter("ignore", DeprecationWarning)
-            flat = np.fromstring(text, sep=",", dtype=np.int64) if text else np.zeros(0, np.int64)
-        if flat.size != 2 * int(count) or int((flat[1::2] & OFFSET_MASK).sum()) != int(checksum or 0):
+            packed = np.fromstring(text, sep=",", dtype=np.int64) if text else np.zeros(0, np.int64)
+        if packed.size != int(count) or int((packed & LOOKUP_MASK).sum()) != int(checksum or 0):
             # cut short (group_concat_max_len, max_allowed_packet), maybe inside the last number
-            log.info("packed lookup cut short (%d of %d values); reading rows", flat.size, 2 * int(count))
+            log.info("packed lookup cut short (%d of %d rows); reading rows", packed.size, int(count))
             return None
-        index, packed = flat[0::2], flat[1::2]
-        return Lookup(hash_keys(batch)[index], packed >> SONG_SHIFT, packed & OFFSET_MASK)
+        return Lookup(hash_keys(batch)[packed >> LOOKUP_INDEX_SHIFT], (packed >> LOOKUP_SONG_SHIFT) & LOOKUP_MASK,
+                      packed & LOOKUP_MASK)
 
     def _lookup_rows(self, cur, batch):
         """(hash, song_id, offset) rows for a batch of hashes, one by one."""

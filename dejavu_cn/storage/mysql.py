@@ -4,7 +4,7 @@ import logging
 
 from ..errors import StorageError
 from ..hashing import HASH_BYTES
-from .base import OFFSET_MASK, SONG_SHIFT, Storage
+from .base import LOOKUP_INDEX_SHIFT, LOOKUP_SONG_SHIFT, OFFSET_MASK, SONG_SHIFT, Storage
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +22,9 @@ _UNPACK_INSERT_SQL = (f"INSERT INTO fingerprints (hash, song_id, `offset`) "
                       f"FROM JSON_TABLE(%s, '$[*]' COLUMNS (i FOR ORDINALITY, v BIGINT PATH '$')) AS j")
 # The rows of a lookup as one string (see Storage.lookup): the query's hashes
 # joined against the primary key through JSON_TABLE.
-_PACKED_LOOKUP_SQL = (f"SELECT COUNT(*), SUM(f.`offset`), GROUP_CONCAT(j.i - 1, ',', (f.song_id << {SONG_SHIFT}) "
-                      f"| f.`offset` SEPARATOR ',') FROM JSON_TABLE(%s, '$[*]' COLUMNS (i FOR ORDINALITY)) AS j "
+_PACKED_LOOKUP_SQL = (f"SELECT COUNT(*), SUM(f.`offset`), MAX(f.song_id), MAX(f.`offset`), "
+                      f"GROUP_CONCAT(((j.i - 1) << {LOOKUP_INDEX_SHIFT}) | (f.song_id << {LOOKUP_SONG_SHIFT}) | f.`offset`) "
+                      f"FROM JSON_TABLE(%s, '$[*]' COLUMNS (i FOR ORDINALITY)) AS j "
                       f"JOIN fingerprints AS f ON f.hash = SUBSTRING(%s, (j.i - 1) * {HASH_BYTES} + 1, {HASH_BYTES})")
 OPTIMIZE_GROWTH = 0.10        # a registration that grew the index by this share repacks it...
 OPTIMIZE_MIN_ROWS = 50_000    # ...if it added at least this many fingerprints

@@ -236,3 +236,17 @@ def test_packed_lookup_returns_the_rows_read_one_by_one(store):
     store._server_unpacks = False
     rows = store.lookup(query)
     assert key(packed) == key(rows) and len(rows.keys) >= 2000 // 3 + 2000 // 5
+
+
+def test_values_beyond_the_packed_lookup_are_read_row_by_row(sqlite_config):
+    """Offsets past 2^24 frames (a file of over 108 hours) do not fit the
+    packed lookup's integers: the rows are then read one by one, unchanged."""
+    store = open_storage(Config.from_dict(sqlite_config))
+    hashes, offsets = fake_fingerprints(30, 200)
+    offsets = offsets.astype(np.int64) + (1 << 24)
+    sid = store.add_song(record(30), hashes, offsets)
+    found = store.lookup(np.unique(hashes, axis=0))
+    assert store._server_unpacks is True
+    assert set(zip(found.keys.tolist(), found.offsets.tolist())) == set(zip(hash_keys(hashes).tolist(), offsets.tolist()))
+    assert set(found.song_ids.tolist()) == {sid}
+    store.close()
