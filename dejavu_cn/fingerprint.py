@@ -133,6 +133,15 @@ def spectrogram(samples, *, window_size, hop_size, bins=None):
         dB relative to a full-scale sine; frame ``i`` covers samples
         ``[i * hop_size, i * hop_size + window_size)``.
     """
+    power = power_spectrogram(samples, window_size=window_size, hop_size=hop_size, bins=bins)
+    np.log10(power, out=power)
+    power *= np.float32(10.0)
+    return power
+
+
+def power_spectrogram(samples, *, window_size, hop_size, bins=None):
+    """As :func:`spectrogram`, in linear power (a full-scale sine is 1; plus
+    1e-20, so that every bin has a finite log)."""
     samples = np.asarray(samples, dtype=np.float32)
     n_frames = 0 if samples.size < window_size else 1 + (samples.size - window_size) // hop_size
     low, high = bins if bins is not None else (0, window_size // 2 + 1)
@@ -145,8 +154,6 @@ def spectrogram(samples, *, window_size, hop_size, bins=None):
     power += np.square(spectrum.imag)
     power *= np.float32(4.0 / float(window.sum()) ** 2)   # full-scale sine -> 0 dB
     power += np.float32(_DB_EPS)
-    np.log10(power, out=power)
-    power *= np.float32(10.0)
     return power
 
 
@@ -349,11 +356,12 @@ class StreamingFingerprinter:
     # -- stages -----------------------------------------------------------
     def _compute_frames(self):
         p = self.p
-        spec = spectrogram(self._samples, window_size=p.window_size, hop_size=p.hop_size,
-                           bins=(self.spec_low, self.spec_high))
+        spec = power_spectrogram(self._samples, window_size=p.window_size, hop_size=p.hop_size,
+                                 bins=(self.spec_low, self.spec_high))
         if spec.shape[0]:
-            band = spec[:, self.low - self.spec_low:self.high - self.spec_low]
-            power = np.power(np.float32(10.0), band * np.float32(0.1)).mean(axis=1, dtype=np.float64)
+            power = spec[:, self.low - self.spec_low:self.high - self.spec_low].mean(axis=1, dtype=np.float64)
+            np.log10(spec, out=spec)
+            spec *= np.float32(10.0)          # dB
             self._power = np.concatenate([self._power, power])
             self._spec = np.concatenate([self._spec, spec]) if self._spec.shape[0] else spec
             self._next_frame += spec.shape[0]
