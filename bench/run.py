@@ -147,6 +147,30 @@ def long_file_memory(work, tracks):
     return {"file_seconds": 7200, "peak_rss_mb": max(peak, before) / 1024.0, "wall_seconds": elapsed}
 
 
+def decode_reference(tracks, jobs):
+    """ffmpeg alone decoding and resampling the registered tracks (the
+    library's own command), ``jobs`` at a time: how fast this machine is,
+    the yardstick for the speed figures. Returns (x realtime, x per core)."""
+    from concurrent.futures import ThreadPoolExecutor
+    from dejavu_cn.audio import ffmpeg_decode_command
+    from dejavu_cn.config import FingerprintParams
+    from dejavu_cn.evaluate import split_tracks
+    known, _ = split_tracks(tracks, 0.1)
+    rate = FingerprintParams().sample_rate
+
+    def decode(path):
+        done = subprocess.run(ffmpeg_decode_command(path, rate), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        return len(done.stdout) / 4 / rate if done.returncode == 0 else 0.0
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.monotonic()
+    with ThreadPoolExecutor(jobs) as pool:
+        seconds = sum(pool.map(decode, [tracks[i] for i in known]))
+    wall = time.monotonic() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return seconds / wall, seconds / cpu
+
+
 def ingest_only(engine, tracks, jobs, backend):
     from dejavu_cn.evaluate import split_tracks
     known, _ = split_tracks(tracks, 0.1)
@@ -189,6 +213,7 @@ def main(argv=None):
     ap.add_argument("--work", default=os.path.join(HERE, "work"))
     ap.add_argument("--buffer-pool-mb", type=int, default=BUFFER_POOL_BYTES >> 20,
                     help="InnoDB buffer pool for the MariaDB run, restored afterwards (0: leave the server's)")
+    ap.add_argument("--skip-reference", action="store_true", help="skip timing ffmpeg alone on the corpus")
     ap.add_argument("--skip-memory", action="store_true", help="skip the 2-hour-file memory measurement")
     ap.add_argument("--ingest-only", action="store_true",
                     help="only register the corpus (minus held-out tracks) and report speed and size")
@@ -196,6 +221,10 @@ def main(argv=None):
     os.makedirs(args.work, exist_ok=True)
     tracks = corpus_tracks(args.work)
     print(f"corpus: {len(tracks)} tracks", flush=True)
+    if not args.skip_reference:
+        speed, per_core = decode_reference(tracks, args.jobs)
+        print(f"machine: ffmpeg alone decodes and resamples the registered tracks at {speed:.0f}x realtime "
+              f"on {args.jobs} jobs ({per_core:.0f}x per core)", flush=True)
     lengths = [float(x) for x in args.lengths.split(",")]
     conditions = args.conditions.split(",")
     for backend in args.backends.split(","):

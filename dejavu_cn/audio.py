@@ -152,7 +152,10 @@ def _ffmpeg_resampler(binary):
     return ("-resampler", "soxr") if "--enable-libsoxr" in conf else ()
 
 
-def _ffmpeg_command(path, target_rate, start=None, duration=None):
+def ffmpeg_decode_command(path, target_rate, start=None, duration=None):
+    """The ffmpeg command that writes a file's first audio stream to stdout
+    as mono float32 at ``target_rate`` (optionally from ``start`` for
+    ``duration`` seconds)."""
     binary = ffmpeg_binary()
     cmd = [binary, "-nostdin", "-hide_banner", "-loglevel", "error"]
     if start:
@@ -184,7 +187,7 @@ def iter_decode(path, *, target_rate, chunk_seconds=STREAM_CHUNK_SECONDS, start=
     total = 0
     with tempfile.TemporaryFile() as errfile:
         try:
-            proc = subprocess.Popen(_ffmpeg_command(path, target_rate, start, duration),
+            proc = subprocess.Popen(ffmpeg_decode_command(path, target_rate, start, duration),
                                     stdout=subprocess.PIPE, stderr=errfile, stdin=subprocess.DEVNULL)
         except OSError as exc:
             raise AudioDecodeError(path, f"cannot run ffmpeg: {exc}") from None

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from audiogen import convert, make_song, write_wav
-from dejavu_cn.audio import (_ffmpeg_command, _ffmpeg_resampler, decode_file, ffmpeg_binary, from_pcm, iter_decode,
-                             pcm_to_float, resample)
+from dejavu_cn.audio import (_ffmpeg_resampler, decode_file, ffmpeg_binary, ffmpeg_decode_command, from_pcm,
+                             iter_decode, pcm_to_float, resample)
 from dejavu_cn.errors import AudioDecodeError
 
 RATE = 11025
@@ -98,4 +98,4 @@ def test_ffmpeg_resamples_with_soxr_only_where_it_has_it(tmp_path):
     assert _ffmpeg_resampler(str(without)) == ()
     assert _ffmpeg_resampler(str(tmp_path / "missing")) == ()
     assert _ffmpeg_resampler(ffmpeg_binary()) == ("-resampler", "soxr")        # Debian's ffmpeg has libsoxr
-    assert "soxr" in _ffmpeg_command("x.ogg", 11025)
+    assert "soxr" in ffmpeg_decode_command("x.ogg", 11025)
