@@ -90,8 +90,8 @@ class RecognitionParams:
     """How queries are analysed and decided."""
 
     query_shifts: int = 4             # analyses per query, hop/4 = 5.8 ms apart, so hashes survive an arbitrary cut...
-    query_shift_seconds: float = 6.0  # ...but at most this many seconds of audio analysed in all (0: no limit):
-                                      # a 1 s clip gets 4 start points, 2 s 3, 3 s 2, from 5 s 1 (latency)
+    query_shift_seconds: float = 4.0  # ...but at most this many seconds of audio analysed in all (0: no limit):
+                                      # a 1 s clip gets 4 start points, 2 s 2, from 3 s 1 (latency)
     threshold: float = 0.4            # decision: best candidate's confidence must reach this (0.4: chance 1e-4; see matching)
     top: int = 5                      # candidates returned
     max_hash_rows: int = 2000         # query hashes found in more database rows than this are ignored (stop words)
