@@ -24,7 +24,6 @@ setup(
         "flask>=2.2",
         "waitress>=2.1",
         "pyaudio>=0.2.12",
-        "soxr>=0.3",
     ],
     extras_require={"test": ["pytest>=7", "pytest-timeout>=2", "playwright>=1.40", "requests>=2.25"]},
     entry_points={

@@ -271,6 +271,7 @@ def register_files(storage, params, paths, *, extensions, jobs=0, on_file=None, 
         else:
             # large files first: the pool's tail is not one long file
             todo.sort(key=lambda p: -sizes[p])
+            storage.close_readers()          # no lookup threads of ours in the forked workers
             pool = multiprocessing.get_context("fork").Pool(jobs, _worker_init, (params, known))
             results = _with_ticks(pool.imap_unordered(_work, todo, chunksize=1), COMMIT_SECONDS / 2)
         batch = _CommitBatch(storage, report, on_file)

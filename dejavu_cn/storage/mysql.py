@@ -53,6 +53,9 @@ class MySQLStorage(Storage):
         self.settings = dict(host=host, port=int(port), user=user, password=password,
                              database=database, connect_timeout=connect_timeout)
 
+    def _reader_copy(self):
+        return MySQLStorage(**self.settings)
+
     @property
     def description(self):
         s = self.settings

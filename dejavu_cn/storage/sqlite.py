@@ -36,6 +36,9 @@ class SQLiteStorage(Storage):
         super().__init__()
         self.path = str(path)
 
+    def _reader_copy(self):
+        return None if self.path == ":memory:" else SQLiteStorage(self.path)
+
     @property
     def description(self):
         return f"SQLite database {self.path}"

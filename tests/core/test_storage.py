@@ -223,9 +223,10 @@ def test_batch_of_songs_stores_every_row_once_with_or_without_server_side_unpack
     assert store.stats()["fingerprints"] == sum(store.song(i)["total_hashes"] for i in ids[:3])
 
 
-def test_packed_lookup_returns_the_rows_read_one_by_one(store):
-    """The server-side packed lookup (json_each / JSON_TABLE) and the plain
-    row-by-row read agree, across batches and with hashes of several songs."""
+def test_packed_parallel_and_row_by_row_lookups_agree(store):
+    """The server-side packed lookup (json_each / JSON_TABLE), the same
+    spread over several connections, and the plain row-by-row read agree,
+    across batches and with hashes of several songs."""
     batch = [(record(n), *fake_fingerprints(n, 2000)) for n in (20, 21)]
     store.add_songs(batch)
     query = np.unique(np.concatenate([batch[0][1][::3], batch[1][1][::5], fake_fingerprints(99, 300)[0]]), axis=0)
@@ -233,9 +234,15 @@ def test_packed_lookup_returns_the_rows_read_one_by_one(store):
     key = lambda lk: sorted(zip(lk.keys.tolist(), lk.song_ids.tolist(), lk.offsets.tolist()))  # noqa: E731
     packed = store.lookup(query)
     assert store._server_unpacks is True
+    store.lookup_connections, store.parallel_lookup_min = 3, 10     # spread over three connections
+    spread = store.lookup(query)
+    assert store._readers is not None and len(store._readers[1]) == 2
+    store.close_readers()
+    assert store._readers is None
     store._server_unpacks = False
+    store.lookup_connections = 1
     rows = store.lookup(query)
-    assert key(packed) == key(rows) and len(rows.keys) >= 2000 // 3 + 2000 // 5
+    assert key(packed) == key(rows) == key(spread) and len(rows.keys) >= 2000 // 3 + 2000 // 5
 
 
 def test_values_beyond_the_packed_lookup_are_read_row_by_row(sqlite_config):
