@@ -111,7 +111,7 @@ class QueryAnalysis:
         self.duration_seconds = self.samples.size / params.sample_rate
         self._starts = [int(round(k * params.hop_size / shifts)) for k in range(shifts)]
         self._fps = [StreamingFingerprinter(params) for _ in range(shifts)]
-        self._fed = [start for start in self._starts]       # next sample each analysis reads
+        self._fed = list(self._starts)                       # next sample each analysis reads
         self._parts = []                                     # (Fingerprints, shift) hashed so far
 
     def _feed(self, until=None, *, final=False):
