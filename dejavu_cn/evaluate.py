@@ -25,6 +25,7 @@ import logging
 import os
 import resource
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -70,7 +71,7 @@ def split_tracks(tracks, holdout):
     return [i for i in range(len(tracks)) if i % k != k - 1], held
 
 
-def readable_tracks(tracks, *, on_track=None):
+def readable_tracks(tracks, *, on_track=None, jobs=None):
     """Decode every track once (at a low rate) to learn its length.
 
     Parameters
@@ -78,23 +79,30 @@ def readable_tracks(tracks, *, on_track=None):
     tracks : list of str
     on_track : callable(done, total), optional
         Called after each track.
+    jobs : int, optional
+        Tracks decoded at a time (ffmpeg processes; default: all cores).
 
     Returns
     -------
     (tracks, durations in seconds, [(path, error message)])
         The unreadable ones left out.
     """
-    kept, durations, unreadable = [], [], []
-    for k, path in enumerate(tracks, 1):
+    def length(path):
         try:
-            n = sum(c.size for c in iter_decode(path, target_rate=2000, chunk_seconds=600))
+            return sum(c.size for c in iter_decode(path, target_rate=2000, chunk_seconds=600)) / 2000.0, None
         except AudioDecodeError as exc:
-            unreadable.append((path, exc.message))
-        else:
-            kept.append(path)
-            durations.append(n / 2000.0)
-        if on_track:
-            on_track(k, len(tracks))
+            return None, exc.message
+
+    kept, durations, unreadable = [], [], []
+    with ThreadPoolExecutor(jobs or os.cpu_count() or 1) as pool:     # the work is in ffmpeg, off the GIL
+        for k, (path, (seconds, error)) in enumerate(zip(tracks, pool.map(length, tracks)), 1):
+            if error is not None:
+                unreadable.append((path, error))
+            else:
+                kept.append(path)
+                durations.append(seconds)
+            if on_track:
+                on_track(k, len(tracks))
     return kept, durations, unreadable
 
 
