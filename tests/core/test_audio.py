@@ -91,6 +91,21 @@ def test_resample_keeps_a_tone_frequency():
     assert abs(np.argmax(spectrum) * RATE / y.size - 1000) < 2
 
 
+@pytest.mark.parametrize("rate", [8000, 16000, 22050, 44100, 48000, 88200])
+@pytest.mark.parametrize("n", [1, 5, 4411, 44101])
+def test_resample_is_scipys_polyphase_filter(rate, n):
+    # integer ratios take a faster path of their own; every path must give resample_poly's samples
+    from math import gcd
+
+    from scipy.signal import resample_poly
+    x = np.random.default_rng(n).standard_normal(n).astype(np.float32)
+    g = gcd(rate, RATE)
+    expected = resample_poly(x, RATE // g, rate // g)
+    got = resample(x, rate, RATE)
+    assert got.dtype == np.float32 and got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, atol=2e-5)
+
+
 def test_ffmpeg_resamples_with_soxr_only_where_it_has_it(tmp_path):
     without = tmp_path / "ffmpeg-without-soxr"
     without.write_text("#!/bin/sh\necho '  configuration: --prefix=/usr --enable-libmp3lame'\n")
