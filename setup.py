@@ -20,6 +20,7 @@ setup(
         "pydub>=0.25",
         "PyMySQL>=1.0",
         "tqdm>=4.60",
+        "threadpoolctl>=3.1",
         "matplotlib>=3.5",
         "flask>=2.2",
         "waitress>=2.1",
