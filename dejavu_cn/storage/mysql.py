@@ -21,8 +21,9 @@ _UNPACK_INSERT_SQL = (f"INSERT INTO fingerprints (hash, song_id, `offset`) "
                       f"j.v & {OFFSET_MASK} "
                       f"FROM JSON_TABLE(%s, '$[*]' COLUMNS (i FOR ORDINALITY, v BIGINT PATH '$')) AS j")
 # The rows of a lookup as one string (see Storage.lookup): the query's hashes
-# joined against the primary key through JSON_TABLE.
-_PACKED_LOOKUP_SQL = (f"SELECT COUNT(*), SUM(f.`offset`), MAX(f.song_id), MAX(f.`offset`), "
+# joined against the primary key through JSON_TABLE. Song ids and offsets are
+# MEDIUMINT UNSIGNED, so they always fit the packing's 24 bits.
+_PACKED_LOOKUP_SQL = (f"SELECT COUNT(*), "
                       f"GROUP_CONCAT(((j.i - 1) << {LOOKUP_INDEX_SHIFT}) | (f.song_id << {LOOKUP_SONG_SHIFT}) | f.`offset`) "
                       f"FROM JSON_TABLE(%s, '$[*]' COLUMNS (i FOR ORDINALITY)) AS j "
                       f"JOIN fingerprints AS f ON f.hash = SUBSTRING(%s, (j.i - 1) * {HASH_BYTES} + 1, {HASH_BYTES})")
@@ -112,6 +113,10 @@ class MySQLStorage(Storage):
             return StorageError(f"{self.description} does not exist. "
                                 f"Create it first: CREATE DATABASE `{self.settings['database']}`")
         return StorageError(f"{self.description}: {action} failed: {detail}")
+
+    def _packed_cut_short(self, cur):
+        # group_concat_max_len or max_allowed_packet cut the string: warning 1260
+        return cur.warning_count > 0
 
     def _is_unsupported(self, exc):
         import pymysql

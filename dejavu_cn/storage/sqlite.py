@@ -5,7 +5,7 @@ import sqlite3
 
 from ..errors import StorageError
 from ..hashing import HASH_BYTES
-from .base import LOOKUP_INDEX_SHIFT, LOOKUP_SONG_SHIFT, OFFSET_MASK, SONG_SHIFT, Storage
+from .base import LOOKUP_INDEX_SHIFT, LOOKUP_MASK, LOOKUP_SONG_SHIFT, OFFSET_MASK, SONG_SHIFT, Storage
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +27,9 @@ class SQLiteStorage(Storage):
                          f"SELECT substr(?1, key * {HASH_BYTES} + 1, {HASH_BYTES}), value >> {SONG_SHIFT}, "
                          f"value & {OFFSET_MASK} FROM json_each(?2)")
     unpack_probe_sql = "SELECT json_valid('[]')"
-    packed_lookup_sql = (f"SELECT count(*), sum(f.offset), max(f.song_id), max(f.offset), "
-                         f"group_concat((j.key << {LOOKUP_INDEX_SHIFT}) | (f.song_id << {LOOKUP_SONG_SHIFT}) | f.offset) "
+    # a value past the packing's 24 bits (an offset beyond 108 hours) comes back as -1
+    packed_lookup_sql = (f"SELECT count(*), group_concat(CASE WHEN f.song_id > {LOOKUP_MASK} OR f.offset > {LOOKUP_MASK} "
+                         f"THEN -1 ELSE (j.key << {LOOKUP_INDEX_SHIFT}) | (f.song_id << {LOOKUP_SONG_SHIFT}) | f.offset END) "
                          f"FROM json_each(?1) AS j "
                          f"JOIN fingerprints AS f ON f.hash = substr(?2, j.key * {HASH_BYTES} + 1, {HASH_BYTES})")
 

@@ -95,6 +95,27 @@ def test_list_search_page_delete_and_stats(store):
     assert store.songs_by_id(ids[1:3]).keys() == set(ids[1:3])
 
 
+def test_song_rows_are_reused_for_a_while_and_forgotten_on_delete(store, any_config, monkeypatch):
+    from dejavu_cn.storage import base
+    ids = [store.add_song(record(n), *fake_fingerprints(n, 50)) for n in (40, 41)]
+    reads = []
+    run = store._run
+    monkeypatch.setattr(store, "_run", lambda action, work, **kw: reads.append(action) or run(action, work, **kw))
+    first = store.songs_by_id(ids)
+    assert store.songs_by_id(ids) == first and reads == ["read songs"]       # the second call reads nothing
+    first[ids[0]]["song_name"] = "changed by the caller"
+    assert store.songs_by_id(ids[:1])[ids[0]]["song_name"] == "song 40"      # callers get copies
+
+    other = open_storage(Config.from_dict(any_config))       # another process deletes a song...
+    assert other.delete_songs([ids[1]]) == [ids[1]]
+    other.close()
+    monkeypatch.setattr(base, "SONG_CACHE_SECONDS", 0.0)      # ...and once the rows are old, it is gone
+    assert set(store.songs_by_id(ids)) == {ids[0]}
+    monkeypatch.setattr(base, "SONG_CACHE_SECONDS", 60.0)
+    assert store.delete_songs([ids[0]]) == [ids[0]]           # this store's own delete: at once
+    assert store.songs_by_id(ids) == {}
+
+
 def test_registered_files_and_sha1s(store):
     sid = store.add_song(record(5), *fake_fingerprints(5, 10))
     assert store.registered_files() == {"/music/5.mp3": (1005, 123456794)}
