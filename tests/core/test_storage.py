@@ -253,10 +253,13 @@ def test_packed_parallel_and_row_by_row_lookups_agree(store):
     query = np.unique(np.concatenate([batch[0][1][::3], batch[1][1][::5], fake_fingerprints(99, 300)[0]]), axis=0)
     store.lookup_batch = 700                                   # several statements per lookup
     key = lambda lk: sorted(zip(lk.keys.tolist(), lk.song_ids.tolist(), lk.offsets.tolist()))  # noqa: E731
+    read_rows = store._lookup_rows
+    store._lookup_rows = lambda cur, b: pytest.fail("a packed lookup fell back to reading rows")
     packed = store.lookup(query)
     assert store._server_unpacks is True
     store.lookup_connections, store.parallel_lookup_min = 3, 10     # spread over three connections
     spread = store.lookup(query)
+    store._lookup_rows = read_rows
     assert store._readers is not None and len(store._readers[1]) == 2
     store.close_readers()
     assert store._readers is None
