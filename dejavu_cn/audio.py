@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 FAST_WAV_MAX_BYTES = 64 * 1024 * 1024   # larger WAV files stream through ffmpeg (memory)
 STREAM_CHUNK_SECONDS = 30.0             # seconds of audio per chunk when streaming a file
+DECIMATE_CHUNK = 1 << 16                # output samples per matrix product when resampling (memory)
 
 
 def ffmpeg_binary():
@@ -100,15 +101,20 @@ def _decimate(samples, down):
     blocks = -(-taps.size // down)
     kernel = np.zeros(blocks * down, np.float32)
     kernel[:taps.size] = taps
-    frames = n_out + blocks
-    padded = np.zeros(frames * down, np.float32)
+    kernel = kernel.reshape(blocks, down)
+    padded = np.zeros((n_out + blocks) * down, np.float32)
     padded[half:half + samples.size] = samples
-    # dots[k, i] = block k of the filter . frame i;  out[m] = sum over k of dots[k, m + k]
+    frames = padded.reshape(-1, down)
+    out = np.empty(n_out, np.float32)
     with _blas_controller().limit(limits=1, user_api="blas"):
-        dots = kernel.reshape(blocks, down) @ padded.reshape(frames, down).T
-    out = dots[0, :n_out].copy()
-    for k in range(1, blocks):
-        out += dots[k, k:k + n_out]
+        for start in range(0, n_out, DECIMATE_CHUNK):
+            n = min(DECIMATE_CHUNK, n_out - start)
+            # dots[k, i] = block k of the filter . frame start + i;  out[m] = sum over k of dots[k, m - start + k]
+            dots = kernel @ frames[start:start + n + blocks].T
+            part = dots[0, :n].copy()
+            for k in range(1, blocks):
+                part += dots[k, k:k + n]
+            out[start:start + n] = part
     return out
 
 

@@ -92,7 +92,7 @@ def test_resample_keeps_a_tone_frequency():
 
 
 @pytest.mark.parametrize("rate", [8000, 16000, 22050, 44100, 48000, 88200])
-@pytest.mark.parametrize("n", [1, 5, 4411, 44101])
+@pytest.mark.parametrize("n", [1, 5, 4411, 300001])
 def test_resample_is_scipys_polyphase_filter(rate, n):
     # integer ratios take a faster path of their own; every path must give resample_poly's samples
     from math import gcd
