@@ -437,7 +437,7 @@ class Storage(ABC):
         ids = sorted({int(i) for i in song_ids})
         now = time.monotonic()
         cache = self._song_cache
-        stale = [i for i in ids if now - cache.get(i, (-SONG_CACHE_SECONDS, None))[0] >= SONG_CACHE_SECONDS]
+        stale = [i for i in ids if i not in cache or now - cache[i][0] >= SONG_CACHE_SECONDS]
         if stale:
             def work(cur):
                 marks = ", ".join([self.placeholder] * len(stale))
@@ -579,6 +579,7 @@ class Storage(ABC):
             log.info("packed lookup cut short (%d of %d rows); reading rows", packed.size, int(count))
             return None
         if packed.size and packed.min() < 0:
+            log.info("a song id or offset does not fit the packed lookup; reading rows")
             return None
         return Lookup(hash_keys(batch)[packed >> LOOKUP_INDEX_SHIFT], (packed >> LOOKUP_SONG_SHIFT) & LOOKUP_MASK,
                       packed & LOOKUP_MASK)
