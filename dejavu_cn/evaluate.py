@@ -57,7 +57,8 @@ STAGES = {                          # on_progress stages, in order, and what the
     "reading": "tracks read (length, readability)",
     "registering": "files registered",
     "shared": "tracks probed for audio shared with another track",
-    "clips": "clips cut, degraded and recognised",
+    "making": "clips cut, degraded and written",
+    "clips": "clips recognised",
 }
 
 
@@ -167,14 +168,21 @@ def _by_track(specs):
     return sorted(by_track.items())
 
 
-def make_clips(tracks, specs, out_dir, *, seed):
-    """Cut, degrade and write every planned clip (each track decoded once)."""
+def make_clips(tracks, specs, out_dir, *, seed, on_clip=None):
+    """Move each planned clip off silence, cut, degrade and write it (each
+    track decoded once); returns how many starts were redrawn.
+    ``on_clip(done, total)`` is told after each clip."""
     os.makedirs(out_dir, exist_ok=True)
+    redrawn = done = 0
     for track, items in _by_track(specs):
         audio = decode_file(tracks[track], target_rate=CLIP_SOURCE_RATE)
         for n, spec in items:
+            redrawn += _audible_start(audio, spec, n, seed, audio.size / CLIP_SOURCE_RATE)
             _make_clip(audio, spec, n, out_dir, seed)
-    return specs
+            done += 1
+            if on_clip:
+                on_clip(done, len(specs))
+    return redrawn
 
 
 def find_shared_audio(engine, tracks, registered_ids, *, probe_seconds=8.0, probe_every=8.0, on_track=None,
@@ -282,8 +290,9 @@ def _fraction(num, den):
     return num / den if den else None
 
 
-def _recognise_clip(engine, spec, audio, truth, accept):
-    """Recognise one written clip; the row of the report."""
+def _recognise_clip(engine, spec, truth, accept):
+    """Recognise one written clip; the row of the report (its repeat check
+    is left to :func:`_check_repeats`)."""
     t = time.perf_counter()
     samples = engine.decode(spec.path)
     result = engine.match_samples(samples)
@@ -292,25 +301,36 @@ def _recognise_clip(engine, spec, audio, truth, accept):
     match = result["match"]
     on_truth = bool(match and truth is not None and match["song_id"] == truth)
     error = match["offset_seconds"] - spec.start if on_truth else None
-    offset_ok = on_truth and abs(error) <= OFFSET_TOLERANCE
-    similarity = None
-    if on_truth and not offset_ok:
-        similarity = excerpt_similarity(audio, CLIP_SOURCE_RATE, spec.start, match["offset_seconds"],
-                                        min(spec.length, REPEAT_MAX_SECONDS))
     return {
         **asdict(spec),
         "accepted": sorted(accept),
         "match": match["song_id"] if match else None,
         "correct": bool(match and match["song_id"] in accept),
-        "offset_ok": bool(offset_ok),
-        "offset_repeat": bool(similarity is not None and similarity >= REPEAT_SIMILARITY),
-        "repeat_similarity": None if similarity is None else round(similarity, 4),
+        "offset_ok": bool(on_truth and abs(error) <= OFFSET_TOLERANCE),
+        "offset_repeat": False,
+        "repeat_similarity": None,
         "offset_error": error,
         "rank": ranks[0] if ranks else None,
         "confidence": match["confidence"] if match else
         (result["candidates"][0]["confidence"] if result["candidates"] else 0.0),
         "latency": latency,
     }
+
+
+def _check_repeats(tracks, rows):
+    """For each row found on its true song at another offset: is the audio
+    there the same (a loop)? Sets ``offset_repeat`` and ``repeat_similarity``."""
+    off = {}
+    for row in rows:
+        if row["offset_error"] is not None and not row["offset_ok"]:
+            off.setdefault(row["track"], []).append(row)
+    for track, track_rows in sorted(off.items()):
+        audio = decode_file(tracks[track], target_rate=CLIP_SOURCE_RATE)
+        for row in track_rows:
+            similarity = excerpt_similarity(audio, CLIP_SOURCE_RATE, row["start"], row["start"] + row["offset_error"],
+                                            min(row["length"], REPEAT_MAX_SECONDS))
+            row["repeat_similarity"] = None if similarity is None else round(similarity, 4)
+            row["offset_repeat"] = bool(similarity is not None and similarity >= REPEAT_SIMILARITY)
 
 
 def _offset_summary(rows):
@@ -400,23 +420,22 @@ def evaluate(engine, tracks, *, work_dir, lengths=(1, 2, 3, 5, 10), conditions=(
 
     specs = plan_clips(durations, known, unknown, lengths=lengths, conditions=conditions, clips=clips,
                        unknown_clips=unknown_clips, seed=seed)
-    say(f"making and recognising {len(specs)} clips")
+    # All clips are made first, then recognised one after another, as a
+    # service answers a stream of queries (making a clip between two queries
+    # would leave the recogniser's caches cold and add to its latency).
+    say(f"making {len(specs)} clips")
     clip_dir = os.path.join(work_dir, "clips")
-    os.makedirs(clip_dir, exist_ok=True)
-    rows = [None] * len(specs)
-    done = redrawn = 0
+    tick("making", 0, len(specs))
+    redrawn = make_clips(tracks, specs, clip_dir, seed=seed, on_clip=lambda d, t: tick("making", d, t))
+    say(f"recognising {len(specs)} clips")
     tick("clips", 0, len(specs))
-    for track, items in _by_track(specs):      # each track decoded once, for its clips and repeat checks
-        audio = decode_file(tracks[track], target_rate=CLIP_SOURCE_RATE)
-        truth = registered_ids.get(track)
-        for n, spec in items:
-            redrawn += _audible_start(audio, spec, n, seed, audio.size / CLIP_SOURCE_RATE)
-            _make_clip(audio, spec, n, clip_dir, seed)
-            accept = ({truth} if spec.known and truth else set()) | shared.get(track, set())
-            rows[n] = _recognise_clip(engine, spec, audio, truth if spec.known else None, accept)
-            done += 1
-            tick("clips", done, len(specs))
-        del audio
+    rows = []
+    for spec in specs:
+        truth = registered_ids.get(spec.track)
+        accept = ({truth} if spec.known and truth else set()) | shared.get(spec.track, set())
+        rows.append(_recognise_clip(engine, spec, truth if spec.known else None, accept))
+        tick("clips", len(rows), len(specs))
+    _check_repeats(tracks, rows)
     cells = []
     for condition in conditions:
         for length in lengths:

@@ -130,7 +130,8 @@ class _Bars:
     """One tqdm bar per evaluation stage, on stderr."""
 
     LABELS = {"reading": ("reading tracks", "track"), "registering": ("registering", "file"),
-              "shared": ("finding shared audio", "track"), "clips": ("recognising clips", "clip")}
+              "shared": ("finding shared audio", "track"), "making": ("making clips", "clip"),
+              "clips": ("recognising clips", "clip")}
 
     def __init__(self, ctx):
         self.ctx = ctx
