@@ -6,10 +6,10 @@ gives exactly the hashes a single pass over the whole signal would give, so a
 two-hour file is fingerprinted in constant memory and a microphone stream is
 fingerprinted incrementally. :func:`fingerprint` is the one-shot form.
 
-Peaks are local maxima of the log-power spectrogram (scipy's
-``maximum_filter1d``, in two passes) that stand within ``peak_dynamic_range`` dB of the loudest
-bin nearby and, per second of audio, are among the ``peaks_per_second``
-strongest. Every test is relative, so a louder or quieter copy of the same
+Peaks are local maxima of the power spectrogram (a maximum filter in two
+passes, see :func:`window_max`) that stand within ``peak_dynamic_range`` dB
+of the loudest bin nearby and, per second of audio, are among the
+``peaks_per_second`` strongest; only the peaks are taken to dB. Every test is relative, so a louder or quieter copy of the same
 audio gives the same peaks: loudness does not change how many hashes a
 second of audio gives. ``peak_floor`` only silences digital silence.
 """
@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.fft import rfft
-from scipy.ndimage import maximum_filter1d
 
 from .hashing import HASH_BYTES, hash_pairs, unique_rows
 
@@ -169,18 +168,38 @@ LOBE_BINS = 2        # bins either side that belong to it (a Hann window's main 
 MAX_MARGIN_DB = 20.0  # margins are capped: beyond this a peak is as safe as it gets
 
 
-def _max_over_frames(x, h):
-    """Maximum over ``h`` frames either side (axis 0; beyond the edges: -inf).
+def window_max(x, h, axis=0):
+    """Maximum over ``h`` elements either side along ``axis`` (beyond the
+    edges: -inf).
 
-    The same values as ``maximum_filter1d(x, 2 * h + 1, axis=0,
-    mode="constant", cval=-inf)``, from ``2 * h`` whole-array ``np.maximum``
-    calls: scipy filters the strided axis line by line, several times slower
-    for the small ``h`` used here."""
-    out = x.copy()
-    for d in range(1, h + 1):
-        np.maximum(out[d:], x[:-d], out=out[d:])
-        np.maximum(out[:-d], x[d:], out=out[:-d])
-    return out
+    The same values as ``maximum_filter1d(x, 2 * h + 1, axis=axis,
+    mode="constant", cval=-inf)``, from about log2(2 h + 1) whole-array
+    ``np.maximum`` calls (the maximum over 2k elements is the maximum of two
+    overlapping maxima over k): scipy filters line by line, several times
+    slower for the small windows used here."""
+    x = np.asarray(x)
+    if h <= 0:
+        return x.copy()
+    width = 2 * h + 1
+
+    def cut(a, start, stop):
+        index = [slice(None)] * a.ndim
+        index[axis] = slice(start, stop)
+        return a[tuple(index)]
+
+    shape = list(x.shape)
+    n = shape[axis] = x.shape[axis] + 2 * h
+    m = np.full(shape, -np.inf, dtype=np.result_type(x.dtype, np.float32))
+    cut(m, h, n - h)[...] = x
+
+    k = 1                       # m[j] = max of k elements from j on
+    while 2 * k <= width:
+        m = np.maximum(cut(m, 0, n - k), cut(m, k, n))
+        n -= k
+        k *= 2
+    if k < width:
+        m = np.maximum(cut(m, 0, n - (width - k)), cut(m, width - k, n))
+    return m
 
 
 def _gather_max(x, rows, cols):
@@ -306,12 +325,14 @@ class StreamingFingerprinter:
         self.context = max(self.T, self.W)
         self.rank_half = int(round(0.5 / params.frame_seconds()))      # +-0.5 s window for the per-second cap
         self.rank_keep = max(1, int(round(params.peaks_per_second)))
+        self.floor_power = np.float32(10.0 ** (params.peak_floor / 10.0))             # dB tests as power ratios
+        self.range_ratio = np.float32(10.0 ** (-params.peak_dynamic_range / 10.0))
         self.keep_peaks = keep_peaks
         self.kept_peaks = []
         self.samples_fed = 0
         self._samples = np.zeros(0, np.float32)  # samples from frame self._next_frame on
         self._next_frame = 0                     # first frame not yet computed
-        self._spec = np.zeros((0, self.spec_high - self.spec_low), np.float32)
+        self._spec = np.zeros((0, self.spec_high - self.spec_low), np.float32)   # linear power
         self._spec_start = 0                     # frame index of self._spec[0]
         self._power = np.zeros(0, np.float64)    # mean in-band power of each frame (linear)...
         self._power_start = 0                    # ...from this frame on
@@ -360,8 +381,6 @@ class StreamingFingerprinter:
                                  bins=(self.spec_low, self.spec_high))
         if spec.shape[0]:
             power = spec[:, self.low - self.spec_low:self.high - self.spec_low].mean(axis=1, dtype=np.float64)
-            np.log10(spec, out=spec)
-            spec *= np.float32(10.0)          # dB
             self._power = np.concatenate([self._power, power])
             self._spec = np.concatenate([self._spec, spec]) if self._spec.shape[0] else spec
             self._next_frame += spec.shape[0]
@@ -390,17 +409,19 @@ class StreamingFingerprinter:
         if slab.shape[0] == 0:
             return
         # the 2-D maximum filter as its two 1-D passes: the margins reuse the first
-        across = maximum_filter1d(slab, size=2 * F + 1, axis=1, mode="constant", cval=-np.inf)
-        local_max = _max_over_frames(across, T)
+        across = window_max(slab, F, axis=1)
+        local_max = window_max(across, T, axis=0)
         band = slab[:, self.low - self.spec_low:self.high - self.spec_low]    # DC and rumble do not set the range
-        loudest = maximum_filter1d(band.max(axis=1), size=2 * T + 1, mode="constant", cval=-np.inf)
-        is_peak = ((slab == local_max) & (slab > p.peak_floor)
-                   & (slab >= loudest[:, None] - p.peak_dynamic_range))
+        loudest = window_max(band.max(axis=1), T)
+        # the spectrogram is linear power: the tests below are the dB ones as
+        # ratios, and only the peaks found are taken to dB
+        is_peak = ((slab == local_max) & (slab > self.floor_power)
+                   & (slab >= loudest[:, None] * self.range_ratio))
         in_band = is_peak[start - lo:end - lo, self.low - self.spec_low:self.high - self.spec_low]
         rows, cols = np.nonzero(in_band)
         r = rows + (start - lo)
         c = cols + (self.low - self.spec_low)
-        strengths = slab[r, c]
+        strengths = np.float32(10.0) * np.log10(slab[r, c])
         scores = strengths - self._level_db(rows + start) + p.peak_margin_weight * self._margins(slab, across, r, c)
         found = Peaks((rows + start).astype(np.int32), (c + self.spec_low).astype(np.int32), strengths,
                       scores.astype(np.float32))
@@ -442,9 +463,11 @@ class StreamingFingerprinter:
         best = _gather_max(across, rows, np.broadcast_to(c[:, None], rows.shape))
         cols = c[:, None] + np.r_[-F:-LOBE_BINS, LOBE_BINS + 1:F + 1]
         if cols.shape[1]:
-            lobe_rows = _max_over_frames(slab, LOBE_FRAMES)
+            lobe_rows = window_max(slab, LOBE_FRAMES, axis=0)
             best = np.maximum(best, _gather_max(lobe_rows, np.broadcast_to(r[:, None], cols.shape), cols))
-        return np.minimum(slab[r, c] - best, MAX_MARGIN_DB)
+        with np.errstate(divide="ignore"):        # nothing around (a one-frame signal): as safe as it gets
+            ratio = slab[r, c] / np.maximum(best, np.float32(0.0))
+        return np.minimum(np.float32(10.0) * np.log10(ratio), np.float32(MAX_MARGIN_DB))
 
     def _select(self, start, end):
         mask = _rank_select(self._cands, self.rank_keep, self.rank_half)

@@ -6,8 +6,9 @@ import pytest
 from audiogen import make_song
 from dejavu_cn.audio import resample
 from dejavu_cn.config import FingerprintParams
-from dejavu_cn.fingerprint import (Fingerprints, Peaks, StreamingFingerprinter, _max_over_frames, _rank_select,
-                                   band_bins, drop_repeated, find_peaks, fingerprint, spectrogram)
+from dejavu_cn.fingerprint import (Fingerprints, Peaks, StreamingFingerprinter, _rank_select,
+                                   band_bins, drop_repeated, find_peaks, fingerprint, spectrogram,
+                                   window_max)
 
 P = FingerprintParams()
 
@@ -122,12 +123,15 @@ def test_drop_repeated_removes_hashes_a_song_repeats_everywhere():
     assert len(drop_repeated(Fingerprints(hashes, offsets), 10)) == 12      # a kept, b's duplicate row merged
 
 
-@pytest.mark.parametrize("shape, h", [((40, 7), 3), ((5, 3), 3), ((1, 4), 1), ((30, 9), 0)])
-def test_max_over_frames_equals_scipy_maximum_filter(shape, h):
+@pytest.mark.parametrize("shape, h", [((40, 7), 3), ((5, 3), 3), ((1, 4), 1), ((30, 9), 0), ((12, 40), 6),
+                                      ((3, 2), 9), ((17, 31), 5)])
+@pytest.mark.parametrize("axis", [0, 1])
+def test_window_max_equals_scipy_maximum_filter(shape, h, axis):
     from scipy.ndimage import maximum_filter1d
     x = np.random.default_rng(h).normal(size=shape).astype(np.float32)
-    expected = maximum_filter1d(x, 2 * h + 1, axis=0, mode="constant", cval=-np.inf)
-    assert np.array_equal(_max_over_frames(x, h), expected)
+    expected = maximum_filter1d(x, 2 * h + 1, axis=axis, mode="constant", cval=-np.inf)
+    got = window_max(x, h, axis=axis)
+    assert got.dtype == np.float32 and np.array_equal(got, expected)
 
 
 @pytest.mark.parametrize("integer_scores", [False, True])

@@ -52,4 +52,20 @@ def test_hash_pairs_equals_hashlib_on_both_paths_and_with_repeats():
         f1[::3], f2[::3], dt[::3] = 5, 9, 2                              # a third of them the same pair
         want = [hashlib.sha1(bytes(p)).digest()[:HASH_BYTES] for p in pack_preimage(f1, f2, dt)]
         assert hashes_to_bytes(hash_pairs(f1, f2, dt)) == want
+        assert hashes_to_bytes(hash_pairs(f1, f2, dt)) == want          # small batches again: from the cache
     assert hash_pairs([], [], []).shape == (0, HASH_BYTES)
+
+
+def test_recent_hash_cache_answers_right_when_slots_collide(monkeypatch):
+    """A tiny cache: pre-images keep evicting each other from the same slots,
+    and every answer is still the pre-image's own hash."""
+    from dejavu_cn import hashing
+    tiny = hashing._RecentHashes()
+    tiny.SLOTS = 4
+    monkeypatch.setattr(hashing, "_recent", tiny)
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        f1, f2, dt = rng.integers(0, 30, 25), rng.integers(0, 30, 25), rng.integers(1, 4, 25)
+        want = [hashlib.sha1(bytes(p)).digest()[:HASH_BYTES] for p in pack_preimage(f1, f2, dt)]
+        assert hashes_to_bytes(hash_pairs(f1, f2, dt)) == want
+    assert (tiny._codes >= 0).all() and tiny._codes.size == 4
