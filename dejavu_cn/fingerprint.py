@@ -9,9 +9,10 @@ fingerprinted incrementally. :func:`fingerprint` is the one-shot form.
 Peaks are local maxima of the power spectrogram (a maximum filter in two
 passes, see :func:`window_max`) that stand within ``peak_dynamic_range`` dB
 of the loudest bin nearby and, per second of audio, are among the
-``peaks_per_second`` strongest; only the peaks are taken to dB. Every test is relative, so a louder or quieter copy of the same
-audio gives the same peaks: loudness does not change how many hashes a
-second of audio gives. ``peak_floor`` only silences digital silence.
+``peaks_per_second`` strongest; only the peaks are taken to dB. Every test
+is relative, so a louder or quieter copy of the same audio gives the same
+peaks: loudness does not change how many hashes a second of audio gives.
+``peak_floor`` only silences digital silence.
 """
 import functools
 from dataclasses import dataclass

@@ -119,8 +119,11 @@ class _RecentHashes:
                 digests = b"".join([hashlib.sha1(flat[i:i + PREIMAGE_BYTES]).digest()[:HASH_BYTES]
                                     for i in range(0, len(flat), PREIMAGE_BYTES)])
                 out[miss] = np.frombuffer(digests, np.uint8).reshape(-1, HASH_BYTES)
-                self._codes[slots[miss]] = codes[miss]
-                self._hashes[slots[miss]] = out[miss]
+                # one pre-image per slot (numpy does not say which of repeated indices an assignment keeps)
+                _, once = np.unique(slots[miss], return_index=True)
+                keep = miss[once]
+                self._codes[slots[keep]] = codes[keep]
+                self._hashes[slots[keep]] = out[keep]
         return out
 
 
