@@ -24,6 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from run import BUFFER_POOL_BYTES, corpus_tracks, mysql_config, set_buffer_pool  # noqa: E402
+from tune import parse_sets  # noqa: E402
 
 from dejavu_cn import Dejavu  # noqa: E402
 from dejavu_cn.evaluate import ClipSpec, make_clips, plan_clips, readable_tracks, split_tracks  # noqa: E402
@@ -52,20 +53,6 @@ def clip_set(work, args):
     return specs
 
 
-def parse_sets(items):
-    """``section.key=value`` (value as JSON, else a string) into a config overlay."""
-    overlay = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        section, _, name = key.partition(".")
-        try:
-            value = json.loads(value)
-        except ValueError:
-            pass
-        overlay.setdefault(section, {})[name] = value
-    return overlay
-
-
 def replay(config, specs, rounds):
     """Per round: [(total, {part: seconds})] per clip."""
     out = []
@@ -92,7 +79,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--work", default=os.path.join(HERE, "work"))
-    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.NAME=JSON",
                     help="override a configuration value (recognition only: the databases' parameters are fixed)")
     args = ap.parse_args(argv)
     specs = clip_set(args.work, args)

@@ -143,7 +143,8 @@ def _fingerprint_track(args):
     return i, hash_keys(fps.hashes), fps.offsets
 
 
-def _parse_sets(items):
+def parse_sets(items):
+    """``section.name=JSON`` overrides into a configuration overlay."""
     out = {}
     for item in items:
         key, _, value = item.partition("=")
@@ -255,7 +256,7 @@ def run(args):
     work = os.path.join(args.work, "tune")
     with open(os.path.join(work, "plan.json")) as f:
         plan = json.load(f)
-    overrides = _parse_sets(args.set)
+    overrides = parse_sets(args.set)
     t = time.monotonic()
     engine, index = build_engine(plan, overrides, args.jobs)
     hours = sum(plan["durations"][i] for i in plan["known"]) / 3600
