@@ -403,6 +403,10 @@ def evaluate(engine, tracks, *, work_dir, lengths=(1, 2, 3, 5, 10), conditions=(
     t0 = time.monotonic()
     report = engine.register([tracks[i] for i in known], jobs=jobs, on_file=on_file)
     ingest_wall = time.monotonic() - t0
+    # high-water marks of this process's life so far (and of its reaped children):
+    # read here, before the clips are made, so that they describe registering
+    ru_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    ru_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     path_to_song = {o.path: o.song_id for o in report.outcomes if o.song_id is not None}
     if any(os.path.abspath(tracks[i]) not in path_to_song for i in known):
         # registered before (a reused database): the registration skipped them, the store knows them
@@ -460,8 +464,6 @@ def evaluate(engine, tracks, *, work_dir, lengths=(1, 2, 3, 5, 10), conditions=(
             })
     latencies = [r["latency"] for r in rows]
     unknown_rows = [r for r in rows if not r["known"] and not r["accepted"]]
-    ru_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    ru_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return {
         "corpus": {"tracks": len(tracks), "unreadable": unreadable, "registered": len(known), "held_out": len(unknown),
                    "hours_registered": stats["hours"],
