@@ -90,7 +90,11 @@ def test_killed_process_resumes_without_duplicates_or_half_songs(tmp_path, many_
     db = tmp_path / "k.sqlite3"
     cfg = tmp_path / "k.json"
     cfg.write_text(json.dumps({"database": {"path": str(db)}}))
-    cmd = [sys.executable, "-m", "dejavu_cn", "--config", str(cfg), "register", str(many_songs), "--jobs", "1"]
+    # the real command line, committing each song on its own: with the usual
+    # 2 s batches a fast machine registers all 12 songs in the first commit
+    cli = ("import sys; from dejavu_cn import register; register.COMMIT_SECONDS = 0.0; "
+           "from dejavu_cn.cli import console_main; sys.argv[0] = 'dejavu-cn'; console_main()")
+    cmd = [sys.executable, "-c", cli, "--config", str(cfg), "register", str(many_songs), "--jobs", "1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     engine = Dejavu({"database": {"path": str(db)}})
     deadline = time.monotonic() + 60
