@@ -27,6 +27,7 @@ from .errors import ConfigError
 
 PASSWORD_ENV_DEFAULT = "DEJAVU_CN_DB_PASSWORD"
 DATABASE_TYPES = ("sqlite", "mysql")
+TLS_MODES = ("auto", "preferred", "required", "disabled")   # database.tls (see storage.mysql.MySQLStorage)
 
 
 @dataclass(frozen=True)
@@ -219,11 +220,18 @@ class Config:
                 int(self.database.get("port", 3306))
             except (TypeError, ValueError):
                 raise ConfigError("'database.port' must be a number") from None
+            tls = self.database.get("tls", "auto")
+            if tls not in TLS_MODES:
+                raise ConfigError(f"'database.tls' must be one of {', '.join(TLS_MODES)}")
+            if tls == "disabled" and self.database.get("tls_ca"):
+                raise ConfigError("'database.tls_ca' asks for a verified TLS connection, 'database.tls' disables TLS")
 
     def sqlite_path(self):
         path = self.database["path"]
-        if path == ":memory:":
-            return path
+        return path if path == ":memory:" else self._resolve(path)
+
+    def _resolve(self, path):
+        """A path from the configuration, relative to its file."""
         return str((Path(self.base_dir) / os.path.expanduser(path)).resolve())
 
     def mysql_settings(self):
@@ -237,6 +245,8 @@ class Config:
             "user": db["user"],
             "password": password or "",
             "database": db["database"],
+            "tls": db.get("tls", "auto"),
+            "tls_ca": self._resolve(db["tls_ca"]) if db.get("tls_ca") else None,
         }
 
     def to_dict(self):

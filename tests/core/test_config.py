@@ -26,6 +26,15 @@ def test_relative_sqlite_path_is_relative_to_the_config_file(tmp_path):
     assert load_config(path).sqlite_path() == str(tmp_path / "sub" / "db.sqlite3")
 
 
+def test_mysql_tls_defaults_to_auto_and_its_ca_file_is_relative_to_the_config_file(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"database_type": "mysql", "database": {"host": "h", "user": "u", "database": "d"}}))
+    assert load_config(path).mysql_settings()["tls"] == "auto" and load_config(path).mysql_settings()["tls_ca"] is None
+    path.write_text(json.dumps({"database_type": "mysql",
+                                "database": {"host": "h", "user": "u", "database": "d", "tls_ca": "certs/ca.pem"}}))
+    assert load_config(path).mysql_settings()["tls_ca"] == str(tmp_path / "certs" / "ca.pem")
+
+
 def test_mysql_password_from_environment_and_never_printed(monkeypatch):
     c = Config.from_dict({"database_type": "mysql",
                           "database": {"host": "h", "user": "u", "password": "secret", "database": "d"}})

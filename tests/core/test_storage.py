@@ -163,6 +163,65 @@ def test_missing_mysql_database_says_how_to_create_it(mysql_config):
         open_storage(cfg)
 
 
+def test_tls_modes_map_to_pymysql_arguments():
+    import ssl
+    from dejavu_cn.storage.mysql import tls_arguments
+    assert tls_arguments("127.0.0.1", "auto") == {"ssl_disabled": True}       # loopback: nothing to protect
+    assert tls_arguments("LOCALHOST", "auto") == {"ssl_disabled": True}
+    assert tls_arguments("db.example.org", "auto") == {}                       # PyMySQL's preferred mode
+    assert tls_arguments("127.0.0.1", "preferred") == {}
+    assert tls_arguments("db.example.org", "disabled") == {"ssl_disabled": True}
+    required = tls_arguments("db.example.org", "required")["ssl"]
+    assert isinstance(required, ssl.SSLContext) and required.verify_mode == ssl.CERT_NONE
+    assert tls_arguments("db.example.org", "required")["ssl"] is required     # made once per process
+
+
+def test_a_tls_ca_file_means_a_verified_connection():
+    import ssl
+    from dejavu_cn.storage.mysql import tls_arguments
+    ca = ssl.get_default_verify_paths().cafile
+    if not ca:
+        pytest.skip("no CA bundle on this machine")
+    for mode in ("auto", "preferred", "required"):    # a CA file means required and verified
+        context = tls_arguments("127.0.0.1", mode, ca)["ssl"]
+        assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+
+
+def test_unknown_tls_mode_is_a_configuration_error():
+    from dejavu_cn.errors import ConfigError
+    with pytest.raises(ConfigError, match="database.tls"):
+        Config.from_dict({"database_type": "mysql",
+                          "database": {"host": "h", "user": "u", "database": "d", "tls": "maybe"}})
+    with pytest.raises(ConfigError, match="tls_ca"):
+        Config.from_dict({"database_type": "mysql",
+                          "database": {"host": "h", "user": "u", "database": "d", "tls": "disabled", "tls_ca": "ca.pem"}})
+
+
+@pytest.mark.mysql
+@pytest.mark.parametrize("tls", ["auto", "disabled", "preferred", "required"])
+def test_mysql_tls_modes_on_the_real_server(mysql_config, tls):
+    import pymysql
+    conn = pymysql.connect(connect_timeout=5, **{k: v for k, v in mysql_config["database"].items()})
+    with conn.cursor() as cur:
+        cur.execute("SHOW VARIABLES LIKE 'have_ssl'")
+        server_tls = (cur.fetchone() or ("", ""))[1] == "YES"
+    conn.close()
+    config = Config.from_dict({**mysql_config, "database": {**mysql_config["database"], "tls": tls}})
+    if tls == "required" and not server_tls:
+        with pytest.raises(StorageError, match="database.tls"):
+            open_storage(config)
+        return
+    store = open_storage(config)
+    try:
+        cipher = store._run("tls check", lambda cur: (cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'"),
+                                                      cur.fetchone())[1])
+    finally:
+        store.close()
+    encrypted = bool(cipher and cipher[1])
+    expected = {"auto": False, "disabled": False, "preferred": server_tls, "required": True}[tls]
+    assert encrypted == expected
+
+
 @pytest.mark.mysql
 def test_mysql_packed_lookup_falls_back_when_the_server_cuts_it_short(mysql_config):
     store = open_storage(Config.from_dict(mysql_config))
