@@ -201,7 +201,7 @@ def test_unknown_tls_mode_is_a_configuration_error():
 @pytest.mark.parametrize("tls", ["auto", "disabled", "preferred", "required"])
 def test_mysql_tls_modes_on_the_real_server(mysql_config, tls):
     import pymysql
-    conn = pymysql.connect(connect_timeout=5, **{k: v for k, v in mysql_config["database"].items()})
+    conn = pymysql.connect(connect_timeout=5, **mysql_config["database"])
     with conn.cursor() as cur:
         cur.execute("SHOW VARIABLES LIKE 'have_ssl'")
         server_tls = (cur.fetchone() or ("", ""))[1] == "YES"
