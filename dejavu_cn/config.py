@@ -30,6 +30,15 @@ DATABASE_TYPES = ("sqlite", "mysql")
 TLS_MODES = ("auto", "preferred", "required", "disabled")   # database.tls (see storage.mysql.MySQLStorage)
 
 
+def check_tls(tls, tls_ca):
+    """Refuse a ``database.tls`` mode that does not exist, or a CA file
+    (which asks for a verified connection) with TLS disabled."""
+    if tls not in TLS_MODES:
+        raise ConfigError(f"'database.tls' must be one of {', '.join(TLS_MODES)}, not {tls!r}")
+    if tls == "disabled" and tls_ca:
+        raise ConfigError("'database.tls_ca' asks for a verified TLS connection, 'database.tls' disables TLS")
+
+
 @dataclass(frozen=True)
 class FingerprintParams:
     """Analysis parameters. They are stored in the database at creation, and a
@@ -220,11 +229,7 @@ class Config:
                 int(self.database.get("port", 3306))
             except (TypeError, ValueError):
                 raise ConfigError("'database.port' must be a number") from None
-            tls = self.database.get("tls", "auto")
-            if tls not in TLS_MODES:
-                raise ConfigError(f"'database.tls' must be one of {', '.join(TLS_MODES)}")
-            if tls == "disabled" and self.database.get("tls_ca"):
-                raise ConfigError("'database.tls_ca' asks for a verified TLS connection, 'database.tls' disables TLS")
+            check_tls(self.database.get("tls", "auto"), self.database.get("tls_ca"))
 
     def sqlite_path(self):
         path = self.database["path"]

@@ -2,7 +2,7 @@
 import functools
 import logging
 
-from ..config import TLS_MODES
+from ..config import check_tls
 from ..errors import StorageError
 from ..hashing import HASH_BYTES
 from .base import LOOKUP_INDEX_SHIFT, LOOKUP_SONG_SHIFT, OFFSET_MASK, SONG_SHIFT, Storage
@@ -64,8 +64,7 @@ class MySQLStorage(Storage):
 
     def __init__(self, *, host, port=3306, user, password="", database, connect_timeout=10, tls="auto", tls_ca=None):
         super().__init__()
-        if tls not in TLS_MODES:
-            raise ValueError(f"tls must be one of {', '.join(TLS_MODES)}, not {tls!r}")
+        check_tls(tls, tls_ca)
         self.settings = dict(host=host, port=int(port), user=user, password=password,
                              database=database, connect_timeout=connect_timeout, tls=tls, tls_ca=tls_ca)
 

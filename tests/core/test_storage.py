@@ -195,6 +195,9 @@ def test_unknown_tls_mode_is_a_configuration_error():
     with pytest.raises(ConfigError, match="tls_ca"):
         Config.from_dict({"database_type": "mysql",
                           "database": {"host": "h", "user": "u", "database": "d", "tls": "disabled", "tls_ca": "ca.pem"}})
+    from dejavu_cn.storage import MySQLStorage
+    with pytest.raises(ConfigError, match="database.tls"):          # the same check when built directly
+        MySQLStorage(host="h", user="u", database="d", tls="maybe")
 
 
 @pytest.mark.mysql
