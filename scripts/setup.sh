@@ -14,6 +14,7 @@ APT_PACKAGES=(
   portaudio19-dev pulseaudio pulseaudio-utils libasound2-plugins   # PyAudio + virtual microphone
   chromium chromium-driver                   # browser tests (headless)
   python3-dev gcc                            # builds PyAudio
+  openssl                                    # certificates for the MariaDB TLS tests
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -109,6 +109,8 @@ class MySQLStorage(Storage):
             return super()._run(action, work, write=write)
 
     def _translate(self, exc, action):
+        import ssl
+
         import pymysql
         if not isinstance(exc, pymysql.err.MySQLError):
             return None
@@ -116,6 +118,10 @@ class MySQLStorage(Storage):
         detail = exc.args[1] if len(exc.args) > 1 else str(exc)
         if isinstance(exc, pymysql.err.InterfaceError):      # the client's socket is already gone
             code, detail = 2013, "connection closed"
+        cause = getattr(exc, "original_exception", None)
+        if isinstance(cause, ssl.SSLError):                  # reached, but the TLS handshake failed
+            return StorageError(f"TLS with {self.description} failed ({cause}). The server's certificate must be "
+                                "signed by the CA in 'database.tls_ca' and name the configured host.")
         if code in _CONNECTION_ERRORS:
             err = StorageError(
                 f"cannot reach {self.description} ({detail}) during {action}. "
