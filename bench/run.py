@@ -75,14 +75,27 @@ def mysql_config(name):
                          "password": os.environ.get("DEJAVU_CN_MYSQL_PASSWORD", ""), "database": name}}
 
 
-def reset_mysql(name):
+def reset_mysql(name, *, create=True):
     import pymysql
     cfg = mysql_config(name)["database"]
     conn = pymysql.connect(host=cfg["host"], port=cfg["port"], user=cfg["user"], password=cfg["password"])
     with conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        cur.execute(f"CREATE DATABASE `{name}`")
+        if create:
+            cur.execute(f"CREATE DATABASE `{name}`")
     conn.close()
+
+
+def drop_mysql(name):
+    reset_mysql(name, create=False)
+
+
+def fresh_sqlite(path):
+    """``path``, with any database (and its WAL files) there removed."""
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
+    return path
 
 
 BUFFER_POOL_BYTES = 1 << 30     # InnoDB cache the benchmark runs with (the server's default, 128 MB, is smaller than its index)
@@ -114,8 +127,9 @@ def analyze_mysql(engine):
         cur.fetchall()
 
 
-def long_file_memory(work, tracks):
-    """Register one 2-hour file in a child process; its peak memory (MB)."""
+def long_file_memory(work, tracks, backend):
+    """Register one 2-hour file into a fresh database of ``backend`` in a
+    child process; its peak memory (MB)."""
     long_path = os.path.join(work, "two_hours.ogg")
     if not os.path.exists(long_path):
         lst = os.path.join(work, "concat.txt")
@@ -131,13 +145,14 @@ def long_file_memory(work, tracks):
         subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0", "-i", lst,
                         "-t", "7200", "-ac", "2", "-ar", "44100", "-c:a", "libvorbis", "-q:a", "3", long_path],
                        check=True)
-    db = os.path.join(work, "long.sqlite3")
-    for suffix in ("", "-wal", "-shm"):
-        if os.path.exists(db + suffix):
-            os.remove(db + suffix)
+    if backend == "sqlite":
+        config = {"database": {"path": fresh_sqlite(os.path.join(work, "long.sqlite3"))}}
+    else:
+        reset_mysql("dejavu_cn_long")
+        config = mysql_config("dejavu_cn_long")
     cfg = os.path.join(work, "long.json")
     with open(cfg, "w") as f:
-        json.dump({"database": {"path": db}}, f)
+        json.dump(config, f)
     # The peak is read by a small go-between process: a child's ru_maxrss starts at its parent's resident size
     # when it was forked (Linux keeps the larger across exec), and this process holds the benchmark's hundreds of MB.
     probe = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL); "
@@ -146,6 +161,8 @@ def long_file_memory(work, tracks):
     done = subprocess.run([sys.executable, "-c", probe, sys.executable, "-m", "dejavu_cn", "--config", cfg, "register",
                            long_path, "--jobs", "1"], stdout=subprocess.PIPE, text=True, check=True)
     elapsed = time.monotonic() - t
+    if backend != "sqlite":
+        drop_mysql("dejavu_cn_long")
     return {"file_seconds": 7200, "peak_rss_mb": int(done.stdout.split()[-1]) / 1024.0, "wall_seconds": elapsed}
 
 
@@ -203,7 +220,16 @@ def run_backend(args, backend, config, tracks, lengths, conditions):
     return report
 
 
+def run_isolated(argv, backend):
+    """Measure one backend in a fresh interpreter, so that its peak-memory
+    figures are its own (``ru_maxrss`` never goes down: in one process the
+    second backend would report the first one's peak). Returns the exit code."""
+    return subprocess.call([sys.executable, os.path.abspath(__file__), *argv,
+                            "--backends", backend, "--skip-reference", "--skip-memory"])
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backends", default="sqlite,mysql")
     ap.add_argument("--lengths", default="1,2,3,5,10")
@@ -220,6 +246,7 @@ def main(argv=None):
     ap.add_argument("--ingest-only", action="store_true",
                     help="only register the corpus (minus held-out tracks) and report speed and size")
     args = ap.parse_args(argv)
+    args.work = os.path.abspath(args.work)      # the configurations written there name paths relative to themselves
     os.makedirs(args.work, exist_ok=True)
     tracks = corpus_tracks(args.work)
     print(f"corpus: {len(tracks)} tracks", flush=True)
@@ -229,15 +256,17 @@ def main(argv=None):
               f"on {args.jobs} jobs ({per_core:.0f}x per core)", flush=True)
     lengths = [float(x) for x in args.lengths.split(",")]
     conditions = args.conditions.split(",")
-    for backend in args.backends.split(","):
+    backends = args.backends.split(",")
+    for backend in backends:
+        if len(backends) > 1:
+            code = run_isolated(argv, backend)
+            if code:
+                return code
+            continue
         print(f"\n=== {backend} ===", flush=True)
         pool_before = None
         if backend == "sqlite":
-            db = os.path.join(args.work, "bench.sqlite3")
-            for suffix in ("", "-wal", "-shm"):
-                if os.path.exists(db + suffix):
-                    os.remove(db + suffix)
-            config = {"database": {"path": db}}
+            config = {"database": {"path": fresh_sqlite(os.path.join(args.work, "bench.sqlite3"))}}
         else:
             reset_mysql("dejavu_cn_bench")
             config = mysql_config("dejavu_cn_bench")
@@ -255,8 +284,10 @@ def main(argv=None):
             print(format_report(report), flush=True)
             save_report(report, os.path.join(args.work, f"report_{backend}.json"))
     if not args.skip_memory:
-        mem = long_file_memory(args.work, tracks)
-        print(f"\nregistering a 2-hour file: peak memory {mem['peak_rss_mb']:.0f} MB, {mem['wall_seconds']:.1f} s")
+        for backend in backends:
+            mem = long_file_memory(args.work, tracks, backend)
+            print(f"\nregistering a 2-hour file into {backend}: peak memory {mem['peak_rss_mb']:.0f} MB, "
+                  f"{mem['wall_seconds']:.1f} s", flush=True)
     return 0
 
 
