@@ -158,11 +158,13 @@ def long_file_memory(work, tracks, backend):
     probe = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL); "
              "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)")
     t = time.monotonic()
-    done = subprocess.run([sys.executable, "-c", probe, sys.executable, "-m", "dejavu_cn", "--config", cfg, "register",
-                           long_path, "--jobs", "1"], stdout=subprocess.PIPE, text=True, check=True)
-    elapsed = time.monotonic() - t
-    if backend != "sqlite":
-        drop_mysql("dejavu_cn_long")
+    try:
+        done = subprocess.run([sys.executable, "-c", probe, sys.executable, "-m", "dejavu_cn", "--config", cfg,
+                               "register", long_path, "--jobs", "1"], stdout=subprocess.PIPE, text=True, check=True)
+        elapsed = time.monotonic() - t
+    finally:
+        if backend != "sqlite":
+            drop_mysql("dejavu_cn_long")
     return {"file_seconds": 7200, "peak_rss_mb": int(done.stdout.split()[-1]) / 1024.0, "wall_seconds": elapsed}
 
 
