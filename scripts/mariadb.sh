@@ -17,6 +17,7 @@ HOST="${DEJAVU_CN_MYSQL_HOST:-127.0.0.1}"
 PORT="${DEJAVU_CN_MYSQL_PORT:-3306}"
 USER_="${DEJAVU_CN_MYSQL_USER:-root}"
 PASSWORD="${DEJAVU_CN_MYSQL_PASSWORD:-}"
+WAIT="${DEJAVU_CN_MYSQL_WAIT:-60}"        # seconds a server that was started may take to answer
 
 answers() { timeout 2 bash -c "exec 3<>/dev/tcp/$HOST/$PORT" 2>/dev/null; }
 logs_in() {                                # PyMySQL, installed by scripts/setup.sh
@@ -39,8 +40,9 @@ fi
 
 if ! answers && [ -x /usr/sbin/mariadbd ]; then
   $SUDO install -d -o mysql -g mysql /run/mysqld 2>/dev/null || true
-  $SUDO start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
-  for _ in $(seq 1 60); do
+  # --user: a server started as root runs as mysql (Debian's own my.cnf does not say so)
+  $SUDO start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql || true
+  for _ in $(seq 1 "$WAIT"); do
     answers && break
     sleep 1
   done
@@ -48,7 +50,7 @@ fi
 
 if ! answers; then
   echo "MariaDB does not answer on $HOST:$PORT: the MySQL tests will fail." \
-       "Start it (start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd)" \
+       "Start it (start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql)" \
        "or point DEJAVU_CN_MYSQL_HOST/PORT at a server." >&2
   exit 0
 fi
