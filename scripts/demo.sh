@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+. scripts/venv.sh
 SUDO=""; [ "$(id -u)" != "0" ] && SUDO="sudo"
 dpkg-query -W -f='${Status}' singularity-music 2>/dev/null | grep -q "install ok installed" || {
   $SUDO apt-get update -qq

@@ -14,6 +14,7 @@ APT_PACKAGES=(
   portaudio19-dev pulseaudio pulseaudio-utils libasound2-plugins   # PyAudio + virtual microphone
   chromium chromium-driver                   # browser tests (headless)
   python3-dev gcc                            # builds PyAudio
+  python3-pip python3-venv                   # pip, and a venv where Debian's Python is externally managed
   openssl                                    # certificates for the MariaDB TLS tests
 )
 missing=()
@@ -25,4 +26,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# Debian's own Python is "externally managed" (PEP 668): pip installs nothing
+# into it, so the project goes into .venv there (scripts/venv.sh activates it)
+if python3 -c 'import os, sys, sysconfig
+sys.exit(sys.prefix != sys.base_prefix
+         or not os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")))'; then
+  [ -x .venv/bin/python3 ] || python3 -m venv .venv
+fi
+. scripts/venv.sh
 python3 -m pip install -q --disable-pip-version-check -e ".[test]"
+if [ -n "${VIRTUAL_ENV:-}" ] && [ "$VIRTUAL_ENV" -ef .venv ]; then
+  echo "dejavu-cn is installed in .venv: '. .venv/bin/activate' puts the dejavu-cn command on PATH" >&2
+fi

@@ -4,6 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || { echo "setup failed" >&2; exit 1; }
+. scripts/venv.sh
 
 # The MySQL/MariaDB tests need a server (installed and started if missing).
 bash scripts/mariadb.sh
