@@ -1,6 +1,7 @@
 """The scripts the README and CI run, on their failure paths: the test
 command must fail when a test fails or none ran, and the MariaDB helper must
-say why the MySQL tests would fail."""
+start a stopped server the way a fresh install needs and say why the MySQL
+tests would fail."""
 import os
 import socket
 import subprocess
