@@ -13,7 +13,7 @@ from audiogen import make_song, write_wav
 from dejavu_cn import Dejavu
 from dejavu_cn.cli import main
 from dejavu_cn.evaluate import (OFFSET_TOLERANCE, REPEAT_SIMILARITY, STAGES, evaluate, excerpt_similarity,
-                                format_report, save_report)
+                                format_report, save_report, wilson_interval)
 
 LOOP_SECONDS = 4.0
 
@@ -67,6 +67,8 @@ def test_report_on_generated_songs(engine, songs_dir, tmp_path):
     # text and file forms
     text = format_report(report)
     assert "clean" in text and "100.0%" in text and "4 registered" in text
+    n = report["cells"][0]["clips"]
+    assert report["cells"][0]["top1_interval"] == wilson_interval(n, n)
     path = tmp_path / "report.json"
     save_report(report, path)
     assert json.loads(path.read_text())["cells"] == json.loads(json.dumps(report["cells"]))
@@ -213,3 +215,27 @@ def test_cli_evaluate_usage_errors(tmp_path):
     code, _, err = run("evaluate", str(tmp_path / "nowhere"))
     assert code == 1 and "not a folder" in err
     shutil.rmtree(empty)
+
+
+def test_wilson_interval_known_answers():
+    lo, hi = wilson_interval(96, 100)                      # 96 of 100: anything from 90 % to 98 %
+    assert round(lo, 3) == 0.902 and round(hi, 3) == 0.984
+    lo, hi = wilson_interval(278, 300)                     # three times the clips: a narrower interval
+    assert round(lo, 3) == 0.891 and round(hi, 3) == 0.951
+    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == pytest.approx(1.0)
+    assert wilson_interval(0, 0) is None
+
+
+def test_report_table_shows_the_interval_of_each_cell():
+    cell = {"condition": "mic", "length": 5.0, "clips": 100, "top1": 0.96, "top1_interval": wilson_interval(96, 100),
+            "top5": 1.0, "mean_rank": 1.0, "offset_accuracy": 0.95, "offset_accuracy_repeat_aware": 0.99,
+            "offset_repeats": 0, "unknown_clips": 20, "false_positives": 0,
+            "latency_median_ms": 10.0, "latency_p95_ms": 20.0}
+    report = {"corpus": {"tracks": 2, "unreadable": [], "registered": 1, "held_out": 1, "hours_registered": 0.1,
+                         "shared_audio_tracks": 0, "shared_audio_pairs": []},
+              "ingest": {"wall_seconds": 1.0, "audio_seconds": 360.0, "speed_x_realtime": 360.0,
+                         "peak_rss_mb_main": 1.0, "peak_rss_mb_workers": 1.0},
+              "database": {"bytes": 1, "fingerprints": 1, "mb_per_hour": 0.1},
+              "latency": {"median_ms": 10.0, "p95_ms": 20.0}, "false_positive_rate": 0.0, "cells": [cell]}
+    row = next(line for line in format_report(report).splitlines() if line.startswith("mic"))
+    assert "96.0%" in row and "90-98" in row
