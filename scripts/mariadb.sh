@@ -10,6 +10,7 @@
 # - Still unusable: say why and how to fix it (the MySQL tests then fail,
 #   with their own message, rather than skip in CI).
 set -uo pipefail
+. "$(dirname "$0")/venv.sh"                # PyMySQL for logs_in, where setup.sh put it in .venv
 
 SUDO=""
 if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
