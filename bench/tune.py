@@ -37,9 +37,10 @@ from dejavu_cn.audio import decode_file  # noqa: E402
 from dejavu_cn.config import Config  # noqa: E402
 from dejavu_cn.evaluate import (CLIP_SOURCE_RATE, OFFSET_TOLERANCE, _audible_start,  # noqa: E402
                                 _make_clip, find_shared_audio, plan_clips, readable_tracks, split_tracks)
-from dejavu_cn.fingerprint import drop_repeated, fingerprint  # noqa: E402
+from dejavu_cn.fingerprint import drop_repeated, fingerprint, sketch_of  # noqa: E402
 from dejavu_cn.hashing import hash_keys  # noqa: E402
 from dejavu_cn.matching import align  # noqa: E402
+from dejavu_cn.sketch import to_bytes  # noqa: E402
 from dejavu_cn.storage.base import Lookup  # noqa: E402
 
 LENGTHS = (1.0, 2.0, 3.0, 5.0, 10.0)
@@ -50,10 +51,10 @@ class MemoryIndex:
     """Just enough of the storage interface for ``Dejavu.match_samples``:
     rows sorted by hash key, looked up with ``searchsorted``."""
 
-    def __init__(self, keys, song_ids, offsets, songs):
+    def __init__(self, keys, song_ids, offsets, songs, sketches):
         order = np.argsort(keys, kind="stable")
         self.keys, self.song_ids, self.offsets = keys[order], song_ids[order], offsets[order]
-        self.songs = songs
+        self.songs, self._sketches = songs, sketches
         self.rows_returned = 0
 
     def setup(self, parameters):
@@ -73,6 +74,9 @@ class MemoryIndex:
 
     def songs_by_id(self, song_ids):
         return {int(i): self.songs[int(i)] for i in song_ids if int(i) in self.songs}
+
+    def sketches(self, song_ids):
+        return {int(i): self._sketches[int(i)] for i in song_ids if int(i) in self._sketches}
 
 
 # -- prepare -------------------------------------------------------------------------------------
@@ -139,8 +143,9 @@ _G = {}
 
 def _fingerprint_track(args):
     i, path, params = args
-    fps = drop_repeated(fingerprint(np.load(path), params), params.max_hash_repeats)
-    return i, hash_keys(fps.hashes), fps.offsets
+    audio = np.load(path)
+    fps = drop_repeated(fingerprint(audio, params), params.max_hash_repeats)
+    return i, hash_keys(fps.hashes), fps.offsets, to_bytes(sketch_of(audio, params))
 
 
 def parse_sets(items):
@@ -156,11 +161,12 @@ def parse_sets(items):
 def build_engine(plan, overrides, jobs):
     config = Config.from_dict(overrides)
     params = config.fingerprint
-    songs, keys, song_ids, offsets = {}, [], [], []
+    songs, sketches, keys, song_ids, offsets = {}, {}, [], [], []
     with multiprocessing.Pool(jobs) as pool:
         work = [(i, plan["audio"][i], params) for i in plan["known"]]
-        for i, k, o in pool.imap_unordered(_fingerprint_track, work, chunksize=2):
+        for i, k, o, sketch in pool.imap_unordered(_fingerprint_track, work, chunksize=2):
             sid = i + 1
+            sketches[sid] = sketch
             keys.append(k)
             offsets.append(o.astype(np.int64))
             song_ids.append(np.full(k.size, sid, np.int64))
@@ -170,7 +176,7 @@ def build_engine(plan, overrides, jobs):
     keys, song_ids, offsets = (np.concatenate(a) for a in (keys, song_ids, offsets))
     # the stores keep one row per (hash, song, offset)
     rows = np.unique(np.stack([keys, song_ids.astype(np.uint64), offsets.astype(np.uint64)], axis=1), axis=0)
-    index = MemoryIndex(rows[:, 0], rows[:, 1].astype(np.int64), rows[:, 2].astype(np.int64), songs)
+    index = MemoryIndex(rows[:, 0], rows[:, 1].astype(np.int64), rows[:, 2].astype(np.int64), songs, sketches)
     return Dejavu(config, storage=index), index
 
 

@@ -65,6 +65,9 @@ class FingerprintParams:
     min_hash_time_delta: int = 1      # frames: 1 * 23.2 ms
     max_hash_time_delta: int = 63     # frames: 63 * 23.2 ms = 1.46 s (6 bits)
     max_hash_freq_delta: int = 127    # bins: 127 * 10.8 Hz = 1.37 kHz either way
+    sketch_min_frequency: float = 150.0   # Hz; the band-energy sketch (see sketch.py) spans 33 log-spaced bands...
+    sketch_max_frequency: float = 4000.0  # ...from here to here (inside the peaks' band)
+    sketch_smoothing_frames: int = 16     # frames each band energy is summed over: 16 * 23.2 ms = 371 ms
 
     def frame_seconds(self):
         """Duration of one hop in seconds."""
@@ -88,6 +91,9 @@ class FingerprintParams:
             (1 <= self.min_hash_time_delta <= self.max_hash_time_delta <= 255,
              "need 1 <= min_hash_time_delta <= max_hash_time_delta <= 255"),
             (1 <= self.max_hash_freq_delta <= 1023, "max_hash_freq_delta must be in [1, 1023]"),
+            (self.min_frequency <= self.sketch_min_frequency < self.sketch_max_frequency <= self.max_frequency,
+             "need min_frequency <= sketch_min_frequency < sketch_max_frequency <= max_frequency"),
+            (self.sketch_smoothing_frames >= 1, "sketch_smoothing_frames must be >= 1"),
         ]
         for ok, message in checks:
             if not ok:
@@ -109,6 +115,8 @@ class RecognitionParams:
     query_fan_value: int = 5          # ...and pairs each anchor with this many: the song's pairs survive extra (noise) peaks
     early_seconds: float = 3.0        # a longer clip is first matched on its opening seconds (0: never)...
     early_confidence: float = 0.6     # ...and decided there if the match reaches this confidence (chance 1e-6)
+    sketch_candidates: int = 5        # when no candidate reaches the threshold on hashes, this many are checked
+                                      # against their songs' band-energy sketches (0: never; see sketch.py)
 
     def shifts_for(self, duration_seconds):
         """Start points at which a query of this duration is analysed: a long
@@ -128,6 +136,8 @@ class RecognitionParams:
             raise ConfigError("recognition.top must be >= 1")
         if self.early_seconds < 0 or not 0.0 <= self.early_confidence <= 1.0:
             raise ConfigError("recognition.early_seconds must be >= 0 and early_confidence in [0, 1]")
+        if self.sketch_candidates < 0:
+            raise ConfigError("recognition.sketch_candidates must be >= 0 (0: never)")
         if self.query_peak_factor < 1.0 or self.query_fan_value < 1:
             raise ConfigError("recognition.query_peak_factor must be >= 1 and query_fan_value >= 1")
         return self

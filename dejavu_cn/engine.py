@@ -19,9 +19,11 @@ import numpy as np
 
 from .audio import decode_file
 from .config import Config, load_config
+from .fingerprint import sketch_of
 from .hashing import hash_keys, unique_rows
-from .matching import Query, QueryAnalysis, align, query_params, score_candidates
+from .matching import Query, QueryAnalysis, align, confidence_from_p, query_params, score_candidates
 from .register import register_files
+from .sketch import from_bytes, verify
 from .storage import Lookup, open_storage
 
 log = logging.getLogger(__name__)
@@ -124,7 +126,9 @@ class Dejavu:
         ``early_confidence``, whose audio does not also fit elsewhere in the
         song (a loop: ``repeat_votes``), is the answer (a clear match needs
         no more audio, and looks up a fraction of the rows). Otherwise the
-        whole clip decides, reusing the rows already read.
+        whole clip decides, reusing the rows already read; if no candidate
+        reaches the threshold on hashes, the first ``sketch_candidates`` are
+        checked against their songs' sketches (:meth:`check_sketches`).
 
         Returns
         -------
@@ -160,7 +164,7 @@ class Dejavu:
                 rest = query.hashes[~np.isin(hash_keys(query.hashes), hash_keys(head.hashes))]
                 lookup = Lookup.concat([lookup, self.lookup(rest)])
                 looked_up += time.perf_counter() - t2
-            result = self.match_query(query, top=top, lookup=lookup)
+            result = self.match_query(query, top=top, lookup=lookup, samples=samples)
         result["timings"]["query"] = round(result["timings"]["query"] + looked_up, 6)
         result["timings"]["fingerprint"] = round(analysed, 6)
         result["timings"]["total"] = round(time.perf_counter() - t0, 6)
@@ -186,19 +190,22 @@ class Dejavu:
         first, _ = unique_rows(hashes, np.zeros(len(hashes), np.int64))   # 10x faster than np.unique(axis=0)
         return self.storage.lookup(np.asarray(hashes)[first])
 
-    def match_query(self, query: Query, *, top=None, lookup=None):
+    def match_query(self, query: Query, *, top=None, lookup=None, samples=None):
         """Match an analysed :class:`~dejavu_cn.matching.Query`; see :meth:`match_samples`.
 
         ``lookup`` (a :class:`~dejavu_cn.storage.Lookup` holding at least the
         rows of the query's hashes) skips the database: a streaming
-        recogniser looks up only new hashes and keeps the rows."""
+        recogniser looks up only new hashes and keeps the rows. ``samples``
+        (the query's audio) allows the sketch check when the hashes leave
+        the query undecided."""
         rec = self.config.recognition
         top = top or rec.top
         t0 = time.perf_counter()
         if lookup is None:
             lookup = self.lookup(query.hashes)
         t1 = time.perf_counter()
-        candidates, stats = align(query, lookup, max_rows=rec.max_hash_rows, top=top)
+        checked = rec.sketch_candidates if samples is not None else 0
+        candidates, stats = align(query, lookup, max_rows=rec.max_hash_rows, top=max(top, checked))
         songs = self.storage.songs_by_id([c.song_id for c in candidates])
         frame = self.params.frame_seconds()
         query_frames = query.duration_seconds / frame
@@ -208,6 +215,11 @@ class Dejavu:
         out = [self._candidate_dict(c, songs[c.song_id], query) for c in candidates]
         out.sort(key=lambda r: (-r["confidence"], -r["hashes_matched_in_input"]))
         t2 = time.perf_counter()
+        if checked and out and out[0]["confidence"] < rec.threshold:
+            self.check_sketches(out[:checked], samples)
+            out.sort(key=lambda r: (-r["confidence"], -r["hashes_matched_in_input"]))
+        out = out[:top]
+        t3 = time.perf_counter()
         match = out[0] if out and out[0]["confidence"] >= rec.threshold else None
         return {
             "match": match,
@@ -215,8 +227,30 @@ class Dejavu:
             "query_seconds": round(query.duration_seconds, 3),
             "decided_seconds": round(query.duration_seconds, 3),
             "input_total_hashes": int(round(query.hashes_per_shift)),
-            "timings": {"query": round(t1 - t0, 6), "align": round(t2 - t1, 6)},
+            "timings": {"query": round(t1 - t0, 6), "align": round(t2 - t1, 6), "sketch": round(t3 - t2, 6)},
         }
+
+    def check_sketches(self, candidates, samples):
+        """Check candidate dicts (as :meth:`match_query` returns them) against
+        their songs' band-energy sketches (:func:`dejavu_cn.sketch.verify`),
+        at their offset and over the whole song. A candidate whose sketch
+        agrees with the query's beyond chance gets that confidence, if
+        higher, with ``decided_by`` set to ``"sketch"`` (and the sketch's
+        offset where it differs by more than a frame). Changes the dicts in place."""
+        query = sketch_of(samples, self.params)
+        stored = {i: from_bytes(b) for i, b in self.storage.sketches([c["song_id"] for c in candidates]).items()}
+        found = verify(query, [(c["song_id"], c["offset_frames"]) for c in candidates], stored)
+        frame = self.params.frame_seconds()
+        for c in candidates:
+            if c["song_id"] not in found:
+                continue
+            p, offset, error_rate = found[c["song_id"]]
+            c["sketch_bit_error_rate"] = round(error_rate, 4)
+            confidence = confidence_from_p(p)
+            if confidence > c["confidence"]:
+                c.update(confidence=round(confidence, 4), p_value=float(f"{p:.3g}"), decided_by="sketch")
+                if abs(offset - c["offset_frames"]) > 1:
+                    c.update(offset_frames=offset, offset_seconds=round(offset * frame, 3))
 
     def _candidate_dict(self, c, song, query):
         frame = self.params.frame_seconds()
@@ -238,4 +272,6 @@ class Dejavu:
             "fingerprinted_confidence": round(float(min(1.0, c.aligned / expected_db)), 4),
             "confidence": round(c.confidence, 4),
             "p_value": float(f"{c.p_value:.3g}"),
+            "decided_by": "hashes",             # or "sketch" (check_sketches)
+            "sketch_bit_error_rate": None,      # set where the sketch was checked
         }

@@ -21,6 +21,7 @@ import numpy as np
 from scipy.fft import rfft
 
 from .hashing import HASH_BYTES, hash_pairs, unique_rows
+from .sketch import SKETCH_BITS, band_edges, band_energy, sketch_words
 
 _DB_EPS = 1e-20
 
@@ -311,9 +312,12 @@ class StreamingFingerprinter:
     params : FingerprintParams
     keep_peaks : bool
         Also collect the selected peaks in ``self.peaks`` (for plots).
+    keep_sketch : bool
+        Also collect the band energies of the song's sketch; :meth:`sketch`
+        gives it once the audio is flushed (see :mod:`dejavu_cn.sketch`).
     """
 
-    def __init__(self, params, *, keep_peaks=False):
+    def __init__(self, params, *, keep_peaks=False, keep_sketch=False):
         self.p = params
         self.low, self.high = band_bins(params)
         # the spectrogram keeps F bins either side of the band, so a band-edge
@@ -330,6 +334,8 @@ class StreamingFingerprinter:
         self.range_ratio = np.float32(10.0 ** (-params.peak_dynamic_range / 10.0))
         self.keep_peaks = keep_peaks
         self.kept_peaks = []
+        self._sketch_edges = band_edges(params) if keep_sketch else None
+        self._energy = []
         self.samples_fed = 0
         self._samples = np.zeros(0, np.float32)  # samples from frame self._next_frame on
         self._next_frame = 0                     # first frame not yet computed
@@ -383,6 +389,8 @@ class StreamingFingerprinter:
         if spec.shape[0]:
             power = spec[:, self.low - self.spec_low:self.high - self.spec_low].mean(axis=1, dtype=np.float64)
             self._power = np.concatenate([self._power, power])
+            if self._sketch_edges is not None:
+                self._energy.append(band_energy(spec, self.spec_low, self._sketch_edges))
             self._spec = np.concatenate([self._spec, spec]) if self._spec.shape[0] else spec
             self._next_frame += spec.shape[0]
             self._samples = self._samples[spec.shape[0] * p.hop_size:].copy()
@@ -492,6 +500,12 @@ class StreamingFingerprinter:
     def peaks(self):
         return Peaks.concat(self.kept_peaks)
 
+    def sketch(self):
+        """The sketch of all the audio fed (``keep_sketch`` only): as
+        :func:`dejavu_cn.sketch.sketch` of the whole signal."""
+        energy = np.concatenate(self._energy) if self._energy else np.zeros((0, SKETCH_BITS + 1), np.float32)
+        return sketch_words(energy, self.p.sketch_smoothing_frames)
+
 
 def landmarks(samples, params):
     """Peak pairs of a whole signal (mono float32 at ``params.sample_rate``)."""
@@ -501,6 +515,14 @@ def landmarks(samples, params):
 def fingerprint(samples, params):
     """Hashes of a whole signal (mono float32 at ``params.sample_rate``)."""
     return landmarks(samples, params).hashed()
+
+
+def sketch_of(samples, params):
+    """The band-energy sketch of a whole signal (see :mod:`dejavu_cn.sketch`)."""
+    edges = band_edges(params)
+    power = power_spectrogram(samples, window_size=params.window_size, hop_size=params.hop_size,
+                              bins=(int(edges[0]), int(edges[-1])))
+    return sketch_words(band_energy(power, int(edges[0]), edges), params.sketch_smoothing_frames)
 
 
 def drop_repeated(fps, max_repeats):

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from .audio import file_sha1, iter_decode
 from .errors import AudioDecodeError, DuplicateSongError
 from .fingerprint import Fingerprints, StreamingFingerprinter, drop_repeated
+from .sketch import to_bytes
 from .storage.base import SongRecord
 
 log = logging.getLogger(__name__)
@@ -97,15 +98,16 @@ def fingerprint_path(path, params, chunk_seconds=30.0):
 
     Returns
     -------
-    (Fingerprints, float)
-        The hashes to store (see :func:`~dejavu_cn.fingerprint.drop_repeated`)
-        and the duration in seconds.
+    (Fingerprints, np.ndarray, float)
+        The hashes to store (see :func:`~dejavu_cn.fingerprint.drop_repeated`),
+        the sketch (see :mod:`dejavu_cn.sketch`) and the duration in seconds.
     """
-    fp = StreamingFingerprinter(params)
+    fp = StreamingFingerprinter(params, keep_sketch=True)
     parts = [fp.feed(chunk) for chunk in iter_decode(path, target_rate=params.sample_rate,
                                                        chunk_seconds=chunk_seconds)]
     parts.append(fp.flush())
-    return drop_repeated(Fingerprints.concat(parts), params.max_hash_repeats), fp.samples_fed / params.sample_rate
+    fps = drop_repeated(Fingerprints.concat(parts), params.max_hash_repeats)
+    return fps, fp.sketch(), fp.samples_fed / params.sample_rate
 
 
 # -- worker side ---------------------------------------------------------------------
@@ -120,26 +122,26 @@ def _worker_init(params, known_sha1s, in_child=True):
 
 
 def _work(path):
-    """Runs in a worker: returns (outcome, sha1, hashes, offsets)."""
+    """Runs in a worker: returns (outcome, sha1, hashes, offsets, mtime_ns, sketch bytes)."""
     params, known = _WORKER["params"], _WORKER["known"]
     try:
         st = os.stat(path)
         sha = file_sha1(path)
         if sha in known:
             return (FileOutcome(path, DUPLICATE, known[sha], f"same content as song {known[sha]}", size=st.st_size),
-                    sha, None, None, 0)
-        fps, duration = fingerprint_path(path, params)
+                    sha, None, None, 0, b"")
+        fps, words, duration = fingerprint_path(path, params)
         if duration <= 0:
             raise AudioDecodeError(path, "no audio samples")
         outcome = FileOutcome(path, REGISTERED, duration_seconds=duration, hashes=len(fps), size=st.st_size)
-        return outcome, sha, fps.hashes, fps.offsets, st.st_mtime_ns
+        return outcome, sha, fps.hashes, fps.offsets, st.st_mtime_ns, to_bytes(words)
     except AudioDecodeError as exc:
-        return FileOutcome(path, FAILED, message=exc.message), None, None, None, 0
+        return FileOutcome(path, FAILED, message=exc.message), None, None, None, 0, b""
     except OSError as exc:
-        return FileOutcome(path, FAILED, message=f"cannot read: {exc.strerror or exc}"), None, None, None, 0
+        return FileOutcome(path, FAILED, message=f"cannot read: {exc.strerror or exc}"), None, None, None, 0, b""
     except Exception as exc:   # one bad file must not end a run of thousands
         log.exception("unexpected error on %s", path)
-        return FileOutcome(path, FAILED, message=f"unexpected error: {exc!r}"), None, None, None, 0
+        return FileOutcome(path, FAILED, message=f"unexpected error: {exc!r}"), None, None, None, 0, b""
 
 
 COMMIT_ROWS = 1_000_000      # fingerprints per registration transaction, at most...
@@ -280,10 +282,10 @@ def register_files(storage, params, paths, *, extensions, jobs=0, on_file=None, 
                 if batch.due():
                     batch.commit()
                 continue
-            outcome, sha, hashes, offsets, mtime_ns = item
+            outcome, sha, hashes, offsets, mtime_ns, sketch = item
             if outcome.status == REGISTERED:
                 batch.add(outcome, SongRecord(song_name(outcome.path), outcome.path, sha, outcome.size, mtime_ns,
-                                              outcome.duration_seconds), hashes, offsets)
+                                              outcome.duration_seconds, sketch), hashes, offsets)
             else:
                 batch.done(outcome)
             if batch.due():

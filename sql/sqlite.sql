@@ -32,3 +32,12 @@ CREATE TABLE IF NOT EXISTS fingerprints (
     offset  INTEGER NOT NULL,   -- frame of the anchor peak
     PRIMARY KEY (hash, song_id, offset)
 ) WITHOUT ROWID;
+
+-- Each song's band-energy sketch (dejavu_cn/sketch.py): one little-endian
+-- uint32 per frame, 172 bytes a second. Read only to check the candidates
+-- that the hashes leave undecided. Written with the song, in its transaction.
+CREATE TABLE IF NOT EXISTS sketches (
+    song_id INTEGER PRIMARY KEY,
+    frames  INTEGER NOT NULL,
+    data    BLOB    NOT NULL
+);

@@ -24,7 +24,7 @@ from ..hashing import HASH_BYTES, bytes_to_hashes, hash_keys, hashes_to_bytes, u
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"                # 2: sketches
 SONG_SHIFT = 32                     # inserts carry (song_id, offset) packed in one int64
 OFFSET_MASK = (1 << SONG_SHIFT) - 1
 # a packed lookup returns each row as one int64: index of its hash in the
@@ -72,6 +72,7 @@ class SongRecord:
     file_size: int
     file_mtime_ns: int
     duration_seconds: float
+    sketch: bytes = b""              # the song's band-energy sketch (dejavu_cn.sketch.to_bytes), if any
 
 
 @dataclass
@@ -262,7 +263,7 @@ class Storage(ABC):
         meta = self._run("create schema", work, write=True)
         if meta.get("schema_version") != SCHEMA_VERSION:
             raise StorageError(f"{self.description} has schema version {meta.get('schema_version')}, "
-                               f"this dejavu-cn needs {SCHEMA_VERSION}")
+                               f"this dejavu-cn needs {SCHEMA_VERSION}: register the music into a new database")
         stored = json.loads(meta["fingerprint_parameters"])
         if stored != json.loads(wanted):
             diffs = sorted(k for k in set(stored) | set(parameters) if stored.get(k) != parameters.get(k))
@@ -343,6 +344,9 @@ class Storage(ABC):
                      int(record.file_mtime_ns), float(record.duration_seconds), int(totals[i]), int(anchors[i])))
                 song_ids[i] = seen[sha] = cur.lastrowid
                 results.append(song_ids[i].item())
+                if record.sketch:
+                    cur.execute(self._sql("INSERT INTO sketches (song_id, frames, data) VALUES (?, ?, ?)"),
+                                (results[-1], len(record.sketch) // 4, bytes(record.sketch)))
             # song ids grow in the order of ``songs``, so the rows stay in key order
             keep = song_ids[index] >= 0
             if keep.any():
@@ -453,6 +457,18 @@ class Storage(ABC):
                     cache.pop(i, None)
         return {i: dict(cache[i][1]) for i in ids if i in cache}
 
+    def sketches(self, song_ids):
+        """{song_id: sketch bytes} for the given ids (those that have one)."""
+        ids = sorted({int(i) for i in song_ids})
+        if not ids:
+            return {}
+
+        def work(cur):
+            marks = ", ".join([self.placeholder] * len(ids))
+            cur.execute(f"SELECT song_id, data FROM sketches WHERE song_id IN ({marks})", ids)
+            return {int(row[0]): bytes(row[1]) for row in cur.fetchall()}
+        return self._run("read sketches", work)
+
     def list_songs(self, *, search=None, limit=None, offset=0):
         """Songs ordered by id, optionally filtered by a substring of the name
         or path. Returns (songs, total matching)."""
@@ -487,6 +503,7 @@ class Storage(ABC):
             if found:
                 marks = ", ".join([self.placeholder] * len(found))
                 cur.execute(f"DELETE FROM fingerprints WHERE song_id IN ({marks})", found)
+                cur.execute(f"DELETE FROM sketches WHERE song_id IN ({marks})", found)
                 cur.execute(f"DELETE FROM songs WHERE song_id IN ({marks})", found)
             return found
         found = self._run("delete songs", work, write=True)

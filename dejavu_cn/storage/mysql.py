@@ -170,7 +170,7 @@ class MySQLStorage(Storage):
 
     def _bytes_used(self, cursor):
         cursor.execute("SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables "
-                       "WHERE table_schema = DATABASE() AND table_name IN ('songs', 'fingerprints', 'dejavu_meta')")
+                       "WHERE table_schema = DATABASE() AND table_name IN ('songs', 'fingerprints', 'sketches', 'dejavu_meta')")
         return int(cursor.fetchone()[0])
 
 
