@@ -124,6 +124,31 @@ def test_registered_files_and_sha1s(store):
     assert store.find_registered("/music/5.mp3", 1006, 123456794) is None
 
 
+def test_sketches_are_stored_with_their_song_and_deleted_with_it(store):
+    words = np.random.default_rng(3).integers(0, 2 ** 32, 5000, dtype=np.uint64).astype(np.uint32)
+    with_sketch = dataclasses.replace(record(50), sketch=words.tobytes())
+    sid = store.add_song(with_sketch, *fake_fingerprints(50, 50))
+    bare = store.add_song(record(51), *fake_fingerprints(51, 50))       # registered without one
+    stored = store.sketches([sid, bare, 999])
+    assert set(stored) == {sid} and np.array_equal(np.frombuffer(stored[sid], "<u4"), words)
+    duplicate = dataclasses.replace(with_sketch, song_name="again")
+    with pytest.raises(DuplicateSongError):
+        store.add_song(duplicate, *fake_fingerprints(50, 50))
+    assert store.sketches([sid])[sid] == stored[sid]                    # the refused copy wrote nothing
+    assert store.delete_songs([sid]) == [sid] and store.sketches([sid]) == {}
+    assert store.sketches([]) == {}
+
+
+def test_a_database_of_the_previous_schema_is_refused_with_what_to_do(any_config):
+    from dejavu_cn.storage.base import SCHEMA_VERSION
+    s = open_storage(Config.from_dict(any_config))
+    s._run("age", lambda cur: cur.execute(s._sql("UPDATE dejavu_meta SET meta_value = ? WHERE meta_key = ?"),
+                                          ("1", "schema_version")), write=True)
+    s.close()
+    with pytest.raises(StorageError, match=f"schema version 1, this dejavu-cn needs {SCHEMA_VERSION}: register"):
+        open_storage(Config.from_dict(any_config))
+
+
 def test_other_parameters_are_refused(any_config):
     open_storage(Config.from_dict(any_config)).close()
     changed = dict(any_config, fingerprint={"fan_value": 7})

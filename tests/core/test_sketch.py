@@ -1,0 +1,136 @@
+"""Band-energy sketches: the bits, the search, the chance model, and the
+engine deciding with them when the hashes cannot."""
+import numpy as np
+import pytest
+
+from audiogen import make_song
+from dejavu_cn import Dejavu
+from dejavu_cn.audio import resample
+from dejavu_cn.config import Config, ConfigError, FingerprintParams
+from dejavu_cn.degrade import degrade
+from dejavu_cn.fingerprint import StreamingFingerprinter, sketch_of
+from dejavu_cn.sketch import (LOCAL_1PCT, SKETCH_BITS, SONG_1PCT, band_edges, chance_p_value, from_bytes,
+                              mismatches, to_bytes, verify, z_score)
+
+PARAMS = Config().fingerprint
+RATE = PARAMS.sample_rate
+
+
+def song(seed, seconds=20.0):
+    return resample(make_song(seed, seconds), 44100, RATE)
+
+
+def error_rate(a, b):
+    n = min(a.size, b.size)
+    return float(np.bitwise_count(a[:n] ^ b[:n]).sum()) / (SKETCH_BITS * n)
+
+
+def test_bands_are_strictly_increasing_bins_inside_the_range():
+    edges = band_edges(PARAMS)
+    assert edges.size == SKETCH_BITS + 2 and np.all(np.diff(edges) >= 1)
+    bin_hz = RATE / PARAMS.window_size
+    assert abs(edges[0] * bin_hz - PARAMS.sketch_min_frequency) < bin_hz
+    assert abs(edges[-1] * bin_hz - PARAMS.sketch_max_frequency) < bin_hz
+
+
+def test_streaming_sketch_equals_the_one_shot_sketch():
+    x = song(11, 9.0)
+    fp = StreamingFingerprinter(PARAMS, keep_sketch=True)
+    for start in range(0, x.size, 3001):                 # pieces that cut frames anywhere
+        fp.feed(x[start:start + 3001])
+    fp.flush()
+    whole = sketch_of(x, PARAMS)
+    frames = 1 + (x.size - PARAMS.window_size) // PARAMS.hop_size
+    assert whole.dtype == np.uint32 and whole.size == frames - PARAMS.sketch_smoothing_frames
+    assert np.array_equal(fp.sketch(), whole)
+
+
+def test_sketch_ignores_loudness_and_survives_the_microphone_path():
+    x = song(12)
+    ref = sketch_of(x, PARAMS)
+    assert error_rate(sketch_of(x * 0.05, PARAMS), ref) < 0.01
+    noisy, rate = degrade(x, RATE, "mic", np.random.default_rng(3))
+    heard = sketch_of(resample(noisy, rate, RATE), PARAMS)
+    other = sketch_of(song(13), PARAMS)
+    assert error_rate(heard, ref) < 0.35              # far more than half of the bits agree
+    assert 0.4 < error_rate(other, ref) < 0.6         # unrelated music: about half
+
+
+def test_round_trip_through_bytes():
+    words = np.random.default_rng(0).integers(0, 2 ** 32, 50, dtype=np.uint64).astype(np.uint32)
+    data = to_bytes(words)
+    assert len(data) == 200 and np.array_equal(from_bytes(data), words)
+
+
+@pytest.mark.parametrize("length", [30, 31])             # the two-frames-per-word path and its odd tail
+def test_mismatches_equal_a_brute_force_count(length):
+    rng = np.random.default_rng(length)
+    s = rng.integers(0, 2 ** 32, 200, dtype=np.uint64).astype(np.uint32)
+    q = rng.integers(0, 2 ** 32, length, dtype=np.uint64).astype(np.uint32)
+    brute = np.array([sum(bin(int(a) ^ int(b)).count("1") for a, b in zip(s[k:k + length], q))
+                      for k in range(s.size - length + 1)])
+    assert np.array_equal(mismatches(s, q), brute)
+    starts = np.array([0, 17, s.size - length])
+    assert np.array_equal(mismatches(s, q, starts), brute[starts])
+    assert mismatches(q, s).size == 0                    # a query longer than the song fits nowhere
+
+
+def test_chance_model_is_anchored_and_monotone():
+    assert chance_p_value(LOCAL_1PCT, whole_song=False) == pytest.approx(0.01)
+    assert chance_p_value(SONG_1PCT, whole_song=True) == pytest.approx(0.01)
+    zs = np.linspace(-5, 20, 60)
+    for whole in (False, True):
+        p = [chance_p_value(z, whole_song=whole) for z in zs]
+        assert p[0] == 1.0 and all(a >= b for a, b in zip(p, p[1:])) and p[-1] < 1e-6
+    # searching the whole song needs more evidence for the same chance
+    assert chance_p_value(8.0, whole_song=True) > chance_p_value(8.0, whole_song=False)
+    assert z_score(0, 100) > z_score(SKETCH_BITS * 100 * 0.4, 100) > z_score(SKETCH_BITS * 100 * 0.5, 100) == 0
+
+
+def test_verify_finds_the_offset_anywhere_in_the_song():
+    rng = np.random.default_rng(5)
+    s = rng.integers(0, 2 ** 32, 3000, dtype=np.uint64).astype(np.uint32)
+    flips = rng.random((120, SKETCH_BITS)) < 0.30                 # a noisy copy of 120 frames at 1234
+    q = s[1234:1354] ^ np.packbits(flips, axis=1, bitorder="little").view("<u4").reshape(-1)
+    unrelated = rng.integers(0, 2 ** 32, 120, dtype=np.uint64).astype(np.uint32)
+    found = verify(q, [(7, 40), (8, 1234)], {7: s, 8: s[::-1].copy()})
+    p, offset, rate = found[7]                # proposed at a wrong offset: found by the whole-song search
+    assert offset == 1234 and 0.25 < rate < 0.35 and p < 1e-6
+    assert found[8][0] > 1e-3                 # the other song does not hold it
+    p_at, offset_at, _ = verify(q, [(7, 1236)], {7: s})[7]        # proposed 2 frames off: the local check
+    assert offset_at == 1234 and p_at <= p
+    assert verify(unrelated, [(7, 1234)], {7: s})[7][0] > 1e-3
+    assert verify(q[:3], [(7, 1234)], {7: s}) == {}               # too short to say anything
+    assert verify(q, [(9, 0)], {7: s}) == {}                      # a song without a sketch is skipped
+
+
+def test_sketch_range_must_lie_inside_the_peaks_band():
+    with pytest.raises(ConfigError):
+        FingerprintParams(min_frequency=200.0).validate()
+    with pytest.raises(ConfigError):
+        FingerprintParams(sketch_smoothing_frames=0).validate()
+
+
+def test_the_sketch_decides_when_the_hashes_cannot(tmp_path, songs_dir):
+    """One peak a second paired once: hashes too few to decide anything;
+    the sketch names the clips (right song, right offset) and without it
+    nothing is named. Unknown music stays no match."""
+    def engine(candidates):
+        return Dejavu({"database_type": "sqlite", "database": {"path": str(tmp_path / "sparse.sqlite3")},
+                       "fingerprint": {"peaks_per_second": 1, "fan_value": 1},
+                       "recognition": {"query_fan_value": 1, "sketch_candidates": candidates}})
+    with_sketch = engine(5)
+    with_sketch.register([songs_dir], jobs=1)
+    without = engine(0)
+    named = 0
+    for seed in (11, 12, 13, 14, 15):
+        clip = song(seed)[6 * RATE:11 * RATE]
+        assert without.match_samples(clip)["match"] is None
+        match = with_sketch.match_samples(clip)["match"]
+        if match:
+            assert match["song_name"] == f"song{seed}" and match["decided_by"] == "sketch"
+            assert abs(match["offset_seconds"] - 6.0) < 0.1 and match["sketch_bit_error_rate"] < 0.3
+            named += 1
+    assert named >= 3
+    for seed in (501, 502, 503):
+        assert with_sketch.match_samples(song(seed, 6.0))["match"] is None
