@@ -98,6 +98,33 @@ def test_unregistered_audio_gives_no_match_at_the_limit(engine):
     assert result["seconds_listened"] == pytest.approx(7.0, abs=0.01)
 
 
+def test_an_undecided_stream_ends_with_the_sketch_check(songs_dir, tmp_path):
+    """Hashes too sparse to confirm anything (one peak a second, paired
+    once): the stream runs to its limit, and the last test on all the audio
+    heard names the song by its sketch, with its offset at the answer;
+    without the sketch check, nothing is named."""
+    def engine(candidates):
+        return Dejavu({"database": {"path": str(tmp_path / "sparse.sqlite3")},
+                       "fingerprint": {"peaks_per_second": 1, "fan_value": 1},
+                       "recognition": {"query_fan_value": 1, "sketch_candidates": candidates}})
+    with_sketch, without = engine(5), engine(0)
+    with_sketch.register([songs_dir], jobs=1)
+    named = 0
+    for seed in (11, 12, 13):
+        x = song(seed)[6 * RATE:]
+        assert recognize_stream(without, pieces(x, np.random.default_rng(seed)), max_seconds=5)["match"] is None
+        result = recognize_stream(with_sketch, pieces(x, np.random.default_rng(seed)), max_seconds=5)
+        assert result["seconds_listened"] == pytest.approx(5.0, abs=0.01)
+        if result["match"]:
+            m = result["match"]
+            assert m["song_name"] == f"song{seed}" and m["decided_by"] == "sketch"
+            assert m["offset_seconds"] == pytest.approx(6.0 + 5.0, abs=0.1)
+            named += 1
+    assert named >= 2
+    rng = np.random.default_rng(4)
+    assert recognize_stream(with_sketch, pieces(song(97, 6.0), rng), max_seconds=5)["match"] is None
+
+
 def test_confirmation_needs_two_agreeing_looks(engine, song_ids):
     x = song(12)[5 * RATE:]
     decided = []
