@@ -502,7 +502,7 @@ class StreamingFingerprinter:
 
     def sketch(self):
         """The sketch of all the audio fed (``keep_sketch`` only): as
-        :func:`dejavu_cn.sketch.sketch` of the whole signal."""
+        :func:`sketch_of` the whole signal."""
         energy = np.concatenate(self._energy) if self._energy else np.zeros((0, SKETCH_BITS + 1), np.float32)
         return sketch_words(energy, self.p.sketch_smoothing_frames)
 

@@ -12,8 +12,9 @@ def describe_match(result):
     if m is None:
         best = result["candidates"][0]["confidence"] if result.get("candidates") else 0.0
         return f"no match (best confidence {best:.2f})"
+    how = " (from the band-energy sketch)" if m.get("decided_by") == "sketch" else ""
     return (f"{m['song_name']} (song {m['song_id']}) at {format_duration(m['offset_seconds'])}, "
-            f"confidence {m['confidence']:.2f}")
+            f"confidence {m['confidence']:.2f}{how}")
 
 
 class RecognizeFileCommand:

@@ -134,3 +134,4 @@ def test_the_sketch_decides_when_the_hashes_cannot(tmp_path, songs_dir):
     assert named >= 3
     for seed in (501, 502, 503):
         assert with_sketch.match_samples(song(seed, 6.0))["match"] is None
+

@@ -11,6 +11,7 @@ from dejavu_cn.audio import resample
 from dejavu_cn.errors import ParameterError
 from dejavu_cn.hashing import hash_keys
 from dejavu_cn.matching import analyze_query
+from recognizers.cli import describe_match
 from recognizers.microphone import StreamResampler
 from recognizers.streaming import Monitor, StreamingMatcher, _clustered, recognize_stream
 
@@ -206,3 +207,10 @@ def test_monitor_memory_stays_bounded(engine, song_ids, monkeypatch):
 def test_lone_matches_do_not_set_where_a_song_starts():
     times = np.array([27.02, 28.02, 28.02, 28.03, 28.46, 28.95, 40.0])
     assert _clustered(times).tolist() == [28.02, 28.03, 28.46]
+
+
+def test_the_human_line_says_when_the_sketch_decided():
+    match = {"song_name": "Awakening", "song_id": 3, "offset_seconds": 42.5, "confidence": 0.61}
+    assert "sketch" not in describe_match({"match": dict(match, decided_by="hashes")})
+    assert describe_match({"match": dict(match, decided_by="sketch")}).endswith(
+        "confidence 0.61 (from the band-energy sketch)")
