@@ -62,17 +62,23 @@ def band_energy(power, first_bin, edges):
     return np.add.reduceat(power[:, lo:int(edges[-1]) - first_bin], edges[:-1] - edges[0], axis=1)
 
 
-def sketch_words(energy, smoothing):
+def sketch_words(energy, smoothing, *, block=16384):
     """The sketch of band energies ((frames, bands) array): one ``uint32``
     per frame, frame ``t`` comparing the energies summed over frames
-    ``t .. t + smoothing - 1`` and ``t + 1 .. t + smoothing``."""
-    energy = np.asarray(energy, np.float64)
-    if energy.shape[0] < smoothing + 1:
+    ``t .. t + smoothing - 1`` and ``t + 1 .. t + smoothing``. Computed
+    ``block`` frames at a time, so a two-hour file needs a few MB, not hundreds."""
+    count = energy.shape[0] - smoothing
+    if count <= 0:
         return np.zeros(0, np.uint32)
-    summed = np.lib.stride_tricks.sliding_window_view(energy, smoothing, axis=0).sum(axis=-1)
-    across = summed[:, :-1] - summed[:, 1:]
-    bits = (across[1:] - across[:-1]) > 0
-    return np.packbits(bits, axis=1, bitorder="little").view("<u4").reshape(-1).astype(np.uint32)
+    words = np.empty(count, np.uint32)
+    for start in range(0, count, block):
+        stop = min(count, start + block)
+        part = np.asarray(energy[start:stop + smoothing], np.float64)
+        summed = np.lib.stride_tricks.sliding_window_view(part, smoothing, axis=0).sum(axis=-1)
+        across = summed[:, :-1] - summed[:, 1:]
+        bits = (across[1:] - across[:-1]) > 0
+        words[start:stop] = np.packbits(bits, axis=1, bitorder="little").view("<u4").reshape(-1)
+    return words
 
 
 def to_bytes(words):
