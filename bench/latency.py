@@ -2,7 +2,7 @@
 again against the databases ``bench/run.py`` left (``bench/work/bench.sqlite3``
 and the MariaDB database ``dejavu_cn_bench``; ``run.py --ingest-only`` is
 enough), and print the median and p95 per backend with where the time goes
-(decode, fingerprint, database, alignment).
+(decode, fingerprint, database, alignment, sketch check).
 
 For trying a change to the query path in a few minutes: the clips are made
 once (``bench/work/latency/``, kept between runs) and each backend recognises
@@ -29,7 +29,7 @@ from tune import parse_sets  # noqa: E402
 from dejavu_cn import Dejavu  # noqa: E402
 from dejavu_cn.evaluate import ClipSpec, make_clips, plan_clips, readable_tracks, split_tracks  # noqa: E402
 
-PARTS = ("decode", "fingerprint", "query", "align")
+PARTS = ("decode", "fingerprint", "query", "align", "sketch")
 
 
 def clip_set(work, args):
@@ -100,9 +100,10 @@ def main(argv=None):
                 set_buffer_pool(pool_before)
         for k, times in enumerate(rounds, 1):
             total = np.array([t for t, _ in times]) * 1000
-            split = "  ".join(f"{p} {np.median([parts[p] for _, parts in times]) * 1000:.1f}" for p in PARTS)
+            split = "  ".join(f"{p} {np.median([parts[p] for _, parts in times]) * 1000:.1f} / "
+                              f"{np.percentile([parts[p] for _, parts in times], 95) * 1000:.1f}" for p in PARTS)
             print(f"{backend} round {k}: median {np.median(total):.1f} ms, p95 {np.percentile(total, 95):.1f} ms "
-                  f"(medians: {split})", flush=True)
+                  f"(median / p95 of each part: {split})", flush=True)
     return 0
 
 

@@ -37,7 +37,9 @@ SKETCH_BITS = 32
 SKETCH_SPREAD = 0.138        # z-score scale: null spread of the bit error rate is 0.138 / sqrt(frames)
 LOCAL_FRAMES = 4             # a candidate's offset is checked +- this many frames
 LOCAL_1PCT, LOCAL_DECADE = 4.4, 1.47     # per query: P(best wrong z at the offsets > 4.4) = 1 %, /10 per 1.47
-SONG_1PCT, SONG_DECADE = 6.0, 1.41       # the same over every offset of the candidates' songs
+SONG_1PCT, SONG_DECADE = 6.0, 1.41       # the same over every offset of the candidates' songs...
+SONG_STARTS = 6560                       # ...of this many frames on average (152 s): a longer song offers
+                                         # more chances, its p is scaled up in proportion
 MIN_FRAMES = 8               # a query shorter than this many sketch frames (0.2 s past the smoothing) is not checked
 
 
@@ -115,10 +117,13 @@ def z_score(errors, frames):
     return (0.5 - rate) * np.sqrt(max(frames, 1)) / SKETCH_SPREAD
 
 
-def chance_p_value(z, *, whole_song):
-    """Chance that the best wrong candidate of a query reaches ``z``."""
-    at_1pct, decade = (SONG_1PCT, SONG_DECADE) if whole_song else (LOCAL_1PCT, LOCAL_DECADE)
-    return float(min(1.0, 10.0 ** (-2.0 - (z - at_1pct) / decade)))
+def chance_p_value(z, *, whole_song, starts=SONG_STARTS):
+    """Chance that the best wrong candidate of a query reaches ``z`` (at
+    its offset, or anywhere in songs of ``starts`` possible offsets)."""
+    if whole_song:
+        scale = max(1.0, starts / SONG_STARTS)
+        return float(min(1.0, scale * 10.0 ** (-2.0 - (z - SONG_1PCT) / SONG_DECADE)))
+    return float(min(1.0, 10.0 ** (-2.0 - (z - LOCAL_1PCT) / LOCAL_DECADE)))
 
 
 def verify(query, candidates, sketches):
@@ -154,7 +159,7 @@ def verify(query, candidates, sketches):
                 continue
             errors = mismatches(song, query, starts)
             k = int(np.argmin(errors))
-            p = chance_p_value(float(z_score(errors[k], query.size)), whole_song=whole)
+            p = chance_p_value(float(z_score(errors[k], query.size)), whole_song=whole, starts=errors.size)
             if best is None or p < best[0]:
                 start = int(starts[k]) if starts is not None else k
                 best = (p, start, float(errors[k]) / (SKETCH_BITS * query.size))

@@ -9,7 +9,7 @@ from dejavu_cn.audio import resample
 from dejavu_cn.config import Config, ConfigError, FingerprintParams
 from dejavu_cn.degrade import degrade
 from dejavu_cn.fingerprint import StreamingFingerprinter, sketch_of
-from dejavu_cn.sketch import (LOCAL_1PCT, SKETCH_BITS, SONG_1PCT, band_edges, chance_p_value, from_bytes,
+from dejavu_cn.sketch import (LOCAL_1PCT, SKETCH_BITS, SONG_1PCT, SONG_STARTS, band_edges, chance_p_value, from_bytes,
                               mismatches, to_bytes, verify, z_score)
 
 PARAMS = Config().fingerprint
@@ -82,8 +82,11 @@ def test_chance_model_is_anchored_and_monotone():
     for whole in (False, True):
         p = [chance_p_value(z, whole_song=whole) for z in zs]
         assert p[0] == 1.0 and all(a >= b for a, b in zip(p, p[1:])) and p[-1] < 1e-6
-    # searching the whole song needs more evidence for the same chance
+    # searching the whole song needs more evidence for the same chance, the more so the longer the song
     assert chance_p_value(8.0, whole_song=True) > chance_p_value(8.0, whole_song=False)
+    assert chance_p_value(9.0, whole_song=True, starts=3 * SONG_STARTS) == pytest.approx(
+        3 * chance_p_value(9.0, whole_song=True))
+    assert chance_p_value(9.0, whole_song=True, starts=10) == chance_p_value(9.0, whole_song=True)
     assert z_score(0, 100) > z_score(SKETCH_BITS * 100 * 0.4, 100) > z_score(SKETCH_BITS * 100 * 0.5, 100) == 0
 
 
