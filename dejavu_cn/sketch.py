@@ -18,9 +18,10 @@ far more than half of the bits where no peak survives.
 :func:`dejavu_cn.fingerprint.sketch_of` computes it from samples (and a
 :class:`~dejavu_cn.fingerprint.StreamingFingerprinter` alongside the hashes).
 A song's sketch is one ``uint32`` per frame (172 bytes a second: 0.6 MB an
-hour, against 13 to 22 MB of hashes). It is never searched as an index: :func:`verify` checks the
-candidates the hashes propose, at their offset and over their whole song,
-when none of them reached the decision threshold on hashes alone.
+hour, against 13 to 22 MB of hashes). It is never searched as an index:
+:func:`verify` checks the candidates the hashes propose, at their offset
+and over their whole song, when none of them reached the decision threshold
+on hashes alone.
 
 Evidence is a z-score: ``(0.5 - bit error rate) * sqrt(frames) / SKETCH_SPREAD``
 (the bits of unrelated audio disagree half the time, with a spread that
