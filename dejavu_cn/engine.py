@@ -19,7 +19,6 @@ import numpy as np
 
 from .audio import decode_file
 from .config import Config, load_config
-from .fingerprint import sketch_of
 from .hashing import hash_keys, unique_rows
 from .matching import Query, QueryAnalysis, align, confidence_from_p, query_params, score_candidates
 from .register import register_files
@@ -29,6 +28,13 @@ from .storage import Lookup, open_storage
 log = logging.getLogger(__name__)
 
 EARLY_REPEAT_SHARE = 0.7     # an early decision also needs the offset unambiguous: no other window this strong
+
+
+def rank_candidates(candidates):
+    """Sort candidate dicts in place, best first (confidence, then aligned
+    votes); returns them."""
+    candidates.sort(key=lambda r: (-r["confidence"], -r["hashes_matched_in_input"]))
+    return candidates
 
 
 class Dejavu:
@@ -164,7 +170,7 @@ class Dejavu:
                 rest = query.hashes[~np.isin(hash_keys(query.hashes), hash_keys(head.hashes))]
                 lookup = Lookup.concat([lookup, self.lookup(rest)])
                 looked_up += time.perf_counter() - t2
-            result = self.match_query(query, top=top, lookup=lookup, samples=samples)
+            result = self.match_query(query, top=top, lookup=lookup, sketch=analysis.sketch)
         result["timings"]["query"] = round(result["timings"]["query"] + looked_up, 6)
         result["timings"]["fingerprint"] = round(analysed, 6)
         result["timings"]["total"] = round(time.perf_counter() - t0, 6)
@@ -190,21 +196,22 @@ class Dejavu:
         first, _ = unique_rows(hashes, np.zeros(len(hashes), np.int64))   # 10x faster than np.unique(axis=0)
         return self.storage.lookup(np.asarray(hashes)[first])
 
-    def match_query(self, query: Query, *, top=None, lookup=None, samples=None):
+    def match_query(self, query: Query, *, top=None, lookup=None, sketch=None):
         """Match an analysed :class:`~dejavu_cn.matching.Query`; see :meth:`match_samples`.
 
         ``lookup`` (a :class:`~dejavu_cn.storage.Lookup` holding at least the
         rows of the query's hashes) skips the database: a streaming
-        recogniser looks up only new hashes and keeps the rows. ``samples``
-        (the query's audio) allows the sketch check when the hashes leave
-        the query undecided."""
+        recogniser looks up only new hashes and keeps the rows. ``sketch``
+        (a callable giving the query's band-energy sketch, called only if
+        needed) allows the sketch check when the hashes leave the query
+        undecided."""
         rec = self.config.recognition
         top = top or rec.top
         t0 = time.perf_counter()
         if lookup is None:
             lookup = self.lookup(query.hashes)
         t1 = time.perf_counter()
-        checked = rec.sketch_candidates if samples is not None else 0
+        checked = rec.sketch_candidates if sketch is not None else 0
         candidates, stats = align(query, lookup, max_rows=rec.max_hash_rows, top=max(top, checked))
         songs = self.storage.songs_by_id([c.song_id for c in candidates])
         frame = self.params.frame_seconds()
@@ -212,12 +219,11 @@ class Dejavu:
         candidates = [c for c in candidates if c.song_id in songs]     # a song deleted meanwhile drops out
         spans = [songs[c.song_id]["duration_seconds"] / frame + query_frames for c in candidates]
         score_candidates(candidates, spans, stats["songs_hit"], rec.threshold)
-        out = [self._candidate_dict(c, songs[c.song_id], query) for c in candidates]
-        out.sort(key=lambda r: (-r["confidence"], -r["hashes_matched_in_input"]))
+        out = rank_candidates([self._candidate_dict(c, songs[c.song_id], query) for c in candidates])
         t2 = time.perf_counter()
         if checked and out and out[0]["confidence"] < rec.threshold:
-            self.check_sketches(out[:checked], samples)
-            out.sort(key=lambda r: (-r["confidence"], -r["hashes_matched_in_input"]))
+            self.check_sketches(out[:checked], sketch())
+            rank_candidates(out)
         out = out[:top]
         t3 = time.perf_counter()
         match = out[0] if out and out[0]["confidence"] >= rec.threshold else None
@@ -230,14 +236,14 @@ class Dejavu:
             "timings": {"query": round(t1 - t0, 6), "align": round(t2 - t1, 6), "sketch": round(t3 - t2, 6)},
         }
 
-    def check_sketches(self, candidates, samples):
+    def check_sketches(self, candidates, query):
         """Check candidate dicts (as :meth:`match_query` returns them) against
         their songs' band-energy sketches (:func:`dejavu_cn.sketch.verify`),
-        at their offset and over the whole song. A candidate whose sketch
-        agrees with the query's beyond chance gets that confidence, if
-        higher, with ``decided_by`` set to ``"sketch"`` (and the sketch's
-        offset where it differs by more than a frame). Changes the dicts in place."""
-        query = sketch_of(samples, self.params)
+        at their offset and over the whole song; ``query`` is the query's
+        sketch. A candidate whose sketch agrees with the query's beyond
+        chance gets that confidence, if higher, with ``decided_by`` set to
+        ``"sketch"`` (and the sketch's offset where it differs by more than
+        a frame). Changes the dicts in place."""
         stored = {i: from_bytes(b) for i, b in self.storage.sketches([c["song_id"] for c in candidates]).items()}
         found = verify(query, [(c["song_id"], c["offset_frames"]) for c in candidates], stored)
         frame = self.params.frame_seconds()

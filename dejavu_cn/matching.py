@@ -100,6 +100,8 @@ class QueryAnalysis:
     apart, progressively: :meth:`head` analyses only as much audio as the
     hashes anchored in the opening seconds need, :meth:`whole` finishes
     (streaming analysis: the same hashes as one pass, nothing done twice).
+    The first analysis also keeps the band energies, so :meth:`sketch`
+    needs no second spectrogram.
 
     ``params`` are the query's parameters (see :func:`query_params`).
     """
@@ -110,9 +112,10 @@ class QueryAnalysis:
         self.shifts = shifts
         self.duration_seconds = self.samples.size / params.sample_rate
         self._starts = [int(round(k * params.hop_size / shifts)) for k in range(shifts)]
-        self._fps = [StreamingFingerprinter(params) for _ in range(shifts)]
+        self._fps = [StreamingFingerprinter(params, keep_sketch=k == 0) for k in range(shifts)]
         self._fed = list(self._starts)                       # next sample each analysis reads
         self._parts = []                                     # (Fingerprints, shift) hashed so far
+        self._finished = False
 
     def _feed(self, until=None, *, final=False):
         marks, shift = [], []
@@ -146,8 +149,18 @@ class QueryAnalysis:
 
     def whole(self):
         """The query made of every hash of the samples."""
-        self._feed(final=True)
+        self._finish()
         return self._query()
+
+    def sketch(self):
+        """The band-energy sketch of the samples (see :mod:`dejavu_cn.sketch`)."""
+        self._finish()
+        return self._fps[0].sketch()
+
+    def _finish(self):
+        if not self._finished:
+            self._feed(final=True)
+            self._finished = True
 
     def _query(self):
         return Query.of(self._parts, self.shifts, self.duration_seconds)

@@ -44,6 +44,7 @@ import time
 
 import numpy as np
 
+from dejavu_cn.engine import rank_candidates
 from dejavu_cn.errors import ParameterError
 from dejavu_cn.fingerprint import StreamingFingerprinter
 from dejavu_cn.hashing import hash_keys
@@ -142,7 +143,9 @@ class StreamingMatcher:
         self.window_seconds = window_seconds
         self.top = top
         self.confirmer = _Confirmer(min_confidence, confirmations, offset_tolerance)
-        self._fps = [StreamingFingerprinter(self.params) for _ in range(self.shifts)]
+        # one recognition (no window) also keeps the first analysis's band energies, for :meth:`sketch`
+        self._fps = [StreamingFingerprinter(self.params, keep_sketch=k == 0 and window_seconds is None)
+                     for k in range(self.shifts)]
         self._skip = [int(round(k * self.params.hop_size / self.shifts)) for k in range(self.shifts)]
         self._hashes = np.zeros((0, 10), np.uint8)   # final hashes, all shifts
         self._times = np.zeros(0, np.int64)          # their query times in sub-frames
@@ -295,6 +298,10 @@ class StreamingMatcher:
         self.match_seconds += time.perf_counter() - t0 - (self.db_seconds - db0)
         return result
 
+    def sketch(self):
+        """The band-energy sketch of the stream so far (without a window only)."""
+        return self._fps[0].sketch()
+
     def look(self, *, since=None):
         """Match now and update the early decision.
 
@@ -368,12 +375,10 @@ def recognize_stream(engine, chunks, *, max_seconds=MAX_SECONDS, on_look=None, *
     frame = engine.params.frame_seconds()
     limit = int(round(max_seconds * matcher.rate))
     last = None
-    heard = []                  # the audio, for the sketch check of an undecided end (max_seconds at most)
     iterator = iter(chunks)
     try:
         for chunk in iterator:
             chunk = np.asarray(chunk, np.float32).reshape(-1)[:max(0, limit - matcher.samples_fed)]
-            heard.append(chunk)
             for result in matcher.feed(chunk):
                 last = result
                 if on_look is not None:
@@ -390,11 +395,11 @@ def recognize_stream(engine, chunks, *, max_seconds=MAX_SECONDS, on_look=None, *
         last = matcher.look()
         if on_look is not None:
             on_look(last)
-    decided = last["decided"] or _decided_by_sketch(engine, last, heard)
+    decided = last["decided"] or _decided_by_sketch(engine, last, matcher)
     return answer_from_look(last, decided=decided, frame_seconds=frame)
 
 
-def _decided_by_sketch(engine, result, heard):
+def _decided_by_sketch(engine, result, matcher):
     """At the end of an undecided stream, one last test on all the audio
     heard: the candidates' band-energy sketches (:meth:`Dejavu.check_sketches`,
     as a file query the hashes leave undecided). One test per stream, so the
@@ -402,11 +407,10 @@ def _decided_by_sketch(engine, result, heard):
     best now reaches it."""
     rec = engine.config.recognition
     candidates = result["candidates"][:rec.sketch_candidates]
-    if not candidates or not heard:
+    if not candidates:
         return False
-    engine.check_sketches(candidates, np.concatenate(heard))
-    result["candidates"].sort(key=lambda r: (-r["confidence"], -r["hashes_matched_in_input"]))
-    best = result["candidates"][0]
+    engine.check_sketches(candidates, matcher.sketch())
+    best = rank_candidates(result["candidates"])[0]
     return best["decided_by"] == "sketch" and best["confidence"] >= rec.threshold
 
 
