@@ -136,12 +136,16 @@ def _work(path):
         outcome = FileOutcome(path, REGISTERED, duration_seconds=duration, hashes=len(fps), size=st.st_size)
         return outcome, sha, fps.hashes, fps.offsets, st.st_mtime_ns, to_bytes(words)
     except AudioDecodeError as exc:
-        return FileOutcome(path, FAILED, message=exc.message), None, None, None, 0, b""
+        return _failed(path, exc.message)
     except OSError as exc:
-        return FileOutcome(path, FAILED, message=f"cannot read: {exc.strerror or exc}"), None, None, None, 0, b""
+        return _failed(path, f"cannot read: {exc.strerror or exc}")
     except Exception as exc:   # one bad file must not end a run of thousands
         log.exception("unexpected error on %s", path)
-        return FileOutcome(path, FAILED, message=f"unexpected error: {exc!r}"), None, None, None, 0, b""
+        return _failed(path, f"unexpected error: {exc!r}")
+
+
+def _failed(path, message):
+    return FileOutcome(path, FAILED, message=message), None, None, None, 0, b""
 
 
 COMMIT_ROWS = 1_000_000      # fingerprints per registration transaction, at most...

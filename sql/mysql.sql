@@ -38,10 +38,9 @@ CREATE TABLE IF NOT EXISTS fingerprints (
 ) ENGINE=InnoDB;
 
 -- Each song's band-energy sketch (dejavu_cn/sketch.py): one little-endian
--- uint32 per frame, 172 bytes a second. Read only to check the candidates
+-- uint32 per frame (frames = bytes / 4), 172 bytes a second. Read only to check the candidates
 -- that the hashes leave undecided. Written with the song, in its transaction.
 CREATE TABLE IF NOT EXISTS sketches (
     song_id MEDIUMINT UNSIGNED NOT NULL PRIMARY KEY,
-    frames  INT UNSIGNED       NOT NULL,
     data    LONGBLOB           NOT NULL
 ) ENGINE=InnoDB;

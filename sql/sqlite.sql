@@ -34,10 +34,9 @@ CREATE TABLE IF NOT EXISTS fingerprints (
 ) WITHOUT ROWID;
 
 -- Each song's band-energy sketch (dejavu_cn/sketch.py): one little-endian
--- uint32 per frame, 172 bytes a second. Read only to check the candidates
+-- uint32 per frame (frames = bytes / 4), 172 bytes a second. Read only to check the candidates
 -- that the hashes leave undecided. Written with the song, in its transaction.
 CREATE TABLE IF NOT EXISTS sketches (
     song_id INTEGER PRIMARY KEY,
-    frames  INTEGER NOT NULL,
     data    BLOB    NOT NULL
 );

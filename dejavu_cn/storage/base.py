@@ -345,8 +345,8 @@ class Storage(ABC):
                 song_ids[i] = seen[sha] = cur.lastrowid
                 results.append(song_ids[i].item())
                 if record.sketch:
-                    cur.execute(self._sql("INSERT INTO sketches (song_id, frames, data) VALUES (?, ?, ?)"),
-                                (results[-1], len(record.sketch) // 4, bytes(record.sketch)))
+                    cur.execute(self._sql("INSERT INTO sketches (song_id, data) VALUES (?, ?)"),
+                                (results[-1], bytes(record.sketch)))
             # song ids grow in the order of ``songs``, so the rows stay in key order
             keep = song_ids[index] >= 0
             if keep.any():
