@@ -42,6 +42,7 @@ from dejavu_cn.hashing import hash_keys  # noqa: E402
 from dejavu_cn.matching import align  # noqa: E402
 from dejavu_cn.sketch import to_bytes  # noqa: E402
 from dejavu_cn.storage.base import Lookup  # noqa: E402
+from dejavu_cn.storage.counts import COUNT_BITS, key_buckets  # noqa: E402
 
 LENGTHS = (1.0, 2.0, 3.0, 5.0, 10.0)
 CONDITIONS = ("clean", "mp3", "noise10", "noise0", "mic", "speed2")
@@ -49,13 +50,40 @@ CONDITIONS = ("clean", "mp3", "noise10", "noise0", "mic", "speed2")
 
 class MemoryIndex:
     """Just enough of the storage interface for ``Dejavu.match_samples``:
-    rows sorted by hash key, looked up with ``searchsorted``."""
+    rows sorted by hash key, looked up with ``searchsorted``.
 
-    def __init__(self, keys, song_ids, offsets, songs, sketches):
+    ``scale`` > 1 stands in for a library that many times larger, as
+    ``bench/scale.py`` synthesises one: every hash holds ``scale`` times its
+    rows, the extra ones on synthetic songs (copies of the real songs'
+    lengths) at independently random offsets, so nothing aligns."""
+
+    SYNTHETIC_BASE = 1_000_000          # song ids of the synthetic songs start here
+
+    def __init__(self, keys, song_ids, offsets, songs, sketches, *, scale=1):
         order = np.argsort(keys, kind="stable")
         self.keys, self.song_ids, self.offsets = keys[order], song_ids[order], offsets[order]
         self.songs, self._sketches = songs, sketches
         self.rows_returned = 0
+        self.scale = int(scale)
+        self._real_ids = np.array(sorted(songs), np.int64)
+        frame = Config().fingerprint.frame_seconds()
+        self._frames = np.array([songs[i]["duration_seconds"] / frame for i in self._real_ids])
+        self._counts = None
+        self._rng = np.random.default_rng(0)
+
+    def hash_counts(self):
+        if self._counts is None:
+            counts = np.bincount(key_buckets(self.keys), minlength=1 << COUNT_BITS) * self.scale
+            self._counts = counts.astype(np.int32)
+        return self._counts
+
+    def _synthetic(self, keys):
+        """(scale - 1) rows per real row of each key, on synthetic songs at random offsets."""
+        n = keys.size * (self.scale - 1)
+        copies = self._rng.integers(0, (self.scale - 1) * self._real_ids.size, n)
+        real = copies % self._real_ids.size
+        offsets = (self._rng.random(n) * self._frames[real]).astype(np.int64)
+        return Lookup(np.repeat(keys, self.scale - 1), self.SYNTHETIC_BASE + copies, offsets)
 
     def setup(self, parameters):
         return self
@@ -69,11 +97,21 @@ class MemoryIndex:
         hi = np.searchsorted(self.keys, wanted, side="right")
         n = hi - lo
         idx = np.repeat(lo, n) + (np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n))
-        self.rows_returned += idx.size
-        return Lookup(self.keys[idx], self.song_ids[idx], self.offsets[idx])
+        found = Lookup(self.keys[idx], self.song_ids[idx], self.offsets[idx])
+        if self.scale > 1:
+            found = Lookup.concat([found, self._synthetic(self.keys[idx])])
+        self.rows_returned += found.keys.size
+        return found
 
     def songs_by_id(self, song_ids):
-        return {int(i): self.songs[int(i)] for i in song_ids if int(i) in self.songs}
+        out = {}
+        for i in map(int, song_ids):
+            if i in self.songs:
+                out[i] = self.songs[i]
+            elif i >= self.SYNTHETIC_BASE:
+                real = int(self._real_ids[(i - self.SYNTHETIC_BASE) % self._real_ids.size])
+                out[i] = dict(self.songs[real], song_id=i, song_name=f"synthetic {i}", source_path="")
+        return out
 
     def sketches(self, song_ids):
         return {int(i): self._sketches[int(i)] for i in song_ids if int(i) in self._sketches}
@@ -158,7 +196,7 @@ def parse_sets(items):
     return out
 
 
-def build_engine(plan, overrides, jobs):
+def build_engine(plan, overrides, jobs, *, scale=1):
     config = Config.from_dict(overrides)
     params = config.fingerprint
     songs, sketches, keys, song_ids, offsets = {}, {}, [], [], []
@@ -176,7 +214,8 @@ def build_engine(plan, overrides, jobs):
     keys, song_ids, offsets = (np.concatenate(a) for a in (keys, song_ids, offsets))
     # the stores keep one row per (hash, song, offset)
     rows = np.unique(np.stack([keys, song_ids.astype(np.uint64), offsets.astype(np.uint64)], axis=1), axis=0)
-    index = MemoryIndex(rows[:, 0], rows[:, 1].astype(np.int64), rows[:, 2].astype(np.int64), songs, sketches)
+    index = MemoryIndex(rows[:, 0], rows[:, 1].astype(np.int64), rows[:, 2].astype(np.int64), songs, sketches,
+                        scale=scale)
     return Dejavu(config, storage=index), index
 
 
@@ -264,7 +303,7 @@ def run(args):
         plan = json.load(f)
     overrides = parse_sets(args.set)
     t = time.monotonic()
-    engine, index = build_engine(plan, overrides, args.jobs)
+    engine, index = build_engine(plan, overrides, args.jobs, scale=args.scale)
     hours = sum(plan["durations"][i] for i in plan["known"]) / 3600
     print(f"index: {index.keys.size} rows, {index.keys.size / hours:.0f} rows per hour, "
           f"built in {time.monotonic() - t:.0f} s", flush=True)
@@ -302,6 +341,8 @@ def main(argv=None):
     r.add_argument("--name", help="save the per-clip results as work/tune/results/NAME.json")
     r.add_argument("--conditions", default=",".join(CONDITIONS))
     r.add_argument("--lengths", default=",".join(f"{x:g}" for x in LENGTHS))
+    r.add_argument("--scale", type=int, default=1,
+                   help="stand in for a library this many times larger (synthetic rows, as bench/scale.py)")
     r.add_argument("--recompute-shared", action="store_true",
                    help="probe the tracks for shared audio again with these parameters")
     args = ap.parse_args(argv)

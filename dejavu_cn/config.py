@@ -110,7 +110,10 @@ class RecognitionParams:
                                       # a 1 s clip gets 4 start points, 2 s 2, from 3 s 1 (latency)
     threshold: float = 0.4            # decision: best candidate's confidence must reach this (0.4: chance 1e-4; see matching)
     top: int = 5                      # candidates returned
-    max_hash_rows: int = 2000         # query hashes found in more database rows than this are ignored (stop words)
+    max_hash_rows: int = 2000         # query hashes found in more database rows than this are not read (stop words)
+    row_budget: int = 20000           # rows a query reads before it is first decided, its rarest hashes first
+                                      # (0: no limit); what bounds a query's cost as the library grows...
+    row_budget_undecided: int = 80000 # ...and rows it may read in all when that leaves it undecided
     query_peak_factor: float = 1.0    # a query keeps this many times the peaks per second of a registered song...
     query_fan_value: int = 5          # ...and pairs each anchor with this many: the song's pairs survive extra (noise) peaks
     early_seconds: float = 3.0        # a longer clip is first matched on its opening seconds (0: never)...
@@ -138,6 +141,8 @@ class RecognitionParams:
             raise ConfigError("recognition.early_seconds must be >= 0 and early_confidence in [0, 1]")
         if self.sketch_candidates < 0:
             raise ConfigError("recognition.sketch_candidates must be >= 0 (0: never)")
+        if self.row_budget < 0 or self.row_budget_undecided < 0:
+            raise ConfigError("recognition.row_budget and row_budget_undecided must be >= 0 (0: no limit)")
         if self.query_peak_factor < 1.0 or self.query_fan_value < 1:
             raise ConfigError("recognition.query_peak_factor must be >= 1 and query_fan_value >= 1")
         return self

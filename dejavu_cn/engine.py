@@ -19,11 +19,12 @@ import numpy as np
 
 from .audio import decode_file
 from .config import Config, load_config
-from .hashing import hash_keys, unique_rows
-from .matching import Query, QueryAnalysis, align, confidence_from_p, query_params, score_candidates
+from .hashing import HASH_BYTES, hash_keys
+from .matching import Query, QueryAnalysis, align, confidence_from_p, query_params, read_order, score_candidates
 from .register import register_files
 from .sketch import from_bytes, verify
 from .storage import Lookup, open_storage
+from .storage.counts import buckets
 
 log = logging.getLogger(__name__)
 
@@ -132,48 +133,57 @@ class Dejavu:
         ``early_confidence``, whose audio does not also fit elsewhere in the
         song (a loop: ``repeat_votes``), is the answer (a clear match needs
         no more audio, and looks up a fraction of the rows). Otherwise the
-        whole clip decides, reusing the rows already read; if no candidate
-        reaches the threshold on hashes, the first ``sketch_candidates`` are
-        checked against their songs' sketches (:meth:`check_sketches`).
+        whole clip decides, reusing the rows already read. The rows read
+        are bounded (:class:`QueryReader`): ``recognition.row_budget`` until
+        the first decision, rarest hashes first, and up to
+        ``row_budget_undecided`` when that leaves the clip undecided. If no
+        candidate then reaches the threshold on hashes, the first
+        ``sketch_candidates`` are checked against their songs' sketches
+        (:meth:`check_sketches`).
 
         Returns
         -------
         dict
             ``match`` (best candidate if its confidence reaches the threshold,
             else None), ``candidates``, ``query_seconds``, ``decided_seconds``
-            (audio the decision rests on), ``input_total_hashes`` and
-            ``timings`` (seconds). JSON-serialisable.
+            (audio the decision rests on), ``input_total_hashes``,
+            ``rows_read`` (index rows the lookups returned) and ``timings``
+            (seconds). JSON-serialisable.
         """
         rec = self.config.recognition
         t0 = time.perf_counter()
         analysis = self.analysis(samples)
-        lookup, result, looked_up, analysed = None, None, 0.0, 0.0
+        reader = QueryReader(self)
+        result, aligned, analysed = None, 0.0, time.perf_counter() - t0
         if rec.early_seconds > 0 and analysis.duration_seconds > 1.5 * rec.early_seconds:
-            head = analysis.head(rec.early_seconds)
             t1 = time.perf_counter()
-            analysed = t1 - t0
-            lookup = self.lookup(head.hashes)
-            looked_up = time.perf_counter() - t1
-            result = self.match_query(head, top=top, lookup=lookup)
+            head = analysis.head(rec.early_seconds)
+            analysed += time.perf_counter() - t1
+            reader.read(head, rec.row_budget)
+            result = self.match_query(head, top=top, lookup=reader.lookup)
             best = result["match"]
             if (best and best["confidence"] >= rec.early_confidence
                     and best["repeat_votes"] <= EARLY_REPEAT_SHARE * best["hashes_matched_in_input"]):
                 result["query_seconds"] = round(analysis.duration_seconds, 3)
             else:
-                result = None
+                aligned, result = result["timings"]["align"], None
         if result is None:
             t1 = time.perf_counter()
             query = analysis.whole()
-            t2 = time.perf_counter()
-            analysed += t2 - t1
-            if lookup is not None:
-                rest = query.hashes[~np.isin(hash_keys(query.hashes), hash_keys(head.hashes))]
-                lookup = Lookup.concat([lookup, self.lookup(rest)])
-                looked_up += time.perf_counter() - t2
-            result = self.match_query(query, top=top, lookup=lookup, sketch=analysis.sketch)
-        result["timings"]["query"] = round(result["timings"]["query"] + looked_up, 6)
-        result["timings"]["fingerprint"] = round(analysed, 6)
-        result["timings"]["total"] = round(time.perf_counter() - t0, 6)
+            analysed += time.perf_counter() - t1
+            reader.read(query, rec.row_budget)
+            deeper = reader.pending > 0 and (rec.row_budget_undecided == 0 or rec.row_budget_undecided > rec.row_budget)
+            result = self.match_query(query, top=top, lookup=reader.lookup, sketch=None if deeper else analysis.sketch)
+            if deeper and result["match"] is None:        # undecided on the rarest hashes: read more of them
+                aligned += result["timings"]["align"]
+                reader.read(query, rec.row_budget_undecided)
+                result = self.match_query(query, top=top, lookup=reader.lookup, sketch=analysis.sketch)
+        timings = result["timings"]
+        timings["align"] = round(timings["align"] + aligned, 6)
+        timings["query"] = round(reader.seconds, 6)
+        timings["total"] = round(time.perf_counter() - t0, 6)
+        timings["fingerprint"] = round(analysed, 6)
+        result["rows_read"] = reader.rows
         return result
 
     def analysis(self, samples):
@@ -191,10 +201,15 @@ class Dejavu:
         """Fingerprint parameters for queries (denser than for registering)."""
         return query_params(self.params, self.config.recognition)
 
-    def lookup(self, hashes):
-        """Database rows for the distinct hashes among ``hashes`` ((n, 10) uint8)."""
-        first, _ = unique_rows(hashes, np.zeros(len(hashes), np.int64))   # 10x faster than np.unique(axis=0)
-        return self.storage.lookup(np.asarray(hashes)[first])
+    def lookup(self, hashes, *, budget=None):
+        """Database rows for the distinct hashes among ``hashes`` ((n, 10)
+        uint8), stop words left out, rarest first up to ``budget`` rows
+        (default ``recognition.row_budget``; 0: no limit); see :class:`QueryReader`."""
+        hashes = np.asarray(hashes, np.uint8).reshape(-1, HASH_BYTES)
+        reader = QueryReader(self)
+        reader.read(Query(hashes, np.zeros(len(hashes), np.int64), 1, 0.0),
+                    self.config.recognition.row_budget if budget is None else budget)
+        return reader.lookup
 
     def match_query(self, query: Query, *, top=None, lookup=None, sketch=None):
         """Match an analysed :class:`~dejavu_cn.matching.Query`; see :meth:`match_samples`.
@@ -209,7 +224,9 @@ class Dejavu:
         top = top or rec.top
         t0 = time.perf_counter()
         if lookup is None:
-            lookup = self.lookup(query.hashes)
+            reader = QueryReader(self)
+            reader.read(query, rec.row_budget)
+            lookup = reader.lookup
         t1 = time.perf_counter()
         checked = rec.sketch_candidates if sketch is not None else 0
         candidates, stats = align(query, lookup, max_rows=rec.max_hash_rows, top=max(top, checked))
@@ -281,3 +298,71 @@ class Dejavu:
             "decided_by": "hashes",             # or "sketch" (check_sketches)
             "sketch_bit_error_rate": None,      # set where the sketch was checked
         }
+
+
+class QueryReader:
+    """Reads a query's rows from the index within a row budget.
+
+    The store's hash counts (:meth:`~dejavu_cn.storage.base.Storage.hash_counts`)
+    say how many rows each hash holds before it is read; hashes without
+    rows cost nothing, stop words (``recognition.max_hash_rows``) are not
+    read, and the rest are read in :func:`~dejavu_cn.matching.read_order`
+    (the rarest of each second of the query first) until the budget. What
+    was read is kept, so a query read in stages (its opening seconds, the
+    whole clip, more of it when undecided) reads no hash twice. A store
+    without counts has every hash read.
+
+    Attributes
+    ----------
+    lookup : Lookup
+        The rows read so far.
+    rows : int
+    pending : int
+        Hashes of the last :meth:`read` left unread for the budget.
+    seconds : float
+        Time spent reading.
+    """
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.lookup = Lookup.empty()
+        self.rows = 0
+        self.pending = 0
+        self.stop_words = 0
+        self.seconds = 0.0
+        self._settled = np.zeros(0, np.uint64)      # keys read, or known to need no read
+
+    def read(self, query, budget):
+        """Read the rows of ``query``'s hashes not read yet, until ``budget``
+        rows have been read in all (0: no limit)."""
+        t0 = time.perf_counter()
+        keys = hash_keys(query.hashes)
+        keys, first = np.unique(keys, return_index=True)
+        new = ~np.isin(keys, self._settled, assume_unique=True)
+        keys, first = keys[new], first[new]
+        hashes, times = query.hashes[first], query.times[first]
+        store = self.engine.storage
+        counts = store.hash_counts() if hasattr(store, "hash_counts") else None
+        if counts is None:
+            chosen, settled, self.pending = np.arange(keys.size), keys, 0
+        else:
+            rec, params = self.engine.config.recognition, self.engine.params
+            estimate = counts[buckets(hashes)]
+            order, stops = read_order(times, estimate, max_rows=rec.max_hash_rows,
+                                      bucket_subframes=query.shifts * round(1.0 / params.frame_seconds()))
+            self.stop_words += stops
+            if budget:
+                order = order[np.cumsum(estimate[order]) <= max(0, budget - self.rows)]
+            chosen = order
+            unread = np.ones(keys.size, bool)
+            unread[order] = False
+            unread &= (estimate > 0) & (estimate <= rec.max_hash_rows)        # left for a bigger budget
+            settled = keys[~unread]
+            self.pending = int(unread.sum())
+        if chosen.size:
+            found = store.lookup(hashes[chosen])
+            self.lookup = Lookup.concat([self.lookup, found])
+            self.rows += int(found.keys.size)
+        self._settled = np.union1d(self._settled, settled)
+        self.seconds += time.perf_counter() - t0
+        return self

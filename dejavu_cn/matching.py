@@ -182,6 +182,50 @@ def query_from_fingerprints(fps, *, shifts, duration_seconds, shift_index=None):
     return Query(fps.hashes, fps.offsets.astype(np.int64) * shifts + k, shifts, duration_seconds)
 
 
+def read_order(times, counts, *, bucket_subframes, max_rows):
+    """The order in which to read a query's distinct hashes from the index.
+
+    A query's cost is the rows its hashes return, and they grow with the
+    library, so a lookup reads the rarest hashes first (most of the song's
+    evidence per row read) and stops at a row budget. Taken in rounds
+    across the query's duration (the rarest hash of each second, then the
+    next rarest of each, ...), so what is read covers the whole clip.
+
+    Parameters
+    ----------
+    times : np.ndarray, shape (n,), int
+        Each hash's time in the query (sub-frames).
+    counts : np.ndarray, shape (n,), int
+        Rows each hash is expected to return (an upper bound).
+    bucket_subframes : int
+        Length of one round's time slice (sub-frames; one second).
+    max_rows : int
+        Hashes expected to return more rows than this are never read (stop
+        words): one common pair of notes says little about any song.
+
+    Returns
+    -------
+    np.ndarray of int
+        Indices of the hashes to read, in order; hashes with no rows and
+        stop words are left out.
+    int
+        Stop words left out.
+    """
+    times = np.asarray(times, np.int64)
+    counts = np.asarray(counts, np.int64)
+    stop = counts > max_rows
+    keep = np.flatnonzero((counts > 0) & ~stop)
+    if keep.size == 0:
+        return keep, int(stop.sum())
+    slot = times[keep] // max(1, int(bucket_subframes))
+    by_slot = np.lexsort((counts[keep], slot))                  # each second's hashes, rarest first
+    first = np.r_[True, slot[by_slot][1:] != slot[by_slot][:-1]]
+    start = np.maximum.accumulate(np.where(first, np.arange(by_slot.size), 0))
+    rank = np.empty(by_slot.size, np.int64)
+    rank[by_slot] = np.arange(by_slot.size) - start            # place within its second
+    return keep[np.lexsort((counts[keep], rank))], int(stop.sum())
+
+
 @dataclass
 class Candidate:
     """One song's best alignment with the query (all fields JSON-friendly)."""

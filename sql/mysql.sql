@@ -44,3 +44,19 @@ CREATE TABLE IF NOT EXISTS sketches (
     song_id MEDIUMINT UNSIGNED NOT NULL PRIMARY KEY,
     data    LONGBLOB           NOT NULL
 ) ENGINE=InnoDB;
+
+-- Row counts per hash bucket (dejavu_cn/storage/counts.py), so a lookup can
+-- choose which hashes to read before reading them. The base: one row per
+-- 2^16 buckets (little-endian int32 each; all-zero chunks absent)...
+CREATE TABLE IF NOT EXISTS hash_counts (
+    chunk INT UNSIGNED NOT NULL PRIMARY KEY,
+    data  MEDIUMBLOB   NOT NULL
+) ENGINE=InnoDB;
+
+-- ...and the changes not yet folded into it: one row per transaction that
+-- added or deleted songs, written in that transaction ((bucket uint32,
+-- change int32) pairs, little-endian).
+CREATE TABLE IF NOT EXISTS hash_count_deltas (
+    delta_id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    data     LONGBLOB        NOT NULL
+) ENGINE=InnoDB;

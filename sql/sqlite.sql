@@ -40,3 +40,19 @@ CREATE TABLE IF NOT EXISTS sketches (
     song_id INTEGER PRIMARY KEY,
     data    BLOB    NOT NULL
 );
+
+-- Row counts per hash bucket (dejavu_cn/storage/counts.py), so a lookup can
+-- choose which hashes to read before reading them. The base: one row per
+-- 2^16 buckets (little-endian int32 each; all-zero chunks absent)...
+CREATE TABLE IF NOT EXISTS hash_counts (
+    chunk INTEGER PRIMARY KEY,
+    data  BLOB    NOT NULL
+);
+
+-- ...and the changes not yet folded into it: one row per transaction that
+-- added or deleted songs, written in that transaction ((bucket uint32,
+-- change int32) pairs, little-endian).
+CREATE TABLE IF NOT EXISTS hash_count_deltas (
+    delta_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    data     BLOB    NOT NULL
+);

@@ -13,6 +13,7 @@ import threading
 import time
 import warnings
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import numpy as np
 from ..errors import DuplicateSongError, ParameterMismatchError, StorageError
 from ..fingerprint import Columns
 from ..hashing import HASH_BYTES, bytes_to_hashes, hash_keys, hashes_to_bytes, unique_rows
+from . import counts as hash_counts
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,24 @@ LOOKUP_INDEX_SHIFT = 48
 LOOKUP_MASK = (1 << LOOKUP_SONG_SHIFT) - 1
 SONG_CACHE_SECONDS = 60.0           # a store reuses a song row it read this recently (songs_by_id)
 SONG_CACHE_MAX = 100_000            # ...and forgets them all past this many
+COUNTS_META_KEY = "hash_counts_version"   # bumped by every fold of the count deltas (storage/counts.py)
+COUNTS_SCAN_ROWS = 1_000_000        # rows per statement when counting an index written before the counts
+
+
+class _SharedCounts:
+    """A process's copy of one database's hash counts (see :meth:`Storage.hash_counts`)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.counts = None
+        self.version = None
+        self.last_delta = 0
+        self.checked = float("-inf")
+
+
+_shared_counts = OrderedDict()      # database identity: _SharedCounts, most recently used last
+_shared_counts_lock = threading.Lock()
+SHARED_COUNTS_MAX = 4               # databases whose counts a process keeps (32 MiB each)
 
 
 def schema_file(name):
@@ -141,6 +161,7 @@ class Storage(ABC):
         self._server_unpacks = None
         self._readers = None          # (thread pool, [(lock, store)]) for parallel lookups
         self._song_cache = {}         # song_id: (time read, song dict); see songs_by_id
+        self._delta_bytes = 0         # count deltas this store wrote since it last folded them
 
     def _reader_copy(self):
         """Another store on the same database (a connection of its own), or
@@ -166,6 +187,20 @@ class Storage(ABC):
 
     def _insert_ignore_meta_sql(self):
         return "INSERT OR IGNORE INTO dejavu_meta (meta_key, meta_value) VALUES (?, ?)"
+
+    #: writes one base chunk of the hash counts, bound as (chunk, data)
+    upsert_count_chunk_sql = "INSERT OR REPLACE INTO hash_counts (chunk, data) VALUES (?, ?)"
+
+    def _counts_state(self):
+        """This database's :class:`_SharedCounts`: one per database and
+        process (the stores of a process on one database share their counts)."""
+        key = self.description
+        with _shared_counts_lock:
+            state = _shared_counts.pop(key, None) or _SharedCounts()
+            _shared_counts[key] = state
+            while len(_shared_counts) > SHARED_COUNTS_MAX:
+                _shared_counts.popitem(last=False)
+            return state
 
     @property
     def description(self):
@@ -271,6 +306,7 @@ class Storage(ABC):
             raise ParameterMismatchError(
                 f"{self.description} was built with other fingerprint parameters ({details}). "
                 "Use the database's parameters in the configuration, or register into a new database.")
+        self._count_existing_index()
         return self
 
     def _sql(self, text):
@@ -352,9 +388,12 @@ class Storage(ABC):
             if keep.any():
                 self._insert_fingerprints(cur, hashes[keep],
                                           (song_ids[index[keep]] << SONG_SHIFT) | (packed[keep] & OFFSET_MASK))
+                self._add_count_delta(cur, hashes[keep], 1)
             return results
 
-        return self._run("add songs", work, write=True)
+        results = self._run("add songs", work, write=True)
+        self._fold_counts_if_due()
+        return results
 
     def _insert_fingerprints(self, cur, hashes, packed):
         """Insert rows sorted in key order: ``hashes`` (n, 10) uint8 and
@@ -502,6 +541,8 @@ class Storage(ABC):
             found = sorted(r[0] for r in cur.fetchall())
             if found:
                 marks = ", ".join([self.placeholder] * len(found))
+                cur.execute(f"SELECT hash FROM fingerprints WHERE song_id IN ({marks})", found)
+                self._add_count_delta(cur, bytes_to_hashes([bytes(r[0]) for r in cur.fetchall()]), -1)
                 cur.execute(f"DELETE FROM fingerprints WHERE song_id IN ({marks})", found)
                 cur.execute(f"DELETE FROM sketches WHERE song_id IN ({marks})", found)
                 cur.execute(f"DELETE FROM songs WHERE song_id IN ({marks})", found)
@@ -509,6 +550,7 @@ class Storage(ABC):
         found = self._run("delete songs", work, write=True)
         for i in ids:
             self._song_cache.pop(i, None)
+        self._fold_counts_if_due()
         return found
 
     def optimize(self, *, added_rows=None):
@@ -528,6 +570,127 @@ class Storage(ABC):
             return {"songs": int(songs), "fingerprints": fingerprints, "hours": float(seconds) / 3600.0,
                     "seconds": float(seconds), "bytes": int(self._bytes_used(cur))}
         return self._run("read statistics", work)
+
+    # -- hash counts (storage/counts.py) ------------------------------------------------
+    def hash_counts(self):
+        """Rows per hash bucket (:mod:`dejavu_cn.storage.counts`): an int32
+        array indexed by ``counts.buckets(hashes)``, never below a hash's own
+        row count. Read-only; shared by the stores of this process on the
+        same database, loaded once and brought up to date with the deltas
+        written since at most every ``REFRESH_SECONDS``."""
+        shared = self._counts_state()
+        with shared.lock:
+            now = time.monotonic()
+            if shared.counts is None or now - shared.checked >= hash_counts.REFRESH_SECONDS:
+                self._refresh_counts(shared)
+                shared.checked = now
+            return shared.counts
+
+    def _refresh_counts(self, shared):
+        def work(cur):
+            cur.execute(self._sql("SELECT meta_value FROM dejavu_meta WHERE meta_key = ?"), (COUNTS_META_KEY,))
+            row = cur.fetchone()
+            version = row[0] if row else None
+            if version != shared.version or shared.counts is None:
+                counts, after = hash_counts.empty_counts(), 0
+                cur.execute("SELECT chunk, data FROM hash_counts")
+                for chunk, data in cur.fetchall():
+                    hash_counts.set_chunk(counts, int(chunk), data)
+            else:
+                counts, after = shared.counts.copy(), shared.last_delta
+            cur.execute(self._sql("SELECT delta_id, data FROM hash_count_deltas WHERE delta_id > ? ORDER BY delta_id"),
+                        (after,))
+            for delta_id, data in cur.fetchall():
+                hash_counts.apply_delta(counts, data)
+                after = int(delta_id)
+            return version, counts, after
+
+        shared.version, counts, shared.last_delta = self._run("read hash counts", work)
+        counts.flags.writeable = False
+        shared.counts = counts
+
+    def _add_count_delta(self, cur, hashes, sign):
+        """Record, in the running transaction, that rows with these hashes were added (1) or removed (-1)."""
+        if len(hashes):
+            data = hash_counts.delta_bytes(hashes, sign)
+            cur.execute(self._sql("INSERT INTO hash_count_deltas (data) VALUES (?)"), (data,))
+            self._delta_bytes += len(data)
+
+    def _fold_counts_if_due(self):
+        if self._delta_bytes >= hash_counts.FOLD_BYTES:
+            self.fold_counts()
+
+    def fold_counts(self):
+        """Fold every count delta into the base, in one transaction, and bump
+        the counts' version (readers reload). Returns the deltas folded."""
+        def work(cur):
+            # a write first: it takes the write lock (SQLite) or the version row's lock (MySQL), so
+            # two folds never interleave and this transaction reads the latest base
+            cur.execute(self._sql("UPDATE dejavu_meta SET meta_value = meta_value WHERE meta_key = ?"),
+                        (COUNTS_META_KEY,))
+            cur.execute(self._sql("SELECT meta_value FROM dejavu_meta WHERE meta_key = ?"), (COUNTS_META_KEY,))
+            version = int(cur.fetchone()[0])
+            cur.execute("SELECT delta_id, data FROM hash_count_deltas ORDER BY delta_id")
+            deltas = cur.fetchall()
+            if not deltas:
+                return 0
+            cur.execute("SELECT chunk, data FROM hash_counts")
+            counts = hash_counts.empty_counts()
+            for chunk, data in cur.fetchall():
+                hash_counts.set_chunk(counts, int(chunk), data)
+            touched = set()
+            for _, data in deltas:
+                hash_counts.apply_delta(counts, data)
+                touched.update(hash_counts.touched_chunks(data))
+            self._write_count_chunks(cur, counts, sorted(touched))
+            cur.execute(self._sql("DELETE FROM hash_count_deltas WHERE delta_id <= ?"), (int(deltas[-1][0]),))
+            cur.execute(self._sql("UPDATE dejavu_meta SET meta_value = ? WHERE meta_key = ?"),
+                        (str(version + 1), COUNTS_META_KEY))
+            return len(deltas)
+
+        folded = self._run("fold hash counts", work, write=True)
+        self._delta_bytes = 0
+        return folded
+
+    def _write_count_chunks(self, cur, counts, chunks):
+        for chunk in chunks:
+            data = hash_counts.chunk_of(counts, chunk)
+            if data is None:
+                cur.execute(self._sql("DELETE FROM hash_counts WHERE chunk = ?"), (chunk,))
+            else:
+                cur.execute(self.upsert_count_chunk_sql, (chunk, data))
+
+    def _count_existing_index(self):
+        """Give a database whose index was written before the hash counts
+        existed its counts: one scan of the index, once (a new database just
+        starts at zero)."""
+        def work(cur):
+            cur.execute(self._insert_ignore_meta_sql(), (COUNTS_META_KEY, "1"))
+            if cur.rowcount != 1:             # counted already (or by a process that got here first)
+                return 0
+            counts, last, rows = hash_counts.empty_counts(), None, 0
+            while True:
+                if last is None:
+                    cur.execute(self._sql("SELECT hash FROM fingerprints ORDER BY hash LIMIT ?"), (COUNTS_SCAN_ROWS,))
+                else:
+                    cur.execute(self._sql("SELECT hash FROM fingerprints WHERE hash > ? ORDER BY hash LIMIT ?"),
+                                (last, COUNTS_SCAN_ROWS))
+                found = [bytes(r[0]) for r in cur.fetchall()]
+                if not found:
+                    break
+                counts += np.bincount(hash_counts.buckets(bytes_to_hashes(found)),
+                                      minlength=counts.size).astype(np.int32)
+                rows += len(found)
+                # the rows of the last hash may continue past the page: finish that hash first
+                last = found[-1]
+                cur.execute(self._sql("SELECT COUNT(*) FROM fingerprints WHERE hash = ?"), (last,))
+                counts[hash_counts.buckets(bytes_to_hashes([last]))[0]] += int(cur.fetchone()[0]) - found.count(last)
+            if rows:
+                log.info("counted the %d rows of %s's index by hash", rows, self.description)
+                self._write_count_chunks(cur, counts, hash_counts.chunks())
+            return rows
+
+        self._run("count the index's hashes", work, write=True)
 
     # -- lookup ------------------------------------------------------------------------
     def lookup(self, hashes):

@@ -61,6 +61,8 @@ class MySQLStorage(Storage):
     unpack_insert_sql = _UNPACK_INSERT_SQL
     unpack_probe_sql = "SELECT COUNT(*) FROM JSON_TABLE('[1]', '$[*]' COLUMNS (v INT PATH '$')) AS j"
     packed_lookup_sql = _PACKED_LOOKUP_SQL
+    upsert_count_chunk_sql = ("INSERT INTO hash_counts (chunk, data) VALUES (%s, %s) "
+                              "ON DUPLICATE KEY UPDATE data = VALUES(data)")
 
     def __init__(self, *, host, port=3306, user, password="", database, connect_timeout=10, tls="auto", tls_ca=None):
         super().__init__()

@@ -5,7 +5,7 @@ import sqlite3
 
 from ..errors import StorageError
 from ..hashing import HASH_BYTES
-from .base import LOOKUP_INDEX_SHIFT, LOOKUP_MASK, LOOKUP_SONG_SHIFT, OFFSET_MASK, SONG_SHIFT, Storage
+from .base import _SharedCounts, LOOKUP_INDEX_SHIFT, LOOKUP_MASK, LOOKUP_SONG_SHIFT, OFFSET_MASK, SONG_SHIFT, Storage
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,14 @@ class SQLiteStorage(Storage):
     def __init__(self, path):
         super().__init__()
         self.path = str(path)
+        self._own_counts = None
+
+    def _counts_state(self):
+        if self.path != ":memory:":
+            return super()._counts_state()
+        if self._own_counts is None:          # a private database: its counts are its own
+            self._own_counts = _SharedCounts()
+        return self._own_counts
 
     def _reader_copy(self):
         return None if self.path == ":memory:" else SQLiteStorage(self.path)

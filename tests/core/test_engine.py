@@ -52,8 +52,8 @@ def test_a_clear_long_clip_is_decided_on_its_opening_seconds(tmp_path, songs_dir
     rate = engine.params.sample_rate
     clip = resample(make_song(12, 20.0)[4 * 44100:14 * 44100], 44100, rate)
     looked_up = []
-    real_lookup = engine.lookup
-    engine.lookup = lambda hashes: looked_up.append(len(hashes)) or real_lookup(hashes)
+    real_lookup = engine.storage.lookup
+    engine.storage.lookup = lambda hashes: looked_up.append(len(hashes)) or real_lookup(hashes)
     early = engine.match_samples(clip)
     assert early["match"]["song_name"] == "song12" and abs(early["match"]["offset_seconds"] - 4.0) < 0.1
     assert early["decided_seconds"] == engine.config.recognition.early_seconds and early["query_seconds"] == 10.0
