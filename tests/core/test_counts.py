@@ -1,0 +1,135 @@
+"""Hash counts (storage/counts.py) and the row budget of queries (engine.QueryReader),
+on SQLite and the real MariaDB."""
+import numpy as np
+import pytest
+
+from dejavu_cn import Dejavu
+from dejavu_cn.config import Config
+from dejavu_cn.hashing import hash_keys, hash_pairs
+from dejavu_cn.matching import Query, read_order
+from dejavu_cn.storage import SongRecord, open_storage
+from dejavu_cn.storage import counts as hash_counts
+
+
+def record(n):
+    return SongRecord(f"song {n}", f"/music/{n}.mp3", bytes([n]) * 20, 1000 + n, 123456789 + n, 60.0 + n)
+
+
+def song_rows(seed, n=400, *, common=None):
+    """``n`` random hashes at random offsets, plus ``common`` (hashes every song holds)."""
+    rng = np.random.default_rng(seed)
+    hashes = hash_pairs(rng.integers(14, 460, n), rng.integers(14, 460, n), rng.integers(1, 63, n))
+    if common is not None:
+        hashes = np.concatenate([hashes, common])
+    return hashes, rng.integers(0, 2500, len(hashes)).astype(np.int32)
+
+
+def true_counts(store, hashes):
+    found = store.lookup(np.unique(hashes, axis=0))
+    keys, n = np.unique(found.keys, return_counts=True)
+    return dict(zip(keys.tolist(), n.tolist()))
+
+
+@pytest.fixture
+def store(any_config):
+    s = open_storage(Config.from_dict(any_config))
+    yield s
+    s.close()
+
+
+def test_counts_follow_adds_deletes_and_folds(store, monkeypatch):
+    monkeypatch.setattr(hash_counts, "REFRESH_SECONDS", 0.0)
+    common = hash_pairs([100, 101], [120, 130], [5, 9])
+    songs = [song_rows(seed, common=common) for seed in range(4)]
+    ids = [store.add_song(record(i + 1), h, o) for i, (h, o) in enumerate(songs)]
+    every = np.unique(np.concatenate([h for h, _ in songs]), axis=0)
+
+    def check():
+        counts = store.hash_counts()
+        truth = true_counts(store, every)
+        estimate = counts[hash_counts.buckets(every)]
+        for key, est in zip(hash_keys(every).tolist(), estimate.tolist()):
+            assert est >= truth.get(key, 0)            # a bucket never counts less than its hash has
+        assert int(counts.sum()) == store.stats()["fingerprints"]
+        return counts, truth
+
+    counts, truth = check()
+    assert truth[int(hash_keys(common[:1])[0])] == 4
+    assert counts[hash_counts.buckets(common[:1])[0]] >= 4
+    store.delete_songs([ids[0]])
+    counts, truth = check()
+    assert truth[int(hash_keys(common[:1])[0])] == 3
+    assert store.fold_counts() >= 5                    # four adds and a delete were pending
+    folded = store.hash_counts()
+    assert np.array_equal(folded, counts)
+    assert store.fold_counts() == 0
+
+
+def test_another_process_sees_new_songs_counted(any_config, monkeypatch):
+    monkeypatch.setattr(hash_counts, "REFRESH_SECONDS", 0.0)
+    config = Config.from_dict(any_config)
+    reader, writer = open_storage(config), open_storage(config)
+    try:
+        hashes, offsets = song_rows(7)
+        assert reader.hash_counts()[hash_counts.buckets(hashes)].sum() == 0
+        writer.add_song(record(7), hashes, offsets)
+        writer.fold_counts()
+        writer.add_song(record(8), *song_rows(8))      # one folded, one still a delta
+        assert reader.hash_counts().sum() == writer.stats()["fingerprints"]
+    finally:
+        reader.close()
+        writer.close()
+
+
+def test_an_index_written_before_the_counts_is_counted_when_opened(any_config):
+    config = Config.from_dict(any_config)
+    store = open_storage(config)
+    hashes, offsets = song_rows(3)
+    store.add_song(record(3), hashes, offsets)
+
+    def work(cur):                                     # as a database of the previous release looks
+        for statement in ("DELETE FROM hash_counts", "DELETE FROM hash_count_deltas"):
+            cur.execute(statement)
+        cur.execute(store._sql("DELETE FROM dejavu_meta WHERE meta_key = ?"), ("hash_counts_version",))
+    store._run("forget counts", work, write=True)
+    store.close()
+    store = open_storage(config)
+    try:
+        total = store.stats()["fingerprints"]
+        assert int(store.hash_counts().sum()) == total > 0
+    finally:
+        store.close()
+
+
+def test_read_order_takes_the_rarest_of_each_second_in_turn():
+    times = np.array([0, 1, 2, 100, 101, 102, 250, 260])
+    counts = np.array([5, 1, 3, 2, 0, 9, 5000, 7])
+    order, stops = read_order(times, counts, bucket_subframes=100, max_rows=2000)
+    # rarest of each second (1, 2, 7), then the next rarest of each (3, 9), then 5; no rows: never; 5000: stop word
+    assert order.tolist() == [1, 3, 7, 2, 5, 0] and stops == 1
+
+
+def test_a_query_reads_no_more_rows_than_its_budget(sqlite_config, monkeypatch):
+    monkeypatch.setattr(hash_counts, "REFRESH_SECONDS", 0.0)
+    engine = Dejavu(sqlite_config)
+    common = hash_pairs(np.arange(20, 60), np.arange(60, 100), np.full(40, 7))   # in every song: many rows each
+    rare_song = None
+    for n in range(1, 31):
+        hashes, offsets = song_rows(n, common=common)
+        engine.storage.add_song(record(n), hashes, offsets)
+        if n == 30:
+            rare_song = hashes[:100]
+    query_hashes = np.concatenate([rare_song, common])
+    query = Query(query_hashes, np.zeros(len(query_hashes), np.int64), 1, 1.0)     # one second: rarest first
+    from dejavu_cn.engine import QueryReader
+    unlimited = QueryReader(engine).read(query, 0)
+    assert unlimited.rows == engine.storage.lookup(np.unique(query_hashes, axis=0)).keys.size >= 100 + 40 * 30
+    assert unlimited.pending == 0
+    bounded = QueryReader(engine).read(query, 300)
+    assert bounded.rows <= 300 and bounded.pending > 0
+    # what it read first is the rare hashes: every one of the song's own 100
+    assert set(hash_keys(rare_song).tolist()) <= set(bounded.lookup.keys.tolist())
+    more = bounded.read(query, 700)                     # a second stage reads on, nothing twice
+    assert 300 < more.rows <= 700
+    keys = more.lookup.keys
+    assert np.unique(np.stack([keys, more.lookup.song_ids, more.lookup.offsets]), axis=1).shape[1] == keys.size
