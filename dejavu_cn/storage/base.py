@@ -306,7 +306,8 @@ class Storage(ABC):
             raise ParameterMismatchError(
                 f"{self.description} was built with other fingerprint parameters ({details}). "
                 "Use the database's parameters in the configuration, or register into a new database.")
-        self._count_existing_index()
+        if COUNTS_META_KEY not in meta:
+            self._count_existing_index()
         return self
 
     def _sql(self, text):
@@ -557,7 +558,10 @@ class Storage(ABC):
         """Repack the index after many inserts, where the store needs it.
 
         ``added_rows``: fingerprints just added; the store repacks only if
-        that is worth it (None: repack now). Returns True if it repacked."""
+        that is worth it (None: repack now). Returns True if it repacked.
+        Folds the hash count deltas in any case (a library at rest has its
+        counts in one piece)."""
+        self.fold_counts()
         return False
 
     def stats(self):

@@ -29,7 +29,7 @@ from ..hashing import hash_keys
 
 COUNT_BITS = 23                 # buckets = 2^23 = 8.4 M; int32 each: 32 MiB in memory
 CHUNK_BITS = 16                 # the base is stored 2^16 buckets (256 KiB) per row: 128 rows
-FOLD_BYTES = 16 << 20           # a writer folds the deltas after writing this many bytes of them
+FOLD_BYTES = 64 << 20           # a writer folds the deltas after writing this many bytes of them
 REFRESH_SECONDS = 5.0           # a reader looks for new deltas at most this often
 _DELTA = np.dtype([("bucket", "<u4"), ("change", "<i4")])
 

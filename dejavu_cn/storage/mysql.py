@@ -155,6 +155,7 @@ class MySQLStorage(Storage):
         about half full: roughly halves the bytes per row. With
         ``added_rows``, only when they are at least ``OPTIMIZE_MIN_ROWS`` and
         ``OPTIMIZE_GROWTH`` of the table. Returns True if it rebuilt."""
+        super().optimize(added_rows=added_rows)
         if added_rows is not None:
             if added_rows < OPTIMIZE_MIN_ROWS:
                 return False
