@@ -245,7 +245,8 @@ def _query_clip(n):
             "best_confidence": result["candidates"][0]["confidence"] if result["candidates"] else 0.0,
             "hashes": int(result["input_total_hashes"]), "rows": rows, "decided_seconds": result["decided_seconds"],
             "songs_hit": stats["songs_hit"], "votes": stats["pairs"], "query_seconds": query.duration_seconds,
-            "raw": [(c.song_id, c.aligned, c.hits, plan["durations"][c.song_id - 1]) for c in raw],
+            "raw": [(c.song_id, c.aligned, c.hits, index.songs_by_id([c.song_id])[c.song_id]["duration_seconds"])
+                    for c in raw],
             "ms": 1000 * elapsed}
 
 
