@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tempfile
 from math import gcd
@@ -283,8 +284,10 @@ def iter_decode(path, *, target_rate, chunk_seconds=STREAM_CHUNK_SECONDS, start=
     path = os.fspath(path)
     if os.path.isdir(path):
         raise AudioDecodeError(path, "is a folder, not an audio file")
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise AudioDecodeError(path, "no such file")
+    if not os.path.isfile(path):
+        raise AudioDecodeError(path, "not a regular file (a FIFO or a device): not read")
     chunk_bytes = max(4, int(chunk_seconds * target_rate) * 4)
     total = 0
     with tempfile.TemporaryFile() as errfile:
@@ -358,9 +361,18 @@ def write_wav(path, samples, rate):
 
 
 def file_sha1(path, *, block_size=1 << 20):
-    """SHA-1 of a file's bytes (identifies the same file under another name)."""
+    """SHA-1 of a file's bytes (identifies the same file under another name).
+
+    Raises
+    ------
+    AudioDecodeError
+        ``path`` is not a regular file (a FIFO, a device: never read, as
+        reading would block or never end)."""
     digest = hashlib.sha1()
-    with open(path, "rb") as handle:
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)     # opening a FIFO must not wait for a writer
+    with open(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise AudioDecodeError(path, "not a regular file (a FIFO or a device): not read")
         while True:
             block = handle.read(block_size)
             if not block:
