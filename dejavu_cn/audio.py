@@ -191,9 +191,9 @@ def check_sample_rate(path, rate):
                                      f"{MIN_SAMPLE_RATE} Hz to {MAX_SAMPLE_RATE // 1000} kHz are accepted")
 
 
-def _read_wav_fast(path, target_rate, start=None, duration=None):
-    """Decode a small PCM/float WAV in-process (from ``start`` for
-    ``duration`` seconds, if given); ``None`` if it is not one."""
+def _open_wav(path):
+    """(rate, samples memory-mapped) of a small PCM/float WAV, or None if it
+    is not one (then ffmpeg decides, and reports its message)."""
     try:
         if os.path.getsize(path) > FAST_WAV_MAX_BYTES:
             return None
@@ -205,6 +205,16 @@ def _read_wav_fast(path, target_rate, start=None, duration=None):
     except Exception:  # anything unusual: let ffmpeg decide, and report its message
         return None
     check_sample_rate(path, rate)
+    return rate, data
+
+
+def _read_wav_fast(path, target_rate, start=None, duration=None):
+    """Decode a small PCM/float WAV in-process (from ``start`` for
+    ``duration`` seconds, if given); ``None`` if it is not one."""
+    wav = _open_wav(path) if path.lower().endswith((".wav", ".wave")) else None
+    if wav is None:
+        return None
+    rate, data = wav
     if data.size == 0 or rate < FAST_WAV_MIN_RATE:
         return None
     first = int(round((start or 0.0) * rate))
@@ -340,12 +350,32 @@ def decode_file(path, *, target_rate, start=None, duration=None):
     np.ndarray, shape (n,), float32 in [-1, 1]
     """
     path = os.fspath(path)
-    if path.lower().endswith((".wav", ".wave")):
-        fast = _read_wav_fast(path, target_rate, start, duration)
-        if fast is not None:
-            return fast
+    fast = _read_wav_fast(path, target_rate, start, duration)
+    if fast is not None:
+        return fast
     chunks = list(iter_decode(path, target_rate=target_rate, start=start, duration=duration))
     return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+
+
+PROBE_RATE = 2000      # Hz; measuring a file's duration decodes it at this rate (a fraction of the work)
+
+
+def duration_seconds(path, *, limit):
+    """Seconds of audio in a file, found by decoding it (a header can lie),
+    but never more than ``limit`` + 1 s of it: a result above ``limit``
+    means "longer than ``limit``". A small WAV is measured from its size.
+
+    Raises
+    ------
+    AudioDecodeError
+    """
+    path = os.fspath(path)
+    wav = _open_wav(path) if path.lower().endswith((".wav", ".wave")) else None
+    if wav is not None and wav[0] >= FAST_WAV_MIN_RATE:
+        return wav[1].shape[0] / wav[0]
+    samples = sum(chunk.size for chunk in iter_decode(path, target_rate=PROBE_RATE, duration=limit + 1.0,
+                                                      chunk_seconds=600.0))
+    return samples / PROBE_RATE
 
 
 def write_wav(path, samples, rate):
