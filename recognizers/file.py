@@ -25,9 +25,9 @@ class FileRecognizer(BaseRecognizer):
         rate = self.dejavu.params.sample_rate
         capped = duration is None or float(duration) > cap
         t0 = time.perf_counter()
-        # a frame more than the cap tells a longer file from one of exactly that length
-        samples = self.dejavu.decode(os.fspath(path), start=start,
-                                     duration=cap + 1024 / rate if capped else duration)
+        # a second more than the cap tells a longer file from one of exactly that length
+        # (ffmpeg cuts at whole input samples: a second at 1 Hz)
+        samples = self.dejavu.decode(os.fspath(path), start=start, duration=cap + 1.0 if capped else duration)
         t1 = time.perf_counter()
         truncated = None
         if capped and samples.size > int(round(cap * rate)):
