@@ -278,7 +278,7 @@ class Storage(ABC):
             cur.execute(self._sql("SELECT meta_key, meta_value FROM dejavu_meta"))
             return dict(cur.fetchall())
 
-        meta = self._run("create schema", work, write=True)
+        meta = self._run("create schema", work)     # idempotent; takes no write lock where nothing is new
         if meta.get("schema_version") != SCHEMA_VERSION:
             raise StorageError(f"{self.description} has schema version {meta.get('schema_version')}, "
                                f"this dejavu-cn needs {SCHEMA_VERSION}: register the music into a new database")
