@@ -324,6 +324,13 @@ class Storage(ABC):
         ----------
         songs : list of (SongRecord, hashes, offsets)
 
+        A song whose file has the bytes of a registered one is a duplicate:
+        the unique key on ``file_sha1`` decides (``insert_song_sql``), so
+        two processes registering the same file at once store it once.
+        Songs registered earlier from a record's ``source_path`` (the file
+        there was replaced) are deleted in the same transaction, with their
+        fingerprints and sketches.
+
         Returns
         -------
         list
