@@ -56,13 +56,13 @@ def shown_paths():
 def without_paths(data):
     """``data`` (songs, results) without ``source_path`` keys, unless the
     request may see them (:func:`shown_paths`)."""
-    if shown_paths():
-        return data
-    if isinstance(data, dict):
-        return {k: without_paths(v) for k, v in data.items() if k != "source_path"}
-    if isinstance(data, list):
-        return [without_paths(v) for v in data]
-    return data
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "source_path"}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+    return data if shown_paths() else strip(data)
 
 
 def song_or_404(engine, song_id):
