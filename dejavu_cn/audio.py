@@ -10,7 +10,9 @@ import functools
 import hashlib
 import logging
 import os
+import re
 import shutil
+import stat
 import subprocess
 import tempfile
 from math import gcd
@@ -22,6 +24,20 @@ from .errors import AudioDecodeError, ParameterError
 log = logging.getLogger(__name__)
 
 FAST_WAV_MAX_BYTES = 64 * 1024 * 1024   # larger WAV files stream through ffmpeg (memory)
+FAST_WAV_MIN_RATE = 8000                # Hz; WAVs below go through ffmpeg (in-process upsampling by a large
+                                        # ratio takes memory: a 1 Hz header asked scipy for 4.3 GB)
+MIN_SAMPLE_RATE = 1                     # Hz; a file declaring a rate outside [1 Hz, 384 kHz] is refused...
+MAX_SAMPLE_RATE = 384_000               # ...(384 kHz: the highest rate audio interfaces record)
+# ffmpeg opens the one input as a local file (no URLs, no other protocol) and
+# only with these demuxers: playlists (hls, dash), concat lists, image
+# sequences and devices, which make ffmpeg read other files or URLs, are not
+# among them. Demuxer names as ``ffmpeg -demuxers`` lists them.
+FFMPEG_PROTOCOLS = "file"
+FFMPEG_DEMUXERS = ",".join((
+    "aac", "ac3", "aiff", "amr", "amrnb", "amrwb", "ape", "asf", "au", "avi", "caf", "dsf", "dts", "dtshd",
+    "eac3", "flac", "flv", "gsm", "ircam", "loas", "matroska", "mlp", "mmf", "mov", "mp3", "mpc", "mpc8",
+    "mpeg", "mpegts", "nistsphere", "ogg", "oma", "qcp", "rm", "shn", "sox", "tak", "truehd", "tta", "voc",
+    "w64", "wav", "wv", "xwma"))
 STREAM_CHUNK_SECONDS = 30.0             # seconds of audio per chunk when streaming a file
 DECIMATE_CHUNK = 1 << 16                # output samples per matrix product when resampling (memory)
 
@@ -167,8 +183,17 @@ def from_audiosegment(segment, *, target_rate):
                     sample_width=segment.sample_width, target_rate=target_rate)
 
 
-def _read_wav_fast(path, target_rate):
-    """Decode a small PCM/float WAV in-process; ``None`` if it is not one."""
+def check_sample_rate(path, rate):
+    """Refuse a source rate outside [MIN_SAMPLE_RATE, MAX_SAMPLE_RATE] Hz
+    (a forged header would otherwise ask for absurd resampling)."""
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise AudioDecodeError(path, f"the file declares a sample rate of {rate} Hz; only "
+                                     f"{MIN_SAMPLE_RATE} Hz to {MAX_SAMPLE_RATE // 1000} kHz are accepted")
+
+
+def _open_wav(path):
+    """(rate, samples memory-mapped) of a small PCM/float WAV, or None if it
+    is not one (then ffmpeg decides, and reports its message)."""
     try:
         if os.path.getsize(path) > FAST_WAV_MAX_BYTES:
             return None
@@ -176,9 +201,25 @@ def _read_wav_fast(path, target_rate):
         import warnings
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # unknown chunks (LIST, ...) are harmless
-            rate, data = wavfile.read(path)
+            rate, data = wavfile.read(path, mmap=True)
     except Exception:  # anything unusual: let ffmpeg decide, and report its message
         return None
+    check_sample_rate(path, rate)
+    return rate, data
+
+
+def _read_wav_fast(path, target_rate, start=None, duration=None):
+    """Decode a small PCM/float WAV in-process (from ``start`` for
+    ``duration`` seconds, if given); ``None`` if it is not one."""
+    wav = _open_wav(path) if path.lower().endswith((".wav", ".wave")) else None
+    if wav is None:
+        return None
+    rate, data = wav
+    if data.size == 0 or rate < FAST_WAV_MIN_RATE:
+        return None
+    first = int(round((start or 0.0) * rate))
+    last = data.shape[0] if duration is None else first + int(round(duration * rate))
+    data = np.array(data[first:last])           # only the part asked for leaves the mapped file
     if data.size == 0:
         return None
     channels = 1 if data.ndim == 1 else data.shape[1]
@@ -205,14 +246,38 @@ def ffmpeg_decode_command(path, target_rate, start=None, duration=None):
     as mono float32 at ``target_rate`` (optionally from ``start`` for
     ``duration`` seconds)."""
     binary = ffmpeg_binary()
-    cmd = [binary, "-nostdin", "-hide_banner", "-loglevel", "error"]
+    # info level: the input's stream line gives its sample rate (see _input_rate)
+    cmd = [binary, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "level+info"]
     if start:
         cmd += ["-ss", f"{float(start):.6f}"]
     if duration:
         cmd += ["-t", f"{float(duration):.6f}"]
-    cmd += ["-i", str(path), "-map", "0:a:0", "-vn", "-sn", "-dn",
+    cmd += ["-protocol_whitelist", FFMPEG_PROTOCOLS, "-format_whitelist", FFMPEG_DEMUXERS,
+            "-i", "file:" + os.path.abspath(path), "-map", "0:a:0", "-vn", "-sn", "-dn",
             "-ac", "1", "-ar", str(int(target_rate)), *_ffmpeg_resampler(binary), "-f", "f32le", "-"]
     return cmd
+
+
+_ERROR_LEVELS = ("[error] ", "[fatal] ", "[panic] ")
+_INPUT_RATE = re.compile(r"\[info\]\s+Stream #0:\d+.*?: Audio: .*?, (\d+) Hz")
+
+
+def _ffmpeg_errors(stderr):
+    """The error lines of ffmpeg's ``level+info`` log, without their level tags."""
+    out = []
+    for line in stderr.splitlines():
+        for tag in _ERROR_LEVELS:
+            if tag in line:
+                out.append(line.replace(tag, "").strip())
+    return out
+
+
+def _input_rate(stderr):
+    """The sample rate of the input's first audio stream, from ffmpeg's log
+    (the input is described before any output), or None."""
+    head = stderr.split("Output #0", 1)[0]
+    found = _INPUT_RATE.search(head)
+    return int(found.group(1)) if found else None
 
 
 def iter_decode(path, *, target_rate, chunk_seconds=STREAM_CHUNK_SECONDS, start=None, duration=None):
@@ -229,8 +294,10 @@ def iter_decode(path, *, target_rate, chunk_seconds=STREAM_CHUNK_SECONDS, start=
     path = os.fspath(path)
     if os.path.isdir(path):
         raise AudioDecodeError(path, "is a folder, not an audio file")
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise AudioDecodeError(path, "no such file")
+    if not os.path.isfile(path):
+        raise AudioDecodeError(path, "not a regular file (a FIFO or a device): not read")
     chunk_bytes = max(4, int(chunk_seconds * target_rate) * 4)
     total = 0
     with tempfile.TemporaryFile() as errfile:
@@ -240,11 +307,17 @@ def iter_decode(path, *, target_rate, chunk_seconds=STREAM_CHUNK_SECONDS, start=
         except OSError as exc:
             raise AudioDecodeError(path, f"cannot run ffmpeg: {exc}") from None
         try:
-            pending = b""
+            pending, checked = b"", False
             while True:
                 block = proc.stdout.read(chunk_bytes)
                 if not block:
                     break
+                if not checked:           # ffmpeg described its input before writing any output
+                    checked = True
+                    errfile.seek(0)
+                    rate = _input_rate(errfile.read().decode("utf-8", "replace"))
+                    if rate is not None:
+                        check_sample_rate(path, rate)
                 block = pending + block
                 usable = len(block) - len(block) % 4
                 pending = block[usable:]
@@ -259,7 +332,11 @@ def iter_decode(path, *, target_rate, chunk_seconds=STREAM_CHUNK_SECONDS, start=
         errfile.seek(0)
         stderr = errfile.read().decode("utf-8", "replace")
     if code != 0:
-        lines = [line for line in stderr.splitlines() if line.strip()]
+        lines = _ffmpeg_errors(stderr)
+        if any("not on whitelist" in line for line in lines):
+            raise AudioDecodeError(path, "not an audio file: a playlist, list of files or other container that "
+                                         "makes ffmpeg read other files or URLs is refused ("
+                                         + " / ".join(lines[-2:]) + ")")
         raise AudioDecodeError(path, " / ".join(lines[-3:]) or f"ffmpeg exited with code {code}")
     if total == 0:
         raise AudioDecodeError(path, "no audio samples (empty file or zero-length stream)")
@@ -273,12 +350,32 @@ def decode_file(path, *, target_rate, start=None, duration=None):
     np.ndarray, shape (n,), float32 in [-1, 1]
     """
     path = os.fspath(path)
-    if start is None and duration is None and path.lower().endswith((".wav", ".wave")):
-        fast = _read_wav_fast(path, target_rate)
-        if fast is not None:
-            return fast
+    fast = _read_wav_fast(path, target_rate, start, duration)
+    if fast is not None:
+        return fast
     chunks = list(iter_decode(path, target_rate=target_rate, start=start, duration=duration))
     return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+
+
+PROBE_RATE = 2000      # Hz; measuring a file's duration decodes it at this rate (a fraction of the work)
+
+
+def duration_seconds(path, *, limit):
+    """Seconds of audio in a file, found by decoding it (a header can lie),
+    but never more than ``limit`` + 1 s of it: a result above ``limit``
+    means "longer than ``limit``". A small WAV is measured from its size.
+
+    Raises
+    ------
+    AudioDecodeError
+    """
+    path = os.fspath(path)
+    wav = _open_wav(path) if path.lower().endswith((".wav", ".wave")) else None
+    if wav is not None and wav[0] >= FAST_WAV_MIN_RATE:
+        return wav[1].shape[0] / wav[0]
+    samples = sum(chunk.size for chunk in iter_decode(path, target_rate=PROBE_RATE, duration=limit + 1.0,
+                                                      chunk_seconds=600.0))
+    return samples / PROBE_RATE
 
 
 def write_wav(path, samples, rate):
@@ -294,9 +391,18 @@ def write_wav(path, samples, rate):
 
 
 def file_sha1(path, *, block_size=1 << 20):
-    """SHA-1 of a file's bytes (identifies the same file under another name)."""
+    """SHA-1 of a file's bytes (identifies the same file under another name).
+
+    Raises
+    ------
+    AudioDecodeError
+        ``path`` is not a regular file (a FIFO, a device: never read, as
+        reading would block or never end)."""
     digest = hashlib.sha1()
-    with open(path, "rb") as handle:
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)     # opening a FIFO must not wait for a writer
+    with open(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise AudioDecodeError(path, "not a regular file (a FIFO or a device): not read")
         while True:
             block = handle.read(block_size)
             if not block:

@@ -28,6 +28,8 @@ from .errors import ConfigError
 PASSWORD_ENV_DEFAULT = "DEJAVU_CN_DB_PASSWORD"
 DATABASE_TYPES = ("sqlite", "mysql")
 TLS_MODES = ("auto", "preferred", "required", "disabled")   # database.tls (see storage.mysql.MySQLStorage)
+DB_TIMEOUT_DEFAULT = 30.0     # s: database.timeout_seconds, how long a statement may wait for the server
+                              # (MySQL) or for another process's write lock (SQLite) before a StorageError
 
 
 def check_tls(tls, tls_ca):
@@ -120,6 +122,8 @@ class RecognitionParams:
     early_confidence: float = 0.6     # ...and decided there if the match reaches this confidence (chance 1e-6)
     sketch_candidates: int = 5        # when no candidate reaches the threshold on hashes, this many are checked
                                       # against their songs' band-energy sketches (0: never; see sketch.py)
+    max_query_seconds: float = 60.0   # s; a file is recognised on its first 60 s (decoded no further: memory and
+                                      # time stay bounded, 2.6 MB of samples; 20x the 3 s that decide a clear match)
 
     def shifts_for(self, duration_seconds):
         """Start points at which a query of this duration is analysed: a long
@@ -143,6 +147,8 @@ class RecognitionParams:
             raise ConfigError("recognition.sketch_candidates must be >= 0 (0: never)")
         if self.row_budget < 0 or self.row_budget_undecided < 0:
             raise ConfigError("recognition.row_budget and row_budget_undecided must be >= 0 (0: no limit)")
+        if not 1.0 <= self.max_query_seconds <= 3600.0:
+            raise ConfigError("recognition.max_query_seconds must be in [1, 3600] seconds")
         if self.query_peak_factor < 1.0 or self.query_fan_value < 1:
             raise ConfigError("recognition.query_peak_factor must be >= 1 and query_fan_value >= 1")
         return self
@@ -233,6 +239,12 @@ class Config:
         return config
 
     def _check_database(self):
+        try:
+            timeout = float(self.database.get("timeout_seconds", DB_TIMEOUT_DEFAULT))
+        except (TypeError, ValueError):
+            raise ConfigError("'database.timeout_seconds' must be a number") from None
+        if not 1.0 <= timeout <= 86400.0:
+            raise ConfigError("'database.timeout_seconds' must be in [1, 86400] seconds")
         if self.database_type == "sqlite":
             if not self.database.get("path"):
                 raise ConfigError("sqlite needs 'database.path' (a file, or ':memory:')")
@@ -245,6 +257,10 @@ class Config:
             except (TypeError, ValueError):
                 raise ConfigError("'database.port' must be a number") from None
             check_tls(self.database.get("tls", "auto"), self.database.get("tls_ca"))
+
+    def db_timeout_seconds(self):
+        """``database.timeout_seconds`` (s)."""
+        return float(self.database.get("timeout_seconds", DB_TIMEOUT_DEFAULT))
 
     def sqlite_path(self):
         path = self.database["path"]
@@ -267,6 +283,7 @@ class Config:
             "database": db["database"],
             "tls": db.get("tls", "auto"),
             "tls_ca": self._resolve(db["tls_ca"]) if db.get("tls_ca") else None,
+            "timeout_seconds": self.db_timeout_seconds(),
         }
 
     def to_dict(self):

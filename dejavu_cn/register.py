@@ -10,12 +10,13 @@ import logging
 import multiprocessing
 import os
 import signal
+import stat
 import time
 from dataclasses import asdict, dataclass, field
 
 
 from .audio import file_sha1, iter_decode
-from .errors import AudioDecodeError, DuplicateSongError
+from .errors import AudioDecodeError, DuplicateSongError, StorageError
 from .fingerprint import Fingerprints, StreamingFingerprinter, drop_repeated
 from .sketch import to_bytes
 from .storage.base import SongRecord
@@ -69,28 +70,79 @@ class RegisterReport:
         }
 
 
+def readable_path(path):
+    """``path`` as it can be stored and shown: itself if it is valid
+    Unicode, else with each byte of its name that is not UTF-8 written as
+    ``\\xNN`` (Python's backslashreplace; ``os.walk`` gives such bytes as
+    lone surrogates, which no database or terminal takes)."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+_SPECIAL_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+                  (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def special_file(path, mode):
+    """A :class:`FileOutcome` for a path that is not a regular file (reading
+    a FIFO or /dev/zero would never end), or None for a regular one. Such a
+    file is left unread and listed with the files that could not be
+    registered (status failed), with the reason."""
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((name for test, name in _SPECIAL_KINDS if test(mode)), "not a regular file")
+    if os.path.islink(path):
+        kind += f", through a link to {readable_path(os.path.realpath(path))}"
+    return FileOutcome(readable_path(path), FAILED, message=f"skipped, not read: not a regular file ({kind})")
+
+
 def collect_files(paths, extensions):
     """Files to register: named files as they are, folders walked recursively
-    for the given extensions. Returns (files, missing paths), sorted."""
+    for the given extensions. Only regular files (or links to them) are
+    taken.
+
+    Returns
+    -------
+    (list of str, list of FileOutcome)
+        The files, sorted and unique; and the paths left out (status
+        failed, with the reason): missing or not regular files.
+    """
     exts = {"." + e.lower().lstrip(".") for e in extensions}
-    files, missing = [], []
+    files, left_out = [], []
+
+    def take(path):
+        try:
+            mode = os.stat(path).st_mode
+        except OSError as exc:
+            left_out.append(FileOutcome(readable_path(path), FAILED, message=f"cannot read: {exc.strerror or exc}"))
+            return
+        if stat.S_ISDIR(mode):
+            return mode
+        special = special_file(path, mode)
+        if special is not None:
+            left_out.append(special)
+        else:
+            files.append(path)
+
     for path in paths:
         path = os.path.abspath(os.fspath(path))
-        if os.path.isfile(path):
-            files.append(path)
-        elif os.path.isdir(path):
+        if not os.path.lexists(path):
+            left_out.append(FileOutcome(readable_path(path), FAILED, message="no such file or directory"))
+        elif take(path) is not None:
             for root, dirs, names in os.walk(path):
                 dirs.sort()
-                files.extend(os.path.join(root, n) for n in sorted(names)
-                             if os.path.splitext(n)[1].lower() in exts and not n.startswith("."))
-        else:
-            missing.append(path)
+                for n in sorted(names):
+                    if os.path.splitext(n)[1].lower() in exts and not n.startswith("."):
+                        take(os.path.join(root, n))
     seen, unique = set(), []
     for f in files:
         if f not in seen:
             seen.add(f)
             unique.append(f)
-    return unique, missing
+    return unique, left_out
 
 
 def fingerprint_path(path, params, chunk_seconds=30.0):
@@ -124,24 +176,28 @@ def _worker_init(params, known_sha1s, in_child=True):
 def _work(path):
     """Runs in a worker: returns (outcome, sha1, hashes, offsets, mtime_ns, sketch bytes)."""
     params, known = _WORKER["params"], _WORKER["known"]
+    shown = readable_path(path)
     try:
         st = os.stat(path)
+        special = special_file(path, st.st_mode)       # replaced by a FIFO since it was listed
+        if special is not None:
+            return special, None, None, None, 0, b""
         sha = file_sha1(path)
         if sha in known:
-            return (FileOutcome(path, DUPLICATE, known[sha], f"same content as song {known[sha]}", size=st.st_size),
+            return (FileOutcome(shown, DUPLICATE, known[sha], f"same content as song {known[sha]}", size=st.st_size),
                     sha, None, None, 0, b"")
         fps, words, duration = fingerprint_path(path, params)
         if duration <= 0:
             raise AudioDecodeError(path, "no audio samples")
-        outcome = FileOutcome(path, REGISTERED, duration_seconds=duration, hashes=len(fps), size=st.st_size)
+        outcome = FileOutcome(shown, REGISTERED, duration_seconds=duration, hashes=len(fps), size=st.st_size)
         return outcome, sha, fps.hashes, fps.offsets, st.st_mtime_ns, to_bytes(words)
     except AudioDecodeError as exc:
-        return _failed(path, exc.message)
+        return _failed(shown, exc.message)
     except OSError as exc:
-        return _failed(path, f"cannot read: {exc.strerror or exc}")
+        return _failed(shown, f"cannot read: {exc.strerror or exc}")
     except Exception as exc:   # one bad file must not end a run of thousands
-        log.exception("unexpected error on %s", path)
-        return _failed(path, f"unexpected error: {exc!r}")
+        log.exception("unexpected error on %s", shown)
+        return _failed(shown, f"unexpected error: {exc!r}")
 
 
 def _failed(path, message):
@@ -177,18 +233,40 @@ class _CommitBatch:
     def commit(self):
         if not self.songs:
             return
-        results = self.storage.add_songs(self.songs)        # all or nothing: kept for a retry if it fails
+        try:
+            results = self.storage.add_songs(self.songs)    # all or nothing: kept for a retry if it fails
+        except StorageError as exc:
+            if not getattr(exc, "row_error", False):
+                raise
+            results = self._one_by_one()                    # one song's values failed: it alone must fail
         outcomes = self.outcomes
         self.songs, self.outcomes, self.rows, self.since = [], [], 0, None
         for outcome, result in zip(outcomes, results):
             if isinstance(result, DuplicateSongError):
                 outcome.status, outcome.song_id = DUPLICATE, result.song_id
                 outcome.message = f"same content as song {result.song_id}"
+            elif isinstance(result, StorageError):
+                outcome.status, outcome.hashes = FAILED, 0
+                outcome.message = f"cannot be stored: {result}"
+                log.warning("skipped %s: %s", outcome.path, outcome.message)
             else:
                 outcome.song_id = result
         self.report.outcomes.extend(outcomes)
         for outcome in outcomes:
             self._notify(outcome)
+
+    def _one_by_one(self):
+        """Each waiting song in a transaction of its own: a result per song,
+        the StorageError for those whose values the database refuses."""
+        results = []
+        for song in self.songs:
+            try:
+                results.extend(self.storage.add_songs([song]))
+            except StorageError as exc:
+                if not getattr(exc, "row_error", False):
+                    raise
+                results.append(exc)
+        return results
 
     def done(self, outcome):
         """Record an outcome that needs no commit (failed, duplicate)."""
@@ -242,9 +320,10 @@ def register_files(storage, params, paths, *, extensions, jobs=0, on_file=None, 
     started = time.monotonic()
     report = RegisterReport()
     song_name = song_name or (lambda p: os.path.splitext(os.path.basename(p))[0])
-    files, missing = collect_files(paths, extensions)
-    for path in missing:
-        report.outcomes.append(FileOutcome(path, FAILED, message="no such file or directory"))
+    files, left_out = collect_files(paths, extensions)
+    report.outcomes.extend(left_out)
+    for outcome in left_out:
+        log.warning("%s: %s", outcome.path, outcome.message)
 
     registered = storage.registered_files()
     todo, sizes = [], {}
@@ -252,10 +331,11 @@ def register_files(storage, params, paths, *, extensions, jobs=0, on_file=None, 
         try:
             st = os.stat(path)
         except OSError as exc:
-            report.outcomes.append(FileOutcome(path, FAILED, message=f"cannot read: {exc.strerror}"))
+            report.outcomes.append(FileOutcome(readable_path(path), FAILED, message=f"cannot read: {exc.strerror}"))
             continue
-        if registered.get(path) == (st.st_size, st.st_mtime_ns):
-            report.outcomes.append(FileOutcome(path, SKIPPED, message="already registered", size=st.st_size))
+        if registered.get(readable_path(path)) == (st.st_size, st.st_mtime_ns):
+            report.outcomes.append(FileOutcome(readable_path(path), SKIPPED, message="already registered",
+                                               size=st.st_size))
             continue
         todo.append(path)
         sizes[path] = st.st_size
@@ -288,9 +368,12 @@ def register_files(storage, params, paths, *, extensions, jobs=0, on_file=None, 
                 continue
             outcome, sha, hashes, offsets, mtime_ns, sketch = item
             if outcome.status == REGISTERED:
-                batch.add(outcome, SongRecord(song_name(outcome.path), outcome.path, sha, outcome.size, mtime_ns,
-                                              outcome.duration_seconds, sketch), hashes, offsets)
+                batch.add(outcome, SongRecord(readable_path(song_name(outcome.path)), outcome.path, sha, outcome.size,
+                                              mtime_ns, outcome.duration_seconds, sketch), hashes, offsets)
             else:
+                if outcome.status == DUPLICATE and outcome.path in registered:
+                    # the file there changed to the bytes of another song: its old song goes
+                    storage.forget_path(outcome.path, outcome.song_id)
                 batch.done(outcome)
             if batch.due():
                 batch.commit()

@@ -7,9 +7,10 @@ closed on teardown (:mod:`web.db`).
 """
 import logging
 import os
+import tempfile
 
 from flask import Flask, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from dejavu_cn.config import Config, load_config
 from dejavu_cn.errors import AudioDecodeError, ConfigError, DejavuError, StorageError
@@ -64,8 +65,16 @@ def create_app(config=None):
     app.json.sort_keys = False
 
     from . import api, db, pages
-    from .uploads import sweep_stale
-    sweep_stale(os.path.join(settings.upload_dir, "tmp"))
+    from .uploads import private_dir, sweep_stale
+    if settings.upload_dir:
+        shared = os.path.join(settings.upload_dir, "tmp")
+        tmp = private_dir(shared)
+        sweep_stale(shared, keep={os.path.basename(tmp)})
+        songs = os.path.join(settings.upload_dir, "songs")
+    else:
+        tmp = private_dir()
+        songs = os.path.join(tempfile.mkdtemp(prefix="dejavu-cn-web-"), "songs")   # kept: not removed at exit
+    app.config.update(UPLOAD_TMP=tmp, UPLOAD_SONGS=songs)
     db.init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
@@ -97,7 +106,7 @@ def error_response(status, message):
 def _register_error_handlers(app):
     @app.errorhandler(HTTPException)
     def http_error(exc):
-        if exc.code == 413:
+        if exc.code == 413 and exc.description == RequestEntityTooLarge.description:   # werkzeug's own
             limit = app.config["WEB"].max_upload_bytes / (1024 * 1024)
             return error_response(413, f"upload too large: the limit is {limit:g} MB")
         return error_response(exc.code or 500, exc.description or exc.name)

@@ -7,11 +7,12 @@ import os
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
+from dejavu_cn.audio import duration_seconds
 from dejavu_cn.errors import AudioDecodeError, RecognitionError, StorageError
 from recognizers.file import FileRecognizer
 
 from . import pictures
-from .auth import require_token
+from .auth import has_token, require_token
 from .db import get_engine
 from .uploads import (client_basename, ensure_dir, is_inside, remove_quietly, save_upload,
                       song_name_from_filename)
@@ -21,6 +22,7 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 
 MAX_TOP = 50
 MAX_LIMIT = 500
+MAX_SONG_ID = 2 ** 63 - 1     # ids beyond what a database integer holds name no song
 
 
 def settings():
@@ -28,11 +30,46 @@ def settings():
 
 
 def tmp_dir():
-    return os.path.join(settings().upload_dir, "tmp")
+    """This process's private folder for uploads being handled (see create_app)."""
+    return current_app.config["UPLOAD_TMP"]
 
 
 def songs_dir():
-    return os.path.join(settings().upload_dir, "songs")
+    return current_app.config["UPLOAD_SONGS"]
+
+
+def too_long(path):
+    """A message if the upload at ``path`` holds more audio than
+    ``web.max_upload_seconds`` (found without decoding more than that), else None."""
+    limit = settings().max_upload_seconds
+    seconds = duration_seconds(path, limit=limit)
+    if seconds > limit:
+        return f"more than {limit:g} s of audio: the limit is {limit:g} s per file (web.max_upload_seconds)"
+    return None
+
+
+def shown_paths():
+    """Whether this answer may show songs' source_path (the server's files)."""
+    return settings().show_source_path or has_token()
+
+
+def without_paths(data):
+    """``data`` (songs, results) without ``source_path`` keys, unless the
+    request may see them (:func:`shown_paths`)."""
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "source_path"}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+    return data if shown_paths() else strip(data)
+
+
+def song_or_404(engine, song_id):
+    song = engine.get_song(song_id) if song_id <= MAX_SONG_ID else None
+    if song is None:
+        abort(404, f"no song with id {song_id}")
+    return song
 
 
 def allowed_extensions():
@@ -80,6 +117,9 @@ def temporary_upload(field, unnamed=None):
     shown = client_basename(upload.filename) or unnamed or field
     path = save_upload(upload, tmp_dir(), allowed_extensions=allowed_extensions())
     try:
+        message = too_long(path)
+        if message:
+            abort(413, f"{shown}: {message}")
         yield path, shown
     except AudioDecodeError as exc:
         if exc.path != path:
@@ -99,7 +139,7 @@ def recognize():
     with temporary_upload("file", "upload") as (path, shown):
         result = FileRecognizer(get_engine()).recognize_file(path, top=top)
     result["path"] = shown
-    return jsonify(result)
+    return jsonify(without_paths(result))
 
 
 @bp.post("/recognize/plot")
@@ -126,15 +166,12 @@ def list_songs():
     offset = int_arg("offset", 0, low=0, high=10 ** 12)
     search = request.args.get("search", "").strip()[:200] or None
     songs, total = get_engine().list_songs(search=search, limit=limit, offset=offset)
-    return jsonify(total=total, limit=limit, offset=offset, songs=songs)
+    return jsonify(total=total, limit=limit, offset=offset, songs=without_paths(songs))
 
 
 @bp.get("/songs/<int:song_id>")
 def get_song(song_id):
-    song = get_engine().get_song(song_id)
-    if song is None:
-        abort(404, f"no song with id {song_id}")
-    return jsonify(song)
+    return jsonify(without_paths(song_or_404(get_engine(), song_id)))
 
 
 @bp.post("/songs")
@@ -155,10 +192,21 @@ def register_songs():
         name = song_name_from_filename(upload.filename)
         path = save_upload(upload, folder, allowed_extensions=allowed_extensions())
         try:
-            outcome = engine.fingerprint_file(path, song_name=name)
+            message = too_long(path)
+            outcome = engine.fingerprint_file(path, song_name=name) if message is None else None
+        except AudioDecodeError as exc:
+            if exc.path != path:
+                remove_quietly(path)
+                raise
+            outcome, message = None, f"not an audio file that can be decoded: {exc.message}"
         except BaseException:
             remove_quietly(path)
             raise
+        if outcome is None:                          # refused before registering
+            remove_quietly(path)
+            results.append({"filename": shown, "song_name": name, "status": "failed", "song_id": None,
+                            "message": message.replace(path, shown), "duration_seconds": 0.0, "hashes": 0})
+            continue
         if outcome.status != "registered" or not settings().keep_registered:
             remove_quietly(path)
         message = outcome.message.replace(path, shown)
@@ -178,9 +226,7 @@ def register_songs():
 @require_token
 def delete_song(song_id):
     engine = get_engine()
-    song = engine.get_song(song_id)
-    if song is None:
-        abort(404, f"no song with id {song_id}")
+    song = song_or_404(engine, song_id)
     deleted = engine.delete_songs([song_id])
     if not deleted:
         abort(404, f"no song with id {song_id}")

@@ -6,29 +6,36 @@ Every key is optional::
       "token": "",                 # library changes (register, delete) need this; "" = read-only
       "token_env": "DEJAVU_CN_WEB_TOKEN",  # environment variable that, when set, wins over "token"
       "max_upload_mb": 50,         # MB per request; larger uploads get 413
-      "upload_dir": null,          # folder for uploads (generated names only); null = <tmp>/dejavu-cn-web
+      "max_upload_seconds": 1200,  # s of audio per uploaded file (20 min); longer ones get 413 (measured by
+                                   # decoding at most this much, so a forged header cannot hide a longer file)
+      "show_source_path": false,   # true: anonymous API answers show songs' source_path (the server's files);
+                                   # otherwise only requests carrying the token see it
+      "upload_dir": null,          # folder for kept uploads (upload_dir/songs) and, in a private folder per
+                                   # process under upload_dir/tmp, uploads being handled; null = one private
+                                   # folder per process under the system's temporary folder
       "keep_registered": true,     # keep uploaded songs under upload_dir/songs (their source_path)
       "page_size": 20,             # songs per library page
       "record_seconds": 3          # seconds the Record button captures (a Stop button ends it earlier)
     }
 """
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from dejavu_cn.errors import ConfigError
 
 TOKEN_ENV_DEFAULT = "DEJAVU_CN_WEB_TOKEN"
-KNOWN_KEYS = {"token", "token_env", "max_upload_mb", "upload_dir", "keep_registered", "page_size",
-              "record_seconds"}
+KNOWN_KEYS = {"token", "token_env", "max_upload_mb", "max_upload_seconds", "show_source_path", "upload_dir",
+              "keep_registered", "page_size", "record_seconds"}
 
 
 @dataclass(frozen=True)
 class WebSettings:
     token: str = ""                  # empty: library changes refused (read-only)
     max_upload_bytes: int = 50 * 1024 * 1024   # 50 MB
-    upload_dir: str = ""
+    max_upload_seconds: float = 1200.0         # s of audio per uploaded file (20 min)
+    show_source_path: bool = False             # anonymous answers show source_path
+    upload_dir: str = ""                       # "": a private folder per process
     keep_registered: bool = True
     page_size: int = 20              # songs per page
     record_seconds: float = 3.0      # s
@@ -51,8 +58,12 @@ class WebSettings:
             max_mb = float(section.get("max_upload_mb", 50))
             page_size = int(section.get("page_size", 20))
             record_seconds = float(section.get("record_seconds", 3.0))
+            max_seconds = float(section.get("max_upload_seconds", 1200.0))
         except (TypeError, ValueError):
-            raise ConfigError("'web.max_upload_mb', 'web.page_size' and 'web.record_seconds' must be numbers") from None
+            raise ConfigError("'web.max_upload_mb', 'web.max_upload_seconds', 'web.page_size' and "
+                              "'web.record_seconds' must be numbers") from None
+        if not 1.0 <= max_seconds <= 86400.0:
+            raise ConfigError("'web.max_upload_seconds' must be in [1, 86400]")
         if max_mb <= 0:
             raise ConfigError("'web.max_upload_mb' must be > 0")
         if not 1 <= page_size <= 500:
@@ -62,8 +73,7 @@ class WebSettings:
         upload_dir = section.get("upload_dir")
         if upload_dir:
             upload_dir = str((Path(config.base_dir) / os.path.expanduser(upload_dir)).resolve())
-        else:
-            upload_dir = os.path.join(tempfile.gettempdir(), "dejavu-cn-web")
-        return cls(token=token, max_upload_bytes=int(max_mb * 1024 * 1024), upload_dir=upload_dir,
+        return cls(token=token, max_upload_bytes=int(max_mb * 1024 * 1024), max_upload_seconds=max_seconds,
+                   show_source_path=bool(section.get("show_source_path", False)), upload_dir=upload_dir or "",
                    keep_registered=bool(section.get("keep_registered", True)), page_size=page_size,
                    record_seconds=record_seconds)

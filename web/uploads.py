@@ -5,12 +5,18 @@ the song name (:func:`song_name_from_filename`, shown escaped everywhere)
 and, if it is one of the known audio extensions, the stored file's
 extension (a hint for the decoder; ffmpeg probes the content anyway).
 """
+import atexit
 import logging
 import os
 import re
 import secrets
+import shutil
+import stat
+import tempfile
 import time
 import unicodedata
+
+from dejavu_cn.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +50,23 @@ def safe_extension(filename, allowed):
 
 
 def ensure_dir(path):
+    """Create ``path`` (mode 0700) if missing; refuse a link or a non-folder
+    there (uploads are never written through a link someone planted)."""
     os.makedirs(path, mode=0o700, exist_ok=True)
+    if os.path.islink(path) or not os.path.isdir(path):
+        raise ConfigError(f"{path} is a link or not a folder: uploads are only written into a real folder")
+    return path
+
+
+def private_dir(parent=None):
+    """A new folder for this process's uploads, that only this user can enter
+    (``tempfile.mkdtemp``: mode 0700, a name nobody can guess or take
+    first), under ``parent`` (default: the system's temporary folder).
+    Removed when the process exits."""
+    if parent is not None:
+        ensure_dir(parent)
+    path = tempfile.mkdtemp(prefix="dejavu-cn-upload-", dir=parent)
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
     return path
 
 
@@ -82,21 +104,39 @@ def is_inside(path, folder):
     return os.path.commonpath([path, folder]) == folder and path != folder
 
 
-def sweep_stale(folder, *, max_age_seconds=3600.0):
-    """Remove files older than ``max_age_seconds`` (s) from a temporary upload
-    folder: what a killed server left behind. Returns how many went."""
-    if not os.path.isdir(folder):
+def sweep_stale(folder, *, max_age_seconds=3600.0, keep=()):
+    """Remove what a killed server left in a folder of temporary uploads:
+    files and folders (other processes' private folders) not changed for
+    ``max_age_seconds`` (s), except the names in ``keep``. Links are
+    never followed nor removed: neither ``folder`` (if it is a link, nothing
+    is swept) nor any entry in it that is a link. Returns how many went."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:          # a link (ELOOP) or not a folder
+        log.warning("not sweeping %s: %s", folder, exc.strerror or exc)
         return 0
     limit = time.time() - max_age_seconds
     removed = 0
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            try:
-                if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < limit:
-                    os.remove(entry.path)
+    try:
+        with os.scandir(fd) as entries:
+            for entry in entries:
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                    if entry.name in keep or info.st_mtime >= limit:
+                        continue
+                    if stat.S_ISREG(info.st_mode):
+                        os.unlink(entry.name, dir_fd=fd)
+                    elif stat.S_ISDIR(info.st_mode):
+                        shutil.rmtree(entry.name, dir_fd=fd)     # never follows the links inside
+                    else:
+                        continue
                     removed += 1
-            except OSError as exc:
-                log.warning("cannot remove stale upload %s: %s", entry.path, exc)
+                except OSError as exc:
+                    log.warning("cannot remove stale upload %s: %s", os.path.join(folder, entry.name), exc)
+    finally:
+        os.close(fd)
     if removed:
         log.info("removed %d stale upload(s) from %s", removed, folder)
     return removed

@@ -9,7 +9,7 @@ def open_storage(config):
     created and its fingerprint parameters checked."""
     import dataclasses
     if config.database_type == "sqlite":
-        store = SQLiteStorage(config.sqlite_path())
+        store = SQLiteStorage(config.sqlite_path(), timeout_seconds=config.db_timeout_seconds())
     else:
         store = MySQLStorage(**config.mysql_settings())
     try:

@@ -130,6 +130,11 @@ class Storage(ABC):
 
     #: SQL placeholder of the driver ("?" or "%s")
     placeholder = "?"
+    #: insert a song row unless one with its file_sha1 exists (then no row changes:
+    #: rowcount 0); written with "?" placeholders
+    insert_song_sql = ("INSERT INTO songs (song_name, source_path, file_sha1, file_size, file_mtime_ns, "
+                       "duration_seconds, total_hashes, anchor_frames) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                       "ON CONFLICT (file_sha1) DO NOTHING")
     #: how the offset column is written in SQL
     offset_column = "offset"
     #: largest number of values bound in one lookup statement
@@ -221,7 +226,18 @@ class Storage(ABC):
         if isinstance(exc, StorageError):
             return exc
         translated = self._translate(exc, action)
-        return translated or StorageError(f"{self.description}: {action} failed: {exc}")
+        err = translated or StorageError(f"{self.description}: {action} failed: {exc}")
+        err.row_error = isinstance(exc, UnicodeError) or self._is_row_error(exc)
+        return err
+
+    def _is_row_error(self, exc):
+        """True if ``exc`` is about the values written (too long, not
+        encodable, a constraint), not about the database: retrying the
+        other rows alone can succeed."""
+        return False
+
+    def _begin_write(self, cursor):
+        """Start a write transaction (where the store needs it said)."""
 
     def close(self):
         self.close_readers()
@@ -255,6 +271,8 @@ class Storage(ABC):
         try:
             cursor = conn.cursor()
             try:
+                if write:
+                    self._begin_write(cursor)
                 result = work(cursor)
             finally:
                 cursor.close()
@@ -295,7 +313,7 @@ class Storage(ABC):
             cur.execute(self._sql("SELECT meta_key, meta_value FROM dejavu_meta"))
             return dict(cur.fetchall())
 
-        meta = self._run("create schema", work, write=True)
+        meta = self._run("create schema", work)     # idempotent; takes no write lock where nothing is new
         if meta.get("schema_version") != SCHEMA_VERSION:
             raise StorageError(f"{self.description} has schema version {meta.get('schema_version')}, "
                                f"this dejavu-cn needs {SCHEMA_VERSION}: register the music into a new database")
@@ -343,6 +361,13 @@ class Storage(ABC):
         ----------
         songs : list of (SongRecord, hashes, offsets)
 
+        A song whose file has the bytes of a registered one is a duplicate:
+        the unique key on ``file_sha1`` decides (``insert_song_sql``), so
+        two processes registering the same file at once store it once.
+        Songs registered earlier from a record's ``source_path`` (the file
+        there was replaced) are deleted in the same transaction, with their
+        fingerprints and sketches.
+
         Returns
         -------
         list
@@ -369,21 +394,23 @@ class Storage(ABC):
                 if sha in seen:
                     results.append(DuplicateSongError(seen[sha], f"already registered as song {seen[sha]}"))
                     continue
-                cur.execute(self._sql("SELECT song_id FROM songs WHERE file_sha1 = ?"), (record.file_sha1,))
-                row = cur.fetchone()
-                if row:
-                    results.append(DuplicateSongError(row[0], f"already registered as song {row[0]}"))
-                    continue
-                cur.execute(self._sql(
-                    "INSERT INTO songs (song_name, source_path, file_sha1, file_size, file_mtime_ns, "
-                    "duration_seconds, total_hashes, anchor_frames) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
-                    (record.song_name, record.source_path, record.file_sha1, int(record.file_size),
-                     int(record.file_mtime_ns), float(record.duration_seconds), int(totals[i]), int(anchors[i])))
-                song_ids[i] = seen[sha] = cur.lastrowid
-                results.append(song_ids[i].item())
-                if record.sketch:
-                    cur.execute(self._sql("INSERT INTO sketches (song_id, data) VALUES (?, ?)"),
-                                (results[-1], bytes(record.sketch)))
+                # the unique key on file_sha1 decides, not an earlier read: another
+                # process registering the same file meanwhile makes this a duplicate
+                cur.execute(self._sql(self.insert_song_sql),
+                            (record.song_name, record.source_path, record.file_sha1, int(record.file_size),
+                             int(record.file_mtime_ns), float(record.duration_seconds), int(totals[i]),
+                             int(anchors[i])))
+                if cur.rowcount == 1:
+                    song_id = seen[sha] = song_ids[i] = cur.lastrowid
+                    results.append(int(song_id))
+                    if record.sketch:
+                        cur.execute(self._sql("INSERT INTO sketches (song_id, data) VALUES (?, ?)"),
+                                    (int(song_id), bytes(record.sketch)))
+                else:
+                    cur.execute(self._sql("SELECT song_id FROM songs WHERE file_sha1 = ?"), (record.file_sha1,))
+                    song_id = seen[sha] = cur.fetchone()[0]
+                    results.append(DuplicateSongError(song_id, f"already registered as song {song_id}"))
+                self._replace_path(cur, record.source_path, song_id)
             # song ids grow in the order of ``songs``, so the rows stay in key order
             keep = song_ids[index] >= 0
             if keep.any():
@@ -395,6 +422,33 @@ class Storage(ABC):
         results = self._run("add songs", work, write=True)
         self._fold_counts_if_due()
         return results
+
+    def _replace_path(self, cur, source_path, song_id):
+        """Delete the songs registered earlier from ``source_path`` other than
+        ``song_id``: the file there was replaced (same path, new content)."""
+        cur.execute(self._sql("SELECT song_id FROM songs WHERE source_path = ? AND song_id <> ?"),
+                    (source_path, int(song_id)))
+        old = sorted(int(r[0]) for r in cur.fetchall())
+        if old:
+            log.info("%s changed: song(s) %s replaced by song %d", source_path, old, song_id)
+            self._delete_rows(cur, old)
+
+    def _delete_rows(self, cur, ids):
+        """Delete songs, their sketches and fingerprints (inside a transaction)."""
+        marks = ", ".join([self.placeholder] * len(ids))
+        cur.execute(f"SELECT hash FROM fingerprints WHERE song_id IN ({marks})", ids)
+        self._add_count_delta(cur, bytes_to_hashes([bytes(r[0]) for r in cur.fetchall()]), -1)
+        cur.execute(f"DELETE FROM fingerprints WHERE song_id IN ({marks})", ids)
+        cur.execute(f"DELETE FROM sketches WHERE song_id IN ({marks})", ids)
+        cur.execute(f"DELETE FROM songs WHERE song_id IN ({marks})", ids)
+        for i in ids:
+            self._song_cache.pop(i, None)
+
+    def forget_path(self, source_path, song_id):
+        """Delete the songs registered from ``source_path`` other than
+        ``song_id`` (the file there now holds that song's bytes). Returns
+        nothing; one transaction."""
+        self._run("replace a changed file", lambda cur: self._replace_path(cur, source_path, song_id), write=True)
 
     def _insert_fingerprints(self, cur, hashes, packed):
         """Insert rows sorted in key order: ``hashes`` (n, 10) uint8 and
@@ -541,12 +595,7 @@ class Storage(ABC):
             cur.execute(f"SELECT song_id FROM songs WHERE song_id IN ({marks})", ids)
             found = sorted(r[0] for r in cur.fetchall())
             if found:
-                marks = ", ".join([self.placeholder] * len(found))
-                cur.execute(f"SELECT hash FROM fingerprints WHERE song_id IN ({marks})", found)
-                self._add_count_delta(cur, bytes_to_hashes([bytes(r[0]) for r in cur.fetchall()]), -1)
-                cur.execute(f"DELETE FROM fingerprints WHERE song_id IN ({marks})", found)
-                cur.execute(f"DELETE FROM sketches WHERE song_id IN ({marks})", found)
-                cur.execute(f"DELETE FROM songs WHERE song_id IN ({marks})", found)
+                self._delete_rows(cur, found)
             return found
         found = self._run("delete songs", work, write=True)
         for i in ids:

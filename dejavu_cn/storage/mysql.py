@@ -2,10 +2,11 @@
 import functools
 import logging
 
-from ..config import check_tls
+from ..config import DB_TIMEOUT_DEFAULT, check_tls
 from ..errors import StorageError
 from ..hashing import HASH_BYTES
-from .base import LOOKUP_INDEX_SHIFT, LOOKUP_SONG_SHIFT, OFFSET_MASK, SONG_SHIFT, Storage
+from .base import (LOOKUP_INDEX_SHIFT, LOOKUP_SONG_SHIFT, OFFSET_MASK, SONG_SHIFT,
+                   Storage)
 
 log = logging.getLogger(__name__)
 
@@ -13,6 +14,9 @@ log = logging.getLogger(__name__)
 _CONNECTION_ERRORS = {2003, 2006, 2013, 2055}
 _ACCESS_ERRORS = {1044, 1045, 1698}
 _UNKNOWN_DATABASE = 1049
+_DEADLOCK = 1213              # the server rolled a transaction back to break a deadlock: run it again
+DEADLOCK_RETRIES = 3
+OPTIMIZE_TIMEOUT_SECONDS = 3600.0   # s; rebuilding a large index takes minutes, not the usual timeout
 
 _GROUP_CONCAT_MAX = 256 * 1024 * 1024     # bytes of one GROUP_CONCAT (a lookup's rows as one string)
 # Rows unpacked by the server (JSON_TABLE, MariaDB 10.6+ / MySQL 8): a fifth of
@@ -52,6 +56,10 @@ class MySQLStorage(Storage):
     tls_ca : str, optional
         A CA file: TLS is required and the server's certificate and host
         name are verified against it.
+    timeout_seconds : float
+        Seconds to wait for the server to answer a statement (or take a
+        statement's data) before giving up with a StorageError: a server
+        that stops answering does not hang the caller.
     """
 
     placeholder = "%s"
@@ -63,12 +71,18 @@ class MySQLStorage(Storage):
     packed_lookup_sql = _PACKED_LOOKUP_SQL
     upsert_count_chunk_sql = ("INSERT INTO hash_counts (chunk, data) VALUES (%s, %s) "
                               "ON DUPLICATE KEY UPDATE data = VALUES(data)")
+    # on a duplicate file_sha1 nothing changes, so rowcount is 0 (PyMySQL does not ask for found rows)
+    insert_song_sql = ("INSERT INTO songs (song_name, source_path, file_sha1, file_size, file_mtime_ns, "
+                       "duration_seconds, total_hashes, anchor_frames) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                       "ON DUPLICATE KEY UPDATE song_id = song_id")
 
-    def __init__(self, *, host, port=3306, user, password="", database, connect_timeout=10, tls="auto", tls_ca=None):
+    def __init__(self, *, host, port=3306, user, password="", database, connect_timeout=10, tls="auto", tls_ca=None,
+                 timeout_seconds=DB_TIMEOUT_DEFAULT):
         super().__init__()
         check_tls(tls, tls_ca)
         self.settings = dict(host=host, port=int(port), user=user, password=password,
-                             database=database, connect_timeout=connect_timeout, tls=tls, tls_ca=tls_ca)
+                             database=database, connect_timeout=connect_timeout, tls=tls, tls_ca=tls_ca,
+                             timeout_seconds=float(timeout_seconds))
 
     def _reader_copy(self):
         return MySQLStorage(**self.settings)
@@ -88,8 +102,9 @@ class MySQLStorage(Storage):
         import pymysql
         settings = dict(self.settings)
         tls = tls_arguments(settings["host"], settings.pop("tls"), settings.pop("tls_ca"))
+        timeout = settings.pop("timeout_seconds")
         conn = pymysql.connect(charset="utf8mb4", autocommit=False, max_allowed_packet=64 * 1024 * 1024,
-                               read_timeout=300, write_timeout=300, **settings, **tls)
+                               read_timeout=timeout, write_timeout=timeout, **settings, **tls)
         with conn.cursor() as cur:
             cur.execute("SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')")
             cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
@@ -97,18 +112,27 @@ class MySQLStorage(Storage):
         return conn
 
     def _run(self, action, work, *, write=False):
-        # A connection the server dropped (timeout, restart, KILL) is discarded, so the
+        # A connection the server dropped (restart, KILL) is discarded, so the
         # next call reconnects; a read is retried once at once, a write is not replayed.
-        try:
-            return super()._run(action, work, write=write)
-        except StorageError as exc:
-            if not getattr(exc, "connection_lost", False):
-                raise
-            self.close()
-            if write:
-                raise
-            log.info("connection to %s lost; reconnecting", self.description)
-            return super()._run(action, work, write=write)
+        # A transaction the server rolled back to break a deadlock (two processes
+        # registering at once) is run again: nothing of it was kept.
+        for attempt in range(DEADLOCK_RETRIES + 1):
+            try:
+                return super()._run(action, work, write=write)
+            except StorageError as exc:
+                if getattr(exc, "deadlock", False) and attempt < DEADLOCK_RETRIES:
+                    log.info("deadlock on %s during %s; running the transaction again", self.description, action)
+                    continue
+                if getattr(exc, "timed_out", False):
+                    self.close()          # the answer may still come: this connection is out of step
+                    raise
+                if not getattr(exc, "connection_lost", False):
+                    raise
+                self.close()
+                if write:
+                    raise
+                log.info("connection to %s lost; reconnecting", self.description)
+                return super()._run(action, work, write=write)
 
     def _translate(self, exc, action):
         import ssl
@@ -124,6 +148,17 @@ class MySQLStorage(Storage):
         if isinstance(cause, ssl.SSLError):                  # reached, but the TLS handshake failed
             return StorageError(f"TLS with {self.description} failed ({cause}). The server's certificate must be "
                                 "signed by the CA in 'database.tls_ca' and name the configured host.")
+        if code in (2006, 2013) and "timed out" in str(detail):
+            err = StorageError(
+                f"{self.description} did not answer within {self.settings['timeout_seconds']:g} s during {action}. "
+                "Check that the server is running and not blocked (locks, full disk), "
+                "or raise 'database.timeout_seconds'.")
+            err.timed_out = True
+            return err
+        if code == _DEADLOCK:
+            err = StorageError(f"{self.description}: {action} failed: {detail}")
+            err.deadlock = True
+            return err
         if code in _CONNECTION_ERRORS:
             err = StorageError(
                 f"cannot reach {self.description} ({detail}) during {action}. "
@@ -140,6 +175,10 @@ class MySQLStorage(Storage):
             return StorageError(f"{self.description} does not exist. "
                                 f"Create it first: CREATE DATABASE `{self.settings['database']}`")
         return StorageError(f"{self.description}: {action} failed: {detail}")
+
+    def _is_row_error(self, exc):
+        import pymysql
+        return isinstance(exc, (pymysql.err.DataError, pymysql.err.IntegrityError))
 
     def _packed_cut_short(self, cur):
         # group_concat_max_len or max_allowed_packet cut the string: warning 1260
@@ -168,7 +207,8 @@ class MySQLStorage(Storage):
             cur.execute("ANALYZE TABLE fingerprints")
             cur.fetchall()
         log.info("repacking the fingerprint index of %s", self.description)
-        self._run("optimize the index", work, write=True)
+        with MySQLStorage(**{**self.settings, "timeout_seconds": OPTIMIZE_TIMEOUT_SECONDS}) as patient:
+            patient._run("optimize the index", work, write=True)
         return True
 
     def _bytes_used(self, cursor):

@@ -3,9 +3,11 @@ import logging
 import os
 import sqlite3
 
+from ..config import DB_TIMEOUT_DEFAULT
 from ..errors import StorageError
 from ..hashing import HASH_BYTES
-from .base import _SharedCounts, LOOKUP_INDEX_SHIFT, LOOKUP_MASK, LOOKUP_SONG_SHIFT, OFFSET_MASK, SONG_SHIFT, Storage
+from .base import (LOOKUP_INDEX_SHIFT, LOOKUP_MASK, LOOKUP_SONG_SHIFT, OFFSET_MASK,
+                   SONG_SHIFT, Storage, _SharedCounts)
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +20,8 @@ class SQLiteStorage(Storage):
     path : str
         Database file, created with its tables if missing; ``":memory:"`` for
         a private in-memory database.
+    timeout_seconds : float
+        Seconds a statement waits for another process's write lock.
     """
 
     placeholder = "?"
@@ -33,9 +37,10 @@ class SQLiteStorage(Storage):
                          f"FROM json_each(?1) AS j "
                          f"JOIN fingerprints AS f ON f.hash = substr(?2, j.key * {HASH_BYTES} + 1, {HASH_BYTES})")
 
-    def __init__(self, path):
+    def __init__(self, path, timeout_seconds=DB_TIMEOUT_DEFAULT):
         super().__init__()
         self.path = str(path)
+        self.timeout_seconds = float(timeout_seconds)
         self._own_counts = None
 
     def _counts_state(self):
@@ -46,7 +51,7 @@ class SQLiteStorage(Storage):
         return self._own_counts
 
     def _reader_copy(self):
-        return None if self.path == ":memory:" else SQLiteStorage(self.path)
+        return None if self.path == ":memory:" else SQLiteStorage(self.path, self.timeout_seconds)
 
     @property
     def description(self):
@@ -60,12 +65,22 @@ class SQLiteStorage(Storage):
             parent = os.path.dirname(os.path.abspath(self.path))
             if not os.path.isdir(parent):
                 raise StorageError(f"cannot open {self.description}: the folder {parent} does not exist")
-        conn = sqlite3.connect(self.path, timeout=60.0, check_same_thread=False)
+        # timeout: how long a statement waits for another process's write lock
+        conn = sqlite3.connect(self.path, timeout=self.timeout_seconds, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")      # WAL + NORMAL: durable at checkpoints, never corrupt
         conn.execute("PRAGMA cache_size=-262144")       # 256 MiB page cache
         conn.execute("PRAGMA temp_store=MEMORY")
         return conn
+
+    def _begin_write(self, cursor):
+        # take the write lock first (waiting up to the timeout): a transaction
+        # that read first could not get it later while another process writes
+        if not self.conn.in_transaction:
+            cursor.execute("BEGIN IMMEDIATE")
+
+    def _is_row_error(self, exc):
+        return isinstance(exc, (sqlite3.IntegrityError, sqlite3.DataError, OverflowError))
 
     def _is_unsupported(self, exc):
         return isinstance(exc, sqlite3.OperationalError)     # built without JSON (before 3.38, no JSON1)
@@ -77,7 +92,9 @@ class SQLiteStorage(Storage):
                 return StorageError(f"cannot {action} in {self.description}: {text}. "
                                     "Check that the folder exists and is writable.")
             if "locked" in text or "busy" in text:
-                return StorageError(f"{self.description} is locked by another process ({action}); try again")
+                return StorageError(f"{self.description} stayed locked by another process for "
+                                    f"{self.timeout_seconds:g} s ({action}); try again, or raise "
+                                    "'database.timeout_seconds'")
             if "disk" in text or "full" in text:
                 return StorageError(f"cannot {action} in {self.description}: {text}. Check the free disk space.")
         if isinstance(exc, sqlite3.DatabaseError):
