@@ -12,8 +12,6 @@ import datetime
 from dejavu_cn.cli import add_json_flag
 from dejavu_cn.cli.library import format_duration
 
-from .streaming import MAX_SECONDS
-
 
 def _device_arg(p):
     p.add_argument("--device", metavar="D", default=None,
@@ -40,8 +38,9 @@ class RecognizeMicCommand:
     help = "recognise what the microphone hears (stops as soon as it is sure)"
 
     def configure(self, p):
+        from .streaming import MAX_SECONDS
         p.add_argument("--seconds", type=_positive, default=MAX_SECONDS, metavar="MAX",
-                       help=f"give up after this many seconds (default {MAX_SECONDS:g})")
+                       help="give up after this many seconds")
         _device_arg(p)
         add_json_flag(p)
 

@@ -5,6 +5,14 @@ import logging
 log = logging.getLogger(__name__)
 
 
+def _web_keys():
+    from .settings import DEFAULTS
+    return DEFAULTS
+
+
+CONFIG_SECTIONS = {"web": _web_keys}       # see dejavu_cn.plugins
+
+
 class ServeCommand:
     name = "serve"
     help = "serve the web page and JSON API (waitress)"

@@ -17,11 +17,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from dejavu_cn.config import check_section
 from dejavu_cn.errors import ConfigError
 
 TOKEN_ENV_DEFAULT = "DEJAVU_CN_WEB_TOKEN"
-KNOWN_KEYS = {"token", "token_env", "max_upload_mb", "upload_dir", "keep_registered", "page_size",
-              "record_seconds"}
+DEFAULTS = {"token": "", "token_env": None, "max_upload_mb": 50.0, "upload_dir": None,
+            "keep_registered": True, "page_size": 20, "record_seconds": 3.0}   # the keys of "web" (types checked)
+KNOWN_KEYS = set(DEFAULTS)
 
 
 @dataclass(frozen=True)
@@ -39,10 +41,7 @@ class WebSettings:
 
     @classmethod
     def from_config(cls, config):
-        section = config.section("web")
-        unknown = sorted(set(section) - KNOWN_KEYS)
-        if unknown:
-            raise ConfigError(f"unknown setting(s) in 'web': {', '.join(unknown)}")
+        section = check_section("web", config.section("web"), DEFAULTS)
         env_name = section.get("token_env", TOKEN_ENV_DEFAULT)
         token = (os.environ.get(env_name) if env_name else None) or section.get("token") or ""
         if not isinstance(token, str):
@@ -65,5 +64,5 @@ class WebSettings:
         else:
             upload_dir = os.path.join(tempfile.gettempdir(), "dejavu-cn-web")
         return cls(token=token, max_upload_bytes=int(max_mb * 1024 * 1024), upload_dir=upload_dir,
-                   keep_registered=bool(section.get("keep_registered", True)), page_size=page_size,
+                   keep_registered=section.get("keep_registered", True), page_size=page_size,
                    record_seconds=record_seconds)
