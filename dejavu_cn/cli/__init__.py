@@ -24,7 +24,7 @@ import traceback
 
 from .. import __version__
 from ..config import CONFIG_ENV, default_config_path, load_config
-from ..errors import ConfigError, DejavuError
+from ..errors import ConfigError, DejavuError, EmptyLibraryError
 
 log = logging.getLogger(__name__)
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -53,6 +53,14 @@ class CliContext:
             from ..engine import Dejavu
             self._engine = Dejavu(self.config)
         return self._engine
+
+    def engine_with_songs(self):
+        """The engine, for a command that recognises: an empty library is
+        an error that says what to do (rather than "no match")."""
+        engine = self.engine()
+        if engine.list_songs(limit=0)[1] == 0:
+            raise EmptyLibraryError()
+        return engine
 
     def close(self):
         if self._engine is not None:
@@ -219,6 +227,9 @@ def main(argv=None, *, stdout=None, stderr=None):
         return EXIT_INTERRUPTED
     except ConfigError as exc:
         _say(stderr, f"configuration error: {exc}")
+        return EXIT_ERROR
+    except EmptyLibraryError as exc:
+        _say(stderr, str(exc))
         return EXIT_ERROR
     except DejavuError as exc:
         _say(stderr, f"error: {exc}")

@@ -112,7 +112,7 @@ class PlotMatchCommand:
         if not _check_matplotlib(ctx) or not _check_output(ctx, args.output):
             return 1
         from ..plots import match_data, plot_match
-        engine = ctx.engine()
+        engine = ctx.engine_with_songs()
         samples = engine.decode(args.clip, start=args.start, duration=args.duration)
         data = match_data(engine, samples, top=args.top)
         size = plot_match(data, args.output, width=args.width, height=args.height, dpi=args.dpi,

@@ -46,6 +46,8 @@ class RegisterCommand:
             data = report.to_dict()
             c = data["counts"]
             progress.finish(c, complete=not report.interrupted)
+        if report.interrupted:
+            raise KeyboardInterrupt       # main() says so and exits 130
         if not report.outcomes:
             folders = ", ".join(args.paths)
             looked = ", ".join("." + e.lstrip(".") for e in extensions)
@@ -53,15 +55,13 @@ class RegisterCommand:
             return 1
         if ctx.json:
             ctx.emit_json(data)
-        elif not report.interrupted:
+        else:
             speed = f", {data['speed_x_realtime']}x realtime" if data["speed_x_realtime"] else ""
             before = (f"; skipped {c[FAILED_BEFORE]} that failed before and are unchanged "
                       "('dejavu-cn failures' lists them, --retry-failed tries them again)" if c[FAILED_BEFORE] else "")
             ctx.out(f"registered {c[REGISTERED]}, already registered {c[SKIPPED]}, duplicates {c[DUPLICATE]}, "
                     f"failed {c[FAILED]} ({data['audio_seconds'] / 3600:.2f} h of audio in "
                     f"{data['elapsed_seconds']:.1f} s{speed}){before}")
-        if report.interrupted:
-            raise KeyboardInterrupt       # main() says so and exits 130
         return 1 if report.failed else 0
 
 
@@ -94,7 +94,7 @@ class _Progress:
             return
         from tqdm import tqdm
         self.bar = tqdm(total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024, file=self.ctx.stderr,
-                        desc=f"registering {files} files", dynamic_ncols=True, smoothing=0.05)
+                        desc=f"registering {files} file{'s' if files != 1 else ''}", dynamic_ncols=True, smoothing=0.05)
 
     def update(self, outcome):
         from ..register import DUPLICATE, FAILED, REGISTERED
