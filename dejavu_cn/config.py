@@ -212,14 +212,14 @@ def check_value(key, value, default):
 def check_keys(name, section, known):
     """Refuse a key of ``section`` (a dict; ``name`` is its place, "" for
     the top level) that is not in ``known``, suggesting the nearest."""
+    prefix = f"{name}." if name else ""
     for key in section:
         if key not in known:
-            import difflib
-            place = f"{name}.{key}" if name else key
+            import difflib                 # here: the command line's start-up does not pay for it
             close = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.6)
-            hint = f" \u2014 did you mean '{f'{name}.' if name else ''}{close[0]}'?" if close else (
-                f" (valid: {', '.join(sorted(known))})")
-            raise ConfigError(f"unknown key '{place}'{hint}")
+            hint = (f" \u2014 did you mean '{prefix}{close[0]}'?" if close
+                    else f" (valid keys: {', '.join(sorted(known))})")
+            raise ConfigError(f"unknown key '{prefix}{key}'{hint}")
 
 
 def check_section(name, section, defaults):

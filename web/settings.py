@@ -23,7 +23,6 @@ from dejavu_cn.errors import ConfigError
 TOKEN_ENV_DEFAULT = "DEJAVU_CN_WEB_TOKEN"
 DEFAULTS = {"token": "", "token_env": None, "max_upload_mb": 50.0, "upload_dir": None,
             "keep_registered": True, "page_size": 20, "record_seconds": 3.0}   # the keys of "web" (types checked)
-KNOWN_KEYS = set(DEFAULTS)
 
 
 @dataclass(frozen=True)
@@ -44,14 +43,9 @@ class WebSettings:
         section = check_section("web", config.section("web"), DEFAULTS)
         env_name = section.get("token_env", TOKEN_ENV_DEFAULT)
         token = (os.environ.get(env_name) if env_name else None) or section.get("token") or ""
-        if not isinstance(token, str):
-            raise ConfigError("'web.token' must be a string")
-        try:
-            max_mb = float(section.get("max_upload_mb", 50))
-            page_size = int(section.get("page_size", 20))
-            record_seconds = float(section.get("record_seconds", 3.0))
-        except (TypeError, ValueError):
-            raise ConfigError("'web.max_upload_mb', 'web.page_size' and 'web.record_seconds' must be numbers") from None
+        max_mb = section.get("max_upload_mb", DEFAULTS["max_upload_mb"])
+        page_size = section.get("page_size", DEFAULTS["page_size"])
+        record_seconds = section.get("record_seconds", DEFAULTS["record_seconds"])
         if max_mb <= 0:
             raise ConfigError("'web.max_upload_mb' must be > 0")
         if not 1 <= page_size <= 500:
