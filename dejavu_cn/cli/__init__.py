@@ -220,6 +220,7 @@ def main(argv=None, *, stdout=None, stderr=None):
         level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG
         logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=stderr)
         ctx = CliContext(args, stdout=stdout, stderr=stderr)
+        _ = ctx.config           # read and checked at start-up, whether the command needs it or not
         return int(args._command.run(args, ctx) or EXIT_OK)
     except KeyboardInterrupt:
         message = getattr(getattr(args, "_command", None), "interrupted_message", "interrupted")
