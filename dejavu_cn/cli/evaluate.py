@@ -12,6 +12,7 @@ import tempfile
 
 from ..config import Config
 from . import add_json_flag, add_output_option
+from .register import no_audio_message
 
 DEFAULT_LENGTHS = "1,2,3,5,10"
 
@@ -91,7 +92,7 @@ class EvaluateCommand:
                 return 1
         tracks, _ = collect_files([args.folder], ctx.config.register.extensions)
         if not tracks:
-            ctx.error(f"no audio files in {args.folder} (extensions: {', '.join(ctx.config.register.extensions)})")
+            ctx.error(no_audio_message([args.folder], ctx.config.register.extensions))
             return 1
         with tempfile.TemporaryDirectory(prefix="dejavu-cn-evaluate-") as tmp:
             report = self._evaluate(args, ctx, tracks, conditions, tmp)

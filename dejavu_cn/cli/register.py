@@ -49,9 +49,7 @@ class RegisterCommand:
         if report.interrupted:
             raise KeyboardInterrupt       # main() says so and exits 130
         if not report.outcomes:
-            folders = ", ".join(args.paths)
-            looked = ", ".join("." + e.lstrip(".") for e in extensions)
-            ctx.error(f"no audio files found in {folders} (looked for {looked})")
+            ctx.error(no_audio_message(args.paths, extensions))
             return 1
         if ctx.json:
             ctx.emit_json(data)
@@ -63,6 +61,12 @@ class RegisterCommand:
                     f"failed {c[FAILED]} ({data['audio_seconds'] / 3600:.2f} h of audio in "
                     f"{data['elapsed_seconds']:.1f} s{speed}){before}")
         return 1 if report.failed else 0
+
+
+def no_audio_message(paths, extensions):
+    """What to say when the folders given hold no file to register."""
+    looked = ", ".join("." + e.lstrip(".") for e in extensions)
+    return f"no audio files found in {', '.join(map(str, paths))} (looked for {looked})"
 
 
 def _size(path):
