@@ -21,7 +21,6 @@ import dataclasses
 import json
 import os
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 
 from .errors import ConfigError
 
@@ -307,7 +306,7 @@ class Config:
 
     def _resolve(self, path):
         """A path from the configuration, relative to its file."""
-        return str((Path(self.base_dir) / os.path.expanduser(path)).resolve())
+        return os.path.realpath(os.path.join(self.base_dir, os.path.expanduser(path)))
 
     def mysql_settings(self):
         """Connection settings for PyMySQL, password resolved from the environment."""
@@ -378,6 +377,7 @@ def load_config(path=None):
     (SQLite file ``dejavu_cn.sqlite3`` in the current directory)."""
     if path is None:
         return Config.from_dict({})
+    from pathlib import Path          # here: the command line's start-up does not pay for it
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")

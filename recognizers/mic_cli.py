@@ -8,8 +8,6 @@ each time a song starts or ends; Ctrl-C stops it (exit code 130). On a
 terminal both show a live line while listening (:class:`LiveLine`).
 ``devices`` lists the input devices.
 """
-import datetime
-
 from dejavu_cn.cli import add_json_flag
 from dejavu_cn.cli.library import format_duration
 
@@ -33,6 +31,7 @@ def _positive(text):
 
 
 def _clock(seconds):
+    import datetime
     return datetime.datetime.fromtimestamp(seconds).strftime("%H:%M:%S")
 
 

@@ -20,7 +20,6 @@ import argparse
 import json
 import logging
 import sys
-import traceback
 
 from .. import __version__
 from ..config import CONFIG_ENV, default_config_path, load_config
@@ -234,15 +233,13 @@ def main(argv=None, *, stdout=None, stderr=None):
         return EXIT_ERROR
     except DejavuError as exc:
         _say(stderr, f"error: {exc}")
-        if args is not None and args.verbose:
-            traceback.print_exc(file=stderr)
+        _traceback_if_verbose(args, stderr)
         return EXIT_ERROR
     except BrokenPipeError:
         return EXIT_ERROR
     except Exception as exc:  # the last line of defence: one line, traceback with -v
         _say(stderr, f"internal error: {exc!r} (run with -v for details)")
-        if args is not None and args.verbose:
-            traceback.print_exc(file=stderr)
+        _traceback_if_verbose(args, stderr)
         return EXIT_ERROR
     finally:
         if ctx is not None:
@@ -250,6 +247,12 @@ def main(argv=None, *, stdout=None, stderr=None):
                 ctx.close()
             except KeyboardInterrupt:
                 pass
+
+
+def _traceback_if_verbose(args, stream):
+    if args is not None and args.verbose:
+        import traceback
+        traceback.print_exc(file=stream)
 
 
 def _say(stream, text, *, newline_first=False):

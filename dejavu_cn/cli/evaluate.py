@@ -8,7 +8,6 @@ report of :func:`dejavu_cn.evaluate.evaluate` (``--json`` for JSON,
 fingerprint and recognition parameters are the ones measured.
 """
 import os
-import tempfile
 
 from ..config import Config
 from . import add_json_flag, add_output_option
@@ -94,6 +93,7 @@ class EvaluateCommand:
         if not tracks:
             ctx.error(no_audio_message([args.folder], ctx.config.register.extensions))
             return 1
+        import tempfile
         with tempfile.TemporaryDirectory(prefix="dejavu-cn-evaluate-") as tmp:
             report = self._evaluate(args, ctx, tracks, conditions, tmp)
         if args.output:
