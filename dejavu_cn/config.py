@@ -204,7 +204,11 @@ def check_value(key, value, default):
     else:
         ok = value is None or isinstance(value, str)
     if not ok:
-        raise ConfigError(f"'{key}' must be {_expected(default)}, not {json.dumps(value)}")
+        try:
+            shown = json.dumps(value)
+        except (TypeError, ValueError):      # a dict built in Python may hold anything
+            shown = repr(value)
+        raise ConfigError(f"'{key}' must be {_expected(default)}, not {shown}")
     return value
 
 
@@ -222,9 +226,11 @@ def check_keys(name, section, known):
 
 
 def check_section(name, section, defaults):
-    """A section owned by another package, checked against ``defaults``
-    ({key: default value}): unknown keys and wrong types are refused.
-    Returns the section with numbers converted to their types."""
+    """A section (``name``: its key) checked against ``defaults`` ({key:
+    default value}, whose types are the expected ones): unknown keys and
+    wrong types are refused. Returns it with numbers converted to their
+    types. The core's sections and those other packages own (see
+    :func:`plugin_sections`) all go through here."""
     if section is None:
         return {}
     if not isinstance(section, dict):

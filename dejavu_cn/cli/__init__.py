@@ -119,7 +119,7 @@ def plugin_commands():
     return [command for module in plugin_modules() for command in getattr(module, "COMMANDS", [])]
 
 
-class HelpFormatter(argparse.HelpFormatter):
+class DefaultsHelpFormatter(argparse.HelpFormatter):
     """Help that shows each option's default, unless its text already says
     it or there is none (flags, options that default to nothing)."""
 
@@ -159,7 +159,7 @@ class _CommandParser(argparse.ArgumentParser):
 def build_parser(commands):
     parser = argparse.ArgumentParser(
         prog="dejavu-cn", description="Audio fingerprinting: register music, recognise clips.",
-        formatter_class=HelpFormatter)
+        formatter_class=DefaultsHelpFormatter)
     parser.add_argument("--config", metavar="FILE",
                         help=f"configuration file (default: ${CONFIG_ENV} if set, else ./config.json if "
                              "present, else built-in defaults: SQLite file dejavu_cn.sqlite3)")
@@ -173,11 +173,12 @@ def build_parser(commands):
         target = sub
         if len(words) == 2:
             if words[0] not in groups:
-                group = sub.add_parser(words[0], help=f"{words[0]} (see subcommands)", formatter_class=HelpFormatter)
+                group = sub.add_parser(words[0], help=f"{words[0]} (see subcommands)",
+                                       formatter_class=DefaultsHelpFormatter)
                 groups[words[0]] = group.add_subparsers(dest="subcommand", metavar="SOURCE")
                 groups[words[0]].required = True
             target = groups[words[0]]
-        target.add_parser(words[-1], help=command.help, description=command.help, formatter_class=HelpFormatter,
+        target.add_parser(words[-1], help=command.help, description=command.help, formatter_class=DefaultsHelpFormatter,
                           command=command)
     return parser
 
