@@ -21,15 +21,19 @@ import dataclasses
 import json
 import os
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 
 from .errors import ConfigError
 
 PASSWORD_ENV_DEFAULT = "DEJAVU_CN_DB_PASSWORD"
+CONFIG_ENV = "DEJAVU_CN_CONFIG"
 DATABASE_TYPES = ("sqlite", "mysql")
 TLS_MODES = ("auto", "preferred", "required", "disabled")   # database.tls (see storage.mysql.MySQLStorage)
 DB_TIMEOUT_DEFAULT = 30.0     # s: database.timeout_seconds, how long a statement may wait for the server
                               # (MySQL) or for another process's write lock (SQLite) before a StorageError
+CORE_KEYS = ("database_type", "database", "fingerprint", "recognition", "register")
+# the keys of "database" (SQLite: path; MySQL/MariaDB: the rest), with their defaults (None: optional string)
+DATABASE_KEYS = {"path": "", "host": "", "port": 3306, "user": "", "password": "", "password_env": None,
+                 "database": "", "tls": "auto", "tls_ca": None, "timeout_seconds": DB_TIMEOUT_DEFAULT}
 
 
 def check_tls(tls, tls_ca):
@@ -167,33 +171,94 @@ class RegisterParams:
         return self
 
 
-def _build(cls, section, name):
+def _expected(default):
+    """How a value of the type of ``default`` is named in messages."""
+    if isinstance(default, bool):
+        return "true or false (without quotes)"
+    if isinstance(default, int):
+        return "a whole number"
+    if isinstance(default, float):
+        return "a number"
+    if isinstance(default, (tuple, list)):
+        return "a list"
+    if isinstance(default, dict):
+        return "an object"
+    return "a string" if isinstance(default, str) else "a string or null"
+
+
+def check_value(key, value, default):
+    """``value`` as the type of ``default`` (the setting's default; None
+    means an optional string). JSON numbers may be written as 3 or 3.0;
+    nothing else is converted: the string ``"false"`` is not a boolean.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``key`` and the expected type.
+    """
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = number and float(value).is_integer()
+        value = int(value) if ok else value
+    elif isinstance(default, float):
+        ok = number
+        value = float(value) if ok else value
+    elif isinstance(default, (tuple, list)):
+        ok = isinstance(value, (list, tuple))
+        value = tuple(value) if ok else value
+    elif isinstance(default, dict):
+        ok = isinstance(value, dict)
+    elif isinstance(default, str):
+        ok = isinstance(value, str)
+    else:
+        ok = value is None or isinstance(value, str)
+    if not ok:
+        try:
+            shown = json.dumps(value)
+        except (TypeError, ValueError):      # a dict built in Python may hold anything
+            shown = repr(value)
+        raise ConfigError(f"'{key}' must be {_expected(default)}, not {shown}")
+    return value
+
+
+def check_keys(name, section, known):
+    """Refuse a key of ``section`` (a dict; ``name`` is its place, "" for
+    the top level) that is not in ``known``, suggesting the nearest."""
+    prefix = f"{name}." if name else ""
+    for key in section:
+        if key not in known:
+            import difflib                 # here: the command line's start-up does not pay for it
+            close = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.6)
+            hint = (f" \u2014 did you mean '{prefix}{close[0]}'?" if close
+                    else f" (valid keys: {', '.join(sorted(known))})")
+            raise ConfigError(f"unknown key '{prefix}{key}'{hint}")
+
+
+def check_section(name, section, defaults):
+    """A section (``name``: its key) checked against ``defaults`` ({key:
+    default value}, whose types are the expected ones): unknown keys and
+    wrong types are refused. Returns it with numbers converted to their
+    types. The core's sections and those other packages own (see
+    :func:`plugin_sections`) all go through here."""
     if section is None:
-        return cls().validate()
+        return {}
     if not isinstance(section, dict):
         raise ConfigError(f"'{name}' must be an object")
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(section) - set(known))
-    if unknown:
-        raise ConfigError(f"unknown setting(s) in '{name}': {', '.join(unknown)}")
-    values = {}
-    for key, value in section.items():
-        default = known[key].default
-        try:
-            if isinstance(default, tuple):
-                values[key] = tuple(str(v).lower().lstrip(".") for v in value)
-            elif isinstance(default, bool):
-                values[key] = bool(value)
-            elif isinstance(default, int):
-                if isinstance(value, float) and not value.is_integer():
-                    raise ValueError
-                values[key] = int(value)
-            elif isinstance(default, float):
-                values[key] = float(value)
-            else:
-                values[key] = value
-        except (TypeError, ValueError):
-            raise ConfigError(f"'{name}.{key}' has an invalid value: {value!r}") from None
+    check_keys(name, section, defaults)
+    return {key: check_value(f"{name}.{key}", value, defaults[key]) for key, value in section.items()}
+
+
+def dataclass_defaults(cls):
+    """{field name: default} of a dataclass of settings."""
+    return {f.name: f.default for f in fields(cls)}
+
+
+def _build(cls, section, name):
+    values = check_section(name, section, dataclass_defaults(cls))
+    if "extensions" in values:
+        values["extensions"] = tuple(str(v).lower().lstrip(".") for v in values["extensions"])
     return cls(**values).validate()
 
 
@@ -217,18 +282,22 @@ class Config:
         if not isinstance(data, dict):
             raise ConfigError("the configuration must be a JSON object")
         data = copy.deepcopy(data)
-        database_type = str(data.pop("database_type", "sqlite")).lower()
+        sections = plugin_sections() if set(data) - set(CORE_KEYS) else {}
+        check_keys("", data, set(CORE_KEYS) | set(sections))
+        database_type = check_value("database_type", data.pop("database_type", "sqlite"), "").lower()
         if database_type not in DATABASE_TYPES:
             raise ConfigError(
                 f"database_type must be one of {', '.join(DATABASE_TYPES)}, not {database_type!r}")
         database = data.pop("database", None)
         if database is None:
             database = {"path": "dejavu_cn.sqlite3"} if database_type == "sqlite" else {}
-        if not isinstance(database, dict):
-            raise ConfigError("'database' must be an object")
+        database = check_section("database", database, DATABASE_KEYS)
+        for name, defaults in sections.items():
+            if name in data:
+                check_section(name, data[name], defaults())
         config = cls(
             database_type=database_type,
-            database=dict(database),
+            database=database,
             fingerprint=_build(FingerprintParams, data.pop("fingerprint", None), "fingerprint"),
             recognition=_build(RecognitionParams, data.pop("recognition", None), "recognition"),
             register=_build(RegisterParams, data.pop("register", None), "register"),
@@ -252,10 +321,6 @@ class Config:
             for key in ("host", "user", "database"):
                 if not self.database.get(key):
                     raise ConfigError(f"mysql needs 'database.{key}'")
-            try:
-                int(self.database.get("port", 3306))
-            except (TypeError, ValueError):
-                raise ConfigError("'database.port' must be a number") from None
             check_tls(self.database.get("tls", "auto"), self.database.get("tls_ca"))
 
     def db_timeout_seconds(self):
@@ -268,7 +333,7 @@ class Config:
 
     def _resolve(self, path):
         """A path from the configuration, relative to its file."""
-        return str((Path(self.base_dir) / os.path.expanduser(path)).resolve())
+        return os.path.realpath(os.path.join(self.base_dir, os.path.expanduser(path)))
 
     def mysql_settings(self):
         """Connection settings for PyMySQL, password resolved from the environment."""
@@ -313,11 +378,34 @@ class Config:
         return value
 
 
+def plugin_sections():
+    """{section name: callable -> {key: default}} of the sections that
+    packages built on the core (``web``, ``segment``, ``speech``...) own:
+    each plugin module (see :mod:`dejavu_cn.plugins`) may declare them in a
+    ``CONFIG_SECTIONS`` dict, so a typo there is caught when any command
+    starts, not when the page is served."""
+    from .plugins import plugin_modules
+    sections = {}
+    for module in plugin_modules():
+        sections.update(getattr(module, "CONFIG_SECTIONS", {}))
+    return sections
+
+
+def default_config_path():
+    """The configuration file used when none is named: ``$DEJAVU_CN_CONFIG``
+    if set, else ``./config.json`` if present, else None (the defaults)."""
+    path = os.environ.get(CONFIG_ENV)
+    if path is None and os.path.isfile("config.json"):
+        path = "config.json"
+    return path
+
+
 def load_config(path=None):
     """Read a JSON configuration file; ``None`` gives the built-in defaults
     (SQLite file ``dejavu_cn.sqlite3`` in the current directory)."""
     if path is None:
         return Config.from_dict({})
+    from pathlib import Path          # here: the command line's start-up does not pay for it
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")

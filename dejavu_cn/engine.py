@@ -13,6 +13,7 @@ Opening an engine has no side effects on the database beyond creating the
 schema; the store is opened on first use.
 """
 import logging
+import os
 import time
 
 import numpy as np
@@ -21,7 +22,8 @@ from .audio import decode_file
 from .config import Config, load_config
 from .hashing import HASH_BYTES, hash_keys
 from .matching import Query, QueryAnalysis, align, confidence_from_p, query_params, read_order, score_candidates
-from .register import register_files
+from .register import (DUPLICATE, FAILED_BEFORE, REGISTERED, SKIPPED, FileOutcome, collect_files,
+                       register_files)
 from .sketch import from_bytes, verify
 from .storage import Lookup, open_storage
 from .storage.counts import buckets
@@ -36,6 +38,15 @@ def rank_candidates(candidates):
     votes); returns them."""
     candidates.sort(key=lambda r: (-r["confidence"], -r["hashes_matched_in_input"]))
     return candidates
+
+
+def _unchanged(path, remembered):
+    """Whether a file still has the size and modification time it failed with."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return (st.st_size, st.st_mtime_ns) == (remembered["size"], remembered["mtime_ns"])
 
 
 class Dejavu:
@@ -86,12 +97,40 @@ class Dejavu:
         self.close()
 
     # -- registering -------------------------------------------------------------
-    def register(self, paths, *, extensions=None, jobs=None, on_file=None, on_start=None):
-        """Register files and folders; see :func:`dejavu_cn.register.register_files`."""
-        return register_files(self.storage, self.params, list(paths),
-                              extensions=extensions or self.config.register.extensions,
-                              jobs=self.config.register.jobs if jobs is None else jobs,
-                              on_file=on_file, on_start=on_start)
+    def register(self, paths, *, extensions=None, jobs=None, on_file=None, on_start=None, retry_failed=False):
+        """Register files and folders; see :func:`dejavu_cn.register.register_files`.
+
+        Failures are remembered in the database: a file that failed before
+        and is unchanged since (same size and modification time) is not
+        tried again, unless ``retry_failed``; it comes back as an outcome
+        with status ``FAILED_BEFORE`` and the earlier reason. A file that
+        registers (or is found registered) is forgotten there."""
+        storage = self.storage
+        extensions = extensions or self.config.register.extensions
+        files, missing = collect_files(paths, extensions)
+        remembered = {f["path"]: f for f in storage.register_failures()}
+        todo, before = [], []
+        for path in files:
+            known = remembered.get(path)
+            if known is not None and not retry_failed and _unchanged(path, known):
+                before.append(FileOutcome(path, FAILED_BEFORE, message=known["reason"], size=known["size"]))
+            else:
+                todo.append(path)
+        report = register_files(storage, self.params, todo + missing, extensions=extensions,
+                                jobs=self.config.register.jobs if jobs is None else jobs,
+                                on_file=on_file, on_start=on_start)
+        report.outcomes.extend(before)
+        failed = []
+        for outcome in report.failed:
+            try:
+                st = os.stat(outcome.path)
+            except OSError:           # gone: nothing to recognise it by next time
+                continue
+            failed.append((outcome.path, st.st_size, st.st_mtime_ns, outcome.message))
+        storage.remember_failures(failed)
+        storage.forget_failures([o.path for o in report.outcomes if o.path in remembered
+                                 and o.status in (REGISTERED, SKIPPED, DUPLICATE)])
+        return report
 
     def fingerprint_directory(self, path, extensions=None, nprocesses=None, **kwargs):
         """Register every audio file under ``path`` (dejavu's name)."""

@@ -53,3 +53,10 @@ class DuplicateSongError(StorageError):
 
 class RecognitionError(DejavuError):
     """Recognition could not run (as opposed to: it found no match)."""
+
+
+class EmptyLibraryError(RecognitionError):
+    """Recognition was asked of a database with no song in it."""
+
+    def __init__(self):
+        super().__init__("the library is empty \u2014 register music first: dejavu-cn register FOLDER")

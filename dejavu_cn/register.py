@@ -24,6 +24,8 @@ from .storage.base import SongRecord
 log = logging.getLogger(__name__)
 
 REGISTERED, SKIPPED, DUPLICATE, FAILED = "registered", "skipped", "duplicate", "failed"
+FAILED_BEFORE = "failed_before"     # failed in an earlier run and unchanged since: not tried (see Dejavu.register)
+STATUSES = (REGISTERED, SKIPPED, DUPLICATE, FAILED, FAILED_BEFORE)
 
 
 @dataclass
@@ -31,7 +33,7 @@ class FileOutcome:
     """What happened to one file."""
 
     path: str
-    status: str                  # registered | skipped | duplicate | failed
+    status: str                  # one of STATUSES
     song_id: int = None
     message: str = ""
     duration_seconds: float = 0.0
@@ -59,7 +61,7 @@ class RegisterReport:
         return sum(o.duration_seconds for o in self.by_status(REGISTERED))
 
     def to_dict(self):
-        counts = {s: len(self.by_status(s)) for s in (REGISTERED, SKIPPED, DUPLICATE, FAILED)}
+        counts = {s: len(self.by_status(s)) for s in STATUSES}
         return {
             "counts": counts,
             "interrupted": self.interrupted,
@@ -272,7 +274,7 @@ class _CommitBatch:
         """Record an outcome that needs no commit (failed, duplicate)."""
         self.report.outcomes.append(outcome)
         if outcome.status == FAILED:
-            log.warning("skipped %s: %s", outcome.path, outcome.message)
+            log.info("failed: %s: %s", outcome.path, outcome.message)   # the caller reports it (on_file, report)
         self._notify(outcome)
 
     def _notify(self, outcome):
@@ -381,7 +383,7 @@ def register_files(storage, params, paths, *, extensions, jobs=0, on_file=None, 
         finished = True
     except KeyboardInterrupt:
         report.interrupted = True
-        log.warning("registration interrupted; completed songs are saved, run again to resume")
+        log.info("registration interrupted; completed songs are saved, run again to resume")
         if batch is not None:
             batch.commit()          # what was fingerprinted before Ctrl-C is kept
     finally:

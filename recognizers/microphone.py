@@ -326,7 +326,7 @@ class MicrophoneRecognizer(BaseRecognizer):
                                 target_rate=self.dejavu.params.sample_rate, chunk_seconds=self.chunk_seconds,
                                 quiet=self.quiet)
 
-    def recognize(self, max_seconds=MAX_SECONDS, *, device=None, stream=None, on_look=None, stop=None):
+    def recognize(self, max_seconds=MAX_SECONDS, *, device=None, stream=None, on_look=None, on_audio=None, stop=None):
         """Listen until the answer is safe, or give up after ``max_seconds``.
 
         Parameters
@@ -339,6 +339,9 @@ class MicrophoneRecognizer(BaseRecognizer):
             An already open stream (left open).
         on_look : callable(dict), optional
             Called with each intermediate look (progress).
+        on_audio : callable(np.ndarray), optional
+            Called with each piece of audio read (mono float32 at the
+            analysis rate), before it is matched (a level meter).
         stop : threading.Event, optional
             Set it from another thread to stop early (answer so far).
 
@@ -352,8 +355,8 @@ class MicrophoneRecognizer(BaseRecognizer):
         own = stream is None
         stream = self.open_stream(device) if own else stream
         try:
-            result = recognize_stream(self.dejavu, stream.chunks(stop=stop), max_seconds=max_seconds,
-                                      on_look=on_look, **self.matcher_options)
+            result = recognize_stream(self.dejavu, _tap(stream.chunks(stop=stop), on_audio),
+                                      max_seconds=max_seconds, on_look=on_look, **self.matcher_options)
         finally:
             if own:
                 stream.close()
@@ -361,18 +364,19 @@ class MicrophoneRecognizer(BaseRecognizer):
                             "channels": stream.channels}
         return result
 
-    def listen(self, *, device=None, stream=None, max_seconds=None, stop=None, **monitor_options):
+    def listen(self, *, device=None, stream=None, max_seconds=None, stop=None, on_audio=None, **monitor_options):
         """Monitor continuously; a generator of events (see
         :class:`recognizers.streaming.Monitor`), until ``max_seconds`` of
         audio (None: forever), ``stop`` is set, or the generator is closed.
         A song still playing when it stops gets a final "end" event. Each
-        event also has ``wall_time`` (Unix seconds)."""
+        event also has ``wall_time`` (Unix seconds). ``on_audio``: as for
+        :meth:`recognize`."""
         own = stream is None
         stream = self.open_stream(device) if own else stream
         monitor = Monitor(self.dejavu, **{**self.matcher_options, **monitor_options})
         origin = time.time()                            # wall clock of stream time 0 (first sample read)
         try:
-            for chunk in stream.chunks(max_seconds=max_seconds, stop=stop):
+            for chunk in _tap(stream.chunks(max_seconds=max_seconds, stop=stop), on_audio):
                 for event in monitor.feed(chunk):
                     yield dict(event, wall_time=round(origin + event["time"], 3))
             final = monitor.finish()
@@ -387,6 +391,21 @@ class MicrophoneRecognizer(BaseRecognizer):
         (for a thread serving a web page); returns when it stops."""
         for event in self.listen(**kwargs):
             callback(event)
+
+
+def _tap(chunks, on_audio):
+    """``chunks``, each also handed to ``on_audio`` (if given) first."""
+    if on_audio is None:
+        return chunks
+
+    def tapped():
+        try:
+            for chunk in chunks:
+                on_audio(chunk)
+                yield chunk
+        finally:
+            chunks.close()
+    return tapped()
 
 
 def stop_event():

@@ -1,11 +1,18 @@
 """``dejavu-cn compare RECORDING --original ORIGINAL [--json] [--plot FILE.png]``"""
-from dejavu_cn.cli import add_json_flag
+from dejavu_cn.cli import add_json_flag, add_output_option
 from dejavu_cn.cli.library import format_duration
 from dejavu_cn.errors import ParameterError
+from dejavu_cn.config import dataclass_defaults
 from segmenter.cli import add_segment_options, segment_params_from_args
 
-from .speech import compare_files, plot_timeline
 
+
+def _speech_keys():
+    from .speech import SpeechParams
+    return dataclass_defaults(SpeechParams)
+
+
+CONFIG_SECTIONS = {"speech": _speech_keys}      # see dejavu_cn.plugins
 VERDICT_WORDS = {"same": "same recording", "similar": "similar", "not_found": "not found"}
 
 
@@ -25,22 +32,24 @@ class CompareCommand:
     def configure(self, p):
         p.add_argument("recording", metavar="RECORDING")
         p.add_argument("--original", required=True, metavar="ORIGINAL", help="the original recording")
-        p.add_argument("--plot", metavar="FILE.png", help="draw both timelines with matched sentences joined")
+        add_output_option(p, metavar="FILE.png", help="draw both timelines with matched sentences joined (PNG)",
+                          aliases=["--plot"])
         add_segment_options(p)
         add_json_flag(p)
 
     def run(self, args, ctx):
-        if args.plot and not args.plot.lower().endswith(".png"):
-            raise ParameterError(f"--plot writes PNG: give a file name ending in .png, not {args.plot}")
+        from .speech import compare_files, plot_timeline
+        if args.output and not args.output.lower().endswith(".png"):
+            raise ParameterError(f"-o/--output writes PNG: give a file name ending in .png, not {args.output}")
         config = ctx.config
         params = segment_params_from_args(args, config.section("segment"))
         result = compare_files(args.recording, args.original, config=config, segment_params=params)
-        if args.plot:
+        if args.output:
             try:
-                plot_timeline(result, args.plot)
+                plot_timeline(result, args.output)
             except OSError as exc:
-                raise ParameterError(f"cannot write {args.plot}: {exc.strerror or exc}") from None
-            result["plot"] = args.plot
+                raise ParameterError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+            result["plot"] = args.output
         if ctx.json:
             ctx.emit_json(result)
             return 0
@@ -55,8 +64,8 @@ class CompareCommand:
                 ctx.out(f"{u['index']:4d}  {format_duration(u['start'])} - {format_duration(u['end'])}")
         else:
             ctx.out("every sentence of the original is covered")
-        if args.plot:
-            ctx.out(f"plot written to {args.plot}")
+        if args.output:
+            ctx.out(f"plot written to {args.output}")
         return 0
 
 

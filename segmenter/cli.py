@@ -1,19 +1,25 @@
 """``dejavu-cn segment RECORDING [--out DIR] [--json]``: sentences of a recording."""
 import os
 
-from dejavu_cn.audio import decode_file
-from dejavu_cn.cli import add_json_flag
+from dejavu_cn.cli import add_json_flag, add_output_option
 from dejavu_cn.cli.library import format_duration
+from dejavu_cn.config import dataclass_defaults
 from dejavu_cn.errors import RecognitionError
-
-from .export import export_sentences
-from .silence import SegmentParams, intervals_to_seconds, split_sentences
 
 SEGMENT_RATE = 16000   # Hz; sentences are analysed and written at this rate
 
 
+def _segment_keys():
+    from .silence import SegmentParams
+    return dataclass_defaults(SegmentParams)
+
+
+CONFIG_SECTIONS = {"segment": _segment_keys}      # see dejavu_cn.plugins
+
+
 def add_segment_options(p):
     """Segmentation options shared by ``segment`` and ``compare``."""
+    from .silence import SegmentParams
     d = SegmentParams()
     g = p.add_argument_group("segmentation")
     g.add_argument("--min-silence-ms", type=float, default=None, metavar="MS",
@@ -33,6 +39,7 @@ def add_segment_options(p):
 def segment_params_from_args(args, base=None):
     """A :class:`SegmentParams` dict from the options (``base``: defaults, e.g.
     the configuration's ``segment`` section)."""
+    from .silence import SegmentParams
     values = dict(base or {})
     for option, key in (("min_silence_ms", "min_silence_ms"), ("silence_thresh_db", "silence_thresh_db"),
                         ("padding_ms", "padding_ms"), ("min_sentence_ms", "min_sentence_ms"),
@@ -51,11 +58,15 @@ class SegmentCommand:
 
     def configure(self, p):
         p.add_argument("recording", metavar="RECORDING")
-        p.add_argument("--out", metavar="DIR", help="write each sentence as DIR/sentence-NNN.wav")
+        add_output_option(p, metavar="DIR", help="write each sentence as DIR/sentence-NNN.wav", aliases=["--out"])
         add_segment_options(p)
         add_json_flag(p)
 
     def run(self, args, ctx):
+        from dejavu_cn.audio import decode_file
+
+        from .export import export_sentences
+        from .silence import intervals_to_seconds, split_sentences
         params = segment_params_from_args(args, ctx.config.section("segment"))
         samples = decode_file(args.recording, target_rate=SEGMENT_RATE)
         intervals = split_sentences(samples, SEGMENT_RATE, params)
@@ -63,8 +74,8 @@ class SegmentCommand:
             raise RecognitionError(f"no sentence found in {args.recording} (silent, or below the silence threshold)")
         sentences = intervals_to_seconds(intervals, SEGMENT_RATE)
         files = []
-        if args.out:
-            files = export_sentences(samples, SEGMENT_RATE, intervals, args.out)
+        if args.output:
+            files = export_sentences(samples, SEGMENT_RATE, intervals, args.output)
             for sentence, path in zip(sentences, files):
                 sentence["file"] = os.path.abspath(path)
         if ctx.json:

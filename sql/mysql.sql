@@ -60,3 +60,17 @@ CREATE TABLE IF NOT EXISTS hash_count_deltas (
     delta_id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
     data     LONGBLOB        NOT NULL
 ) ENGINE=InnoDB;
+
+-- Files that could not be registered (not audio, corrupt, unreadable), keyed
+-- by the SHA-1 of their path (a path is too long for a key): a rerun skips
+-- them while their size and modification time are unchanged, `dejavu-cn
+-- failures` lists them and `register --retry-failed` tries them again. A
+-- file that registers later is forgotten here.
+CREATE TABLE IF NOT EXISTS register_failures (
+    path_sha1     BINARY(20)      NOT NULL PRIMARY KEY,   -- SHA-1 of source_path (UTF-8)
+    source_path   VARCHAR(2048)   NOT NULL,
+    file_size     BIGINT UNSIGNED NOT NULL,
+    file_mtime_ns BIGINT          NOT NULL,
+    reason        TEXT            NOT NULL,
+    date_failed   TIMESTAMP       NOT NULL DEFAULT CURRENT_TIMESTAMP
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;

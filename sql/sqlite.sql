@@ -55,4 +55,16 @@ CREATE TABLE IF NOT EXISTS hash_counts (
 CREATE TABLE IF NOT EXISTS hash_count_deltas (
     delta_id INTEGER PRIMARY KEY AUTOINCREMENT,
     data     BLOB    NOT NULL
+-- Files that could not be registered (not audio, corrupt, unreadable), keyed
+-- by the SHA-1 of their path: a rerun skips them while their size and
+-- modification time are unchanged, `dejavu-cn failures` lists them and
+-- `register --retry-failed` tries them again. A file that registers later is
+-- forgotten here.
+CREATE TABLE IF NOT EXISTS register_failures (
+    path_sha1     BLOB    NOT NULL PRIMARY KEY,   -- SHA-1 of source_path (UTF-8)
+    source_path   TEXT    NOT NULL,
+    file_size     INTEGER NOT NULL,
+    file_mtime_ns INTEGER NOT NULL,
+    reason        TEXT    NOT NULL,
+    date_failed   TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 );

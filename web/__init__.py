@@ -3,7 +3,8 @@
 ``create_app(config)`` is the application factory; ``dejavu-cn serve`` runs
 it under waitress. Blueprints: :mod:`web.pages` (HTML) and :mod:`web.api`
 (JSON under ``/api``). One engine (one database connection) per request,
-closed on teardown (:mod:`web.db`).
+closed on teardown (:mod:`web.db`). Flask is imported when an application
+is built, so ``dejavu-cn --help`` does not pay for it.
 """
 import logging
 import os
@@ -12,13 +13,10 @@ import tempfile
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from dejavu_cn.config import Config, load_config
+from dejavu_cn.config import Config, default_config_path, load_config
 from dejavu_cn.errors import AudioDecodeError, ConfigError, DejavuError, StorageError
 
-from .settings import WebSettings
-
 log = logging.getLogger(__name__)
-CONFIG_ENV = "DEJAVU_CN_CONFIG"
 
 CSP = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; "
        "script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
@@ -36,10 +34,7 @@ def resolve_config(config=None):
     if isinstance(config, (str, os.PathLike)):
         return load_config(config)
     if config is None:
-        path = os.environ.get(CONFIG_ENV)
-        if path is None and os.path.isfile("config.json"):
-            path = "config.json"
-        return load_config(path)
+        return load_config(default_config_path())
     raise ConfigError(f"create_app: unsupported configuration of type {type(config).__name__}")
 
 
@@ -52,6 +47,9 @@ def create_app(config=None):
         The dejavu-cn configuration; its ``"web"`` section holds the web
         settings (see :mod:`web.settings`).
     """
+    from flask import Flask
+
+    from .settings import WebSettings
     dejavu_config = resolve_config(config)
     settings = WebSettings.from_config(dejavu_config)
     app = Flask(__name__)
@@ -94,16 +92,21 @@ def create_app(config=None):
 
 
 def wants_json():
+    from flask import request
     return request.path.startswith("/api/")
 
 
 def error_response(status, message):
+    from flask import jsonify, render_template
     if wants_json():
         return jsonify(error=message), status
     return render_template("error.html", status=status, message=message), status
 
 
 def _register_error_handlers(app):
+    from flask import request
+    from werkzeug.exceptions import HTTPException
+
     @app.errorhandler(HTTPException)
     def http_error(exc):
         if exc.code == 413 and exc.description == RequestEntityTooLarge.description:   # werkzeug's own

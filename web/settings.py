@@ -22,11 +22,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from dejavu_cn.config import check_section
 from dejavu_cn.errors import ConfigError
 
 TOKEN_ENV_DEFAULT = "DEJAVU_CN_WEB_TOKEN"
-KNOWN_KEYS = {"token", "token_env", "max_upload_mb", "max_upload_seconds", "show_source_path", "upload_dir",
-              "keep_registered", "page_size", "record_seconds"}
+DEFAULTS = {"token": "", "token_env": None, "max_upload_mb": 50.0, "max_upload_seconds": 1200.0,
+            "show_source_path": False, "upload_dir": None, "keep_registered": True, "page_size": 20,
+            "record_seconds": 3.0}   # the keys of "web" (types checked)
 
 
 @dataclass(frozen=True)
@@ -46,22 +48,13 @@ class WebSettings:
 
     @classmethod
     def from_config(cls, config):
-        section = config.section("web")
-        unknown = sorted(set(section) - KNOWN_KEYS)
-        if unknown:
-            raise ConfigError(f"unknown setting(s) in 'web': {', '.join(unknown)}")
+        section = check_section("web", config.section("web"), DEFAULTS)
         env_name = section.get("token_env", TOKEN_ENV_DEFAULT)
         token = (os.environ.get(env_name) if env_name else None) or section.get("token") or ""
-        if not isinstance(token, str):
-            raise ConfigError("'web.token' must be a string")
-        try:
-            max_mb = float(section.get("max_upload_mb", 50))
-            page_size = int(section.get("page_size", 20))
-            record_seconds = float(section.get("record_seconds", 3.0))
-            max_seconds = float(section.get("max_upload_seconds", 1200.0))
-        except (TypeError, ValueError):
-            raise ConfigError("'web.max_upload_mb', 'web.max_upload_seconds', 'web.page_size' and "
-                              "'web.record_seconds' must be numbers") from None
+        max_mb = section.get("max_upload_mb", DEFAULTS["max_upload_mb"])
+        page_size = section.get("page_size", DEFAULTS["page_size"])
+        record_seconds = section.get("record_seconds", DEFAULTS["record_seconds"])
+        max_seconds = float(section.get("max_upload_seconds", DEFAULTS["max_upload_seconds"]))
         if not 1.0 <= max_seconds <= 86400.0:
             raise ConfigError("'web.max_upload_seconds' must be in [1, 86400]")
         if max_mb <= 0:
@@ -74,6 +67,6 @@ class WebSettings:
         if upload_dir:
             upload_dir = str((Path(config.base_dir) / os.path.expanduser(upload_dir)).resolve())
         return cls(token=token, max_upload_bytes=int(max_mb * 1024 * 1024), max_upload_seconds=max_seconds,
-                   show_source_path=bool(section.get("show_source_path", False)), upload_dir=upload_dir or "",
-                   keep_registered=bool(section.get("keep_registered", True)), page_size=page_size,
+                   show_source_path=section.get("show_source_path", False), upload_dir=upload_dir or "",
+                   keep_registered=section.get("keep_registered", True), page_size=page_size,
                    record_seconds=record_seconds)

@@ -4,16 +4,14 @@ Registers the folder minus a held-out share into a temporary SQLite database
 (never the configured one; ``--database PATH`` names a file to use instead),
 recognises seeded random excerpts under each degradation and prints the
 report of :func:`dejavu_cn.evaluate.evaluate` (``--json`` for JSON,
-``--plot`` for a chart of accuracy against clip length). The configuration's
+``-o/--output`` for a chart of accuracy against clip length). The configuration's
 fingerprint and recognition parameters are the ones measured.
 """
 import os
-import tempfile
 
 from ..config import Config
-from ..degrade import CONDITIONS
-from ..register import collect_files
-from . import add_json_flag
+from . import add_json_flag, add_output_option
+from .register import no_audio_message
 
 DEFAULT_LENGTHS = "1,2,3,5,10"
 
@@ -33,6 +31,7 @@ class EvaluateCommand:
     help = "measure recognition accuracy on a folder of your own music (temporary database)"
 
     def configure(self, p):
+        from ..degrade import CONDITIONS
         p.add_argument("folder", metavar="FOLDER", help="folder of audio files (walked recursively)")
         p.add_argument("--clips", type=int, default=20, metavar="N",
                        help="clips of registered music per condition and length (default 20)")
@@ -49,7 +48,8 @@ class EvaluateCommand:
                        help="registration worker processes (default: register.jobs, 0 = all cores)")
         p.add_argument("--no-shared", action="store_true",
                        help="skip the search for tracks that share audio (faster; such clips then count as wrong)")
-        p.add_argument("--plot", metavar="OUT.png", help="also draw accuracy against clip length to this PNG")
+        add_output_option(p, metavar="OUT.png", help="also draw accuracy against clip length to this PNG",
+                          aliases=["--plot"])
         p.add_argument("--database", metavar="PATH",
                        help="SQLite file to register into instead of a temporary one (kept afterwards)")
         p.add_argument("--work-dir", metavar="DIR",
@@ -57,6 +57,8 @@ class EvaluateCommand:
         add_json_flag(p)
 
     def run(self, args, ctx):
+        from ..degrade import CONDITIONS
+        from ..register import collect_files
         conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
         unknown = [c for c in conditions if c not in CONDITIONS]
         problems = []
@@ -76,33 +78,34 @@ class EvaluateCommand:
         if not os.path.isdir(args.folder):
             ctx.error(f"{args.folder} is not a folder")
             return 1
-        for target in filter(None, (args.plot, args.database)):
+        for target in filter(None, (args.output, args.database)):
             folder = os.path.dirname(os.path.abspath(target))
             if not os.path.isdir(folder):
                 ctx.error(f"cannot write {target}: folder {folder} does not exist")
                 return 1
-        if args.plot:
+        if args.output:
             try:
                 import matplotlib  # noqa: F401
             except ImportError:
-                ctx.error("--plot needs matplotlib: pip install matplotlib")
+                ctx.error("-o/--output (the plot) needs matplotlib: pip install matplotlib")
                 return 1
         tracks, _ = collect_files([args.folder], ctx.config.register.extensions)
         if not tracks:
-            ctx.error(f"no audio files in {args.folder} (extensions: {', '.join(ctx.config.register.extensions)})")
+            ctx.error(no_audio_message([args.folder], ctx.config.register.extensions))
             return 1
+        import tempfile
         with tempfile.TemporaryDirectory(prefix="dejavu-cn-evaluate-") as tmp:
             report = self._evaluate(args, ctx, tracks, conditions, tmp)
-        if args.plot:
+        if args.output:
             from ..plots import plot_accuracy
-            plot_accuracy(report, args.plot, title=os.path.basename(os.path.abspath(args.folder)))
+            plot_accuracy(report, args.output, title=os.path.basename(os.path.abspath(args.folder)))
         if ctx.json:
             ctx.emit_json(report)
         else:
             from ..evaluate import format_report
             ctx.out(format_report(report))
-            if args.plot:
-                ctx.out(f"\nwrote {args.plot}")
+            if args.output:
+                ctx.out(f"\nwrote {args.output}")
         return 0
 
     def _evaluate(self, args, ctx, tracks, conditions, tmp):

@@ -1,4 +1,4 @@
-"""``list``, ``delete``, ``stats`` and ``config``."""
+"""``list``, ``delete``, ``stats``, ``failures`` and ``config``."""
 import json
 
 from . import add_json_flag
@@ -82,16 +82,37 @@ class StatsCommand:
         return 0
 
 
-class ConfigCommand:
-    name = "config"
-    help = "print the effective configuration (password hidden)"
+class FailuresCommand:
+    name = "failures"
+    help = "list the files that failed to register (skipped by later runs while unchanged)"
 
     def configure(self, p):
-        pass
+        add_json_flag(p)
+
+    def run(self, args, ctx):
+        failures = ctx.engine().storage.register_failures()
+        if ctx.json:
+            ctx.emit_json({"failures": failures})
+            return 0
+        if not failures:
+            ctx.out("no failed files")
+            return 0
+        for f in failures:
+            ctx.out(f"{f['path']}: {f['reason']} (failed {f['date_failed']})")
+        ctx.out(f"({len(failures)} file(s); 'dejavu-cn register --retry-failed PATH' tries them again)")
+        return 0
+
+
+class ConfigCommand:
+    name = "config"
+    help = "print the effective configuration as JSON (password hidden)"
+
+    def configure(self, p):
+        p.add_argument("--json", action="store_true", help="accepted for symmetry: the output is always JSON")
 
     def run(self, args, ctx):
         ctx.out(json.dumps(ctx.config.redacted(), indent=2))
         return 0
 
 
-COMMANDS = [ListCommand(), DeleteCommand(), StatsCommand(), ConfigCommand()]
+COMMANDS = [ListCommand(), DeleteCommand(), StatsCommand(), FailuresCommand(), ConfigCommand()]

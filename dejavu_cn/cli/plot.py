@@ -5,7 +5,7 @@ saying what is in it; ``--json`` prints the figure's size and a summary.
 """
 import os
 
-from . import add_json_flag
+from . import add_json_flag, add_output_option
 
 
 def _positive(text):
@@ -27,7 +27,7 @@ _non_negative.__name__ = "non-negative number"
 
 
 def _add_figure_options(p):
-    p.add_argument("-o", "--output", required=True, metavar="OUT.png", help="PNG file to write")
+    add_output_option(p, metavar="OUT.png", help="PNG file to write", required=True)
     p.add_argument("--width", type=_positive, default=10.0, metavar="IN", help="figure width in inches (default 10)")
     p.add_argument("--height", type=_positive, default=6.0, metavar="IN", help="figure height in inches (default 6)")
     p.add_argument("--dpi", type=int, default=100, metavar="N", help="pixels per inch (default 100)")
@@ -112,7 +112,7 @@ class PlotMatchCommand:
         if not _check_matplotlib(ctx) or not _check_output(ctx, args.output):
             return 1
         from ..plots import match_data, plot_match
-        engine = ctx.engine()
+        engine = ctx.engine_with_songs()
         samples = engine.decode(args.clip, start=args.start, duration=args.duration)
         data = match_data(engine, samples, top=args.top)
         size = plot_match(data, args.output, width=args.width, height=args.height, dpi=args.dpi,

@@ -5,6 +5,7 @@ the database was built with. Implementations supply a DB-API connection and a
 few SQL strings; the logic (transactions, parameter check, result shaping)
 lives here once. Values are always bound parameters.
 """
+import hashlib
 import json
 import logging
 import os
@@ -828,6 +829,44 @@ class Storage(ABC):
         marks = ", ".join([self.placeholder] * len(values))
         cur.execute(self._sql(f"SELECT hash, song_id, {{offset}} FROM fingerprints WHERE hash IN ({marks})"), values)
         return cur.fetchall()
+
+    # -- files that failed to register ---------------------------------------------------------
+    def register_failures(self):
+        """Files remembered as failed: a list of dicts (``path``, ``size``,
+        ``mtime_ns``, ``reason``, ``date_failed``), ordered by path."""
+        def work(cur):
+            cur.execute("SELECT source_path, file_size, file_mtime_ns, reason, date_failed FROM register_failures "
+                        "ORDER BY source_path")
+            return [{"path": path, "size": int(size), "mtime_ns": int(mtime), "reason": reason,
+                     "date_failed": str(date)} for path, size, mtime, reason, date in cur.fetchall()]
+        return self._run("list failed files", work)
+
+    def remember_failures(self, failures):
+        """Remember files that failed: (path, size, mtime_ns, reason) tuples;
+        a path remembered already is replaced."""
+        rows = [(_path_sha1(path), path, int(size), int(mtime), str(reason)) for path, size, mtime, reason in failures]
+        if not rows:
+            return
+
+        def work(cur):
+            cur.executemany(self._sql("REPLACE INTO register_failures (path_sha1, source_path, file_size, "
+                                      "file_mtime_ns, reason) VALUES (?, ?, ?, ?, ?)"), rows)
+        self._run("remember failed files", work, write=True)
+
+    def forget_failures(self, paths):
+        """Forget remembered failures of these paths (they registered, or
+        are to be tried again)."""
+        keys = [(_path_sha1(path),) for path in paths]
+        if not keys:
+            return
+
+        def work(cur):
+            cur.executemany(self._sql("DELETE FROM register_failures WHERE path_sha1 = ?"), keys)
+        self._run("forget failed files", work, write=True)
+
+
+def _path_sha1(path):
+    return hashlib.sha1(str(path).encode("utf-8", "surrogateescape")).digest()
 
 
 def _locked_lookup(lock, store, hashes):

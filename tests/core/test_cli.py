@@ -37,14 +37,16 @@ def test_register_folder_reports_corrupt_and_duplicate(library):
     code, out, err = run("--config", config, "register", str(music), "--jobs", "2", "--json")
     assert code == 1                                   # failures listed, non-zero exit
     report = json.loads(out)
-    assert report["counts"] == {"registered": 5, "skipped": 0, "duplicate": 1, "failed": 2}
+    assert report["counts"] == {"registered": 5, "skipped": 0, "duplicate": 1, "failed": 2, "failed_before": 0}
     failed = {f["path"].rsplit("/", 1)[-1] for f in report["files"] if f["status"] == "failed"}
     assert failed == {"broken.mp3", "empty.ogg"}
     assert "broken.mp3" in err and "empty.ogg" in err
-    # a second run skips registered files unread; the copy is hashed again, not fingerprinted
+    # a second run skips registered files unread; the copy is hashed again, not fingerprinted; the
+    # broken files are remembered and skipped while unchanged, so the rerun succeeds
     code, out, _ = run("--config", config, "register", str(music), "--json")
     counts = json.loads(out)["counts"]
-    assert counts == {"registered": 0, "skipped": 5, "duplicate": 1, "failed": 2}
+    assert counts == {"registered": 0, "skipped": 5, "duplicate": 1, "failed": 0, "failed_before": 2}
+    assert code == 0
 
 
 def test_recognize_excerpts_unknown_and_bad_files(library, tmp_path):

@@ -49,8 +49,8 @@ def test_mysql_password_from_environment_and_never_printed(monkeypatch):
     ({"database_type": "oracle"}, "database_type"),
     ({"database_type": "mysql", "database": {"host": "h"}}, "database.user"),
     ({"fingerprint": {"window_size": 1000}}, "power of two"),
-    ({"fingerprint": {"no_such_thing": 1}}, "unknown setting"),
-    ({"fingerprint": {"fan_value": "many"}}, "invalid value"),
+    ({"fingerprint": {"no_such_thing": 1}}, "unknown key 'fingerprint.no_such_thing'"),
+    ({"fingerprint": {"fan_value": "many"}}, "'fingerprint.fan_value' must be a whole number, not \"many\""),
     ({"recognition": {"threshold": 2}}, "threshold"),
     ([], "JSON object"),
 ])
@@ -81,3 +81,36 @@ def test_long_queries_are_analysed_at_fewer_start_points():
 def test_early_decision_settings_are_checked(bad):
     with pytest.raises(ConfigError, match="early_"):
         Config.from_dict({"recognition": bad})
+
+
+@pytest.mark.parametrize("data,message", [
+    ({"databse": {"path": "x"}}, "unknown key 'databse' \u2014 did you mean 'database'?"),
+    ({"database": {"pth": "x"}}, "unknown key 'database.pth' \u2014 did you mean 'database.path'?"),
+    ({"recognition": {"treshold": 0.5}}, "unknown key 'recognition.treshold' \u2014 did you mean 'recognition.threshold'?"),
+    ({"fingerprint": {"fan_valeu": 4}}, "did you mean 'fingerprint.fan_value'?"),
+    ({"register": {"job": 2}}, "did you mean 'register.jobs'?"),
+    ({"web": {"tokn": "x"}}, "unknown key 'web.tokn' \u2014 did you mean 'web.token'?"),
+    ({"segment": {"padding": 100}}, "did you mean 'segment.padding_ms'?"),
+    ({"speech": {"hop": 10}}, "did you mean 'speech.hop_ms'?"),
+    ({"wbe": {}}, "did you mean 'web'?"),
+    ({"web": {"keep_registered": "false"}}, "'web.keep_registered' must be true or false (without quotes), not \"false\""),
+    ({"recognition": {"top": 2.5}}, "'recognition.top' must be a whole number"),
+    ({"recognition": {"threshold": "0.5"}}, "'recognition.threshold' must be a number"),
+    ({"database": {"path": 3}}, "'database.path' must be a string"),
+    ({"database_type": "mysql", "database": {"host": "h", "user": "u", "database": "d", "port": "x"}},
+     "'database.port' must be a whole number"),
+    ({"register": {"extensions": "mp3"}}, "'register.extensions' must be a list"),
+])
+def test_unknown_keys_and_wrong_types_name_the_key(data, message):
+    """Every section, the core's and those of the packages built on it."""
+    with pytest.raises(ConfigError) as info:
+        Config.from_dict(data)
+    assert message in str(info.value)
+
+
+def test_json_booleans_and_whole_numbers_are_accepted():
+    c = Config.from_dict({"recognition": {"top": 3.0, "threshold": 1}, "web": {"keep_registered": False},
+                          "segment": {"relative": True}})
+    assert c.recognition.top == 3 and isinstance(c.recognition.top, int) and c.recognition.threshold == 1.0
+    from web.settings import WebSettings
+    assert WebSettings.from_config(c).keep_registered is False

@@ -188,7 +188,7 @@ def test_device_that_disappears_mid_stream(library, extra_pulse, monkeypatch):
         stream.close()
 
 
-def test_ctrl_c_stops_listen_cleanly(pulse, library, tmp_path):
+def test_ctrl_c_stops_listen_with_130_and_one_line(pulse, library, tmp_path):
     import threading
     config, _, ids = library
     wav = excerpt(tmp_path, "long.wav", [(12, 0.0, 8.0)])
@@ -201,10 +201,77 @@ def test_ctrl_c_stops_listen_cleanly(pulse, library, tmp_path):
     finally:
         timer.cancel()
         player.kill()
-    assert code == 0 and err == ""
+    assert code == 130 and err == "dejavu-cn: interrupted\n"
     assert time.monotonic() - t0 < 6.0
     lines = out.splitlines()
-    assert lines[0].startswith("listening") and lines[-1] == "stopped"
+    assert lines[0].startswith("listening")
     assert any("song12 (song " in line for line in lines)
     code, out, _ = run_cli("devices")           # the device was released: it opens again
     assert code == 0
+
+
+def _terminal_run(argv, *, interrupt_after=None, timeout=30):
+    """``dejavu-cn argv`` in a subprocess on a pseudo-terminal (the private
+    PulseAudio daemon as its sound server); SIGINT after ``interrupt_after``
+    seconds. Returns (exit code, what the terminal received)."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import subprocess
+    import sys
+    import termios
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "PYTHONPATH": root, "TERM": "xterm"}
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "dejavu_cn", *argv], stdin=slave, stdout=slave, stderr=slave,
+                            env=env, close_fds=True)
+    os.close(slave)
+    data, t0, sent = b"", time.monotonic(), False
+    try:
+        while time.monotonic() - t0 < timeout:
+            if interrupt_after is not None and not sent and time.monotonic() - t0 >= interrupt_after:
+                proc.send_signal(signal.SIGINT)
+                sent = True
+            if select.select([master], [], [], 0.1)[0]:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                data += chunk
+        code = proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    return code, data.decode("utf-8", "replace")
+
+
+def test_live_line_on_a_terminal_only(pulse, library, tmp_path):
+    """A terminal sees the level, the seconds heard and the best guess while
+    listening, then the answer on a clean line; a pipe gets the answer only
+    (test_recognize_mic_cli_json_mirrors_recognize_file)."""
+    config, _, _ = library
+    wav = excerpt(tmp_path, "s13.wav", [(13, 2.0, 12.0)])
+    player = pulse.play(wav)
+    try:
+        code, screen = _terminal_run(["--config", config, "recognize", "mic", "--seconds", "8"])
+    finally:
+        player.kill()
+    assert code == 0, screen
+    assert "dBFS" in screen and " s heard" in screen and "best guess: " in screen
+    assert "[#" in screen                                     # a level above the floor: audio was heard
+    answer = screen.split("\r\x1b[K")[-1]                   # the live line is cleared before the answer
+    assert answer.startswith("song13 (song ") and "after" in answer and "dBFS" not in answer
+
+
+def test_ctrl_c_in_recognize_mic_exits_130(pulse, library):
+    config, _, _ = library
+    code, screen = _terminal_run(["--config", config, "recognize", "mic", "--seconds", "20"], interrupt_after=4.0)
+    assert code == 130, screen
+    assert "Traceback" not in screen
+    assert screen.rstrip().split("\r\x1b[K")[-1].strip() == "dejavu-cn: interrupted"

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from dejavu_cn.cli import main
-from dejavu_cn.errors import AudioDecodeError, ParameterError, RecognitionError
+from dejavu_cn.errors import AudioDecodeError, ConfigError, ParameterError, RecognitionError
 from recognizers.speech import (SpeechParams, compare_files, compare_samples, mel_filterbank, mfcc, plot_timeline,
                                 subsequence_dtw)
 
@@ -187,7 +187,7 @@ def test_errors_are_domain_errors(tmp_path):
         compare_files(str(garbage), good)
     with pytest.raises(AudioDecodeError):
         compare_files(good, str(tmp_path / "missing.wav"))
-    with pytest.raises(ParameterError, match="unknown speech parameter"):
+    with pytest.raises(ConfigError, match="unknown key 'speech.no_such'"):         # the configuration's check
         compare_files(good, good, config={"speech": {"no_such": 1}})
     with pytest.raises(ParameterError, match="z_none < z_full"):
         compare_files(good, good, config={"speech": {"z_none": 7}})
