@@ -55,6 +55,8 @@ CREATE TABLE IF NOT EXISTS hash_counts (
 CREATE TABLE IF NOT EXISTS hash_count_deltas (
     delta_id INTEGER PRIMARY KEY AUTOINCREMENT,
     data     BLOB    NOT NULL
+);
+
 -- Files that could not be registered (not audio, corrupt, unreadable), keyed
 -- by the SHA-1 of their path: a rerun skips them while their size and
 -- modification time are unchanged, `dejavu-cn failures` lists them and
