@@ -95,13 +95,6 @@ def hash_ranges(chunks):
     return list(zip(bounds, bounds[1:] + [None]))
 
 
-def _sort_keys(hashes):
-    """(high 8 bytes, low 2 bytes) of (n, 10) uint8 hashes as big-endian integers: their byte order."""
-    hi = np.ascontiguousarray(hashes[:, :8]).view(">u8").ravel().astype(np.uint64)
-    lo = np.ascontiguousarray(hashes[:, 8:]).view(">u2").ravel().astype(np.uint16)
-    return hi, lo
-
-
 def synthesise_chunk(hashes, song_ids, offsets, copies, frames, rng):
     """Synthetic rows of one hash range, merged with the real ones and sorted.
 
@@ -128,16 +121,30 @@ def synthesise_chunk(hashes, song_ids, offsets, copies, frames, rng):
     within = np.arange(rep.size) - np.repeat(np.cumsum(n_copy) - n_copy, n_copy)
     new_ids = copies["ids"][copies["starts"][song_ids[rep]] + within]
     new_offsets = (rng.random(rep.size) * frames[song_ids[rep]]).astype(np.int64)
-    all_hashes = np.concatenate([hashes, hashes[rep]])
+    # rows of one hash stay together: number the distinct hashes (the source's rows come in key order)
+    # and sort one int64 per row, group << (song and offset bits) | song_id << offset bits | offset
+    change = np.ones(song_ids.size, bool)
+    change[1:] = np.any(hashes[1:] != hashes[:-1], axis=1)
+    group = np.cumsum(change) - 1
+    distinct = hashes[change]
+    all_groups = np.concatenate([group, group[rep]])
     all_ids = np.concatenate([song_ids, new_ids])
     all_offsets = np.concatenate([offsets, new_offsets])
-    hi, lo = _sort_keys(all_hashes)
-    order = np.lexsort((all_offsets, all_ids, lo, hi))
-    hi, lo, all_ids, all_offsets = hi[order], lo[order], all_ids[order], all_offsets[order]
+    if not all_ids.size:
+        return hashes, song_ids, offsets
+    obits = max(1, int(all_offsets.max()).bit_length())
+    sbits = max(1, int(all_ids.max()).bit_length())
+    if int(all_groups.max()).bit_length() + sbits + obits <= 63:
+        key = np.sort((all_groups << (sbits + obits)) | (all_ids << obits) | all_offsets)
+        key = key[np.concatenate([[True], key[1:] != key[:-1]])]
+        g = key >> (sbits + obits)
+        return distinct[g], (key >> obits) & ((1 << sbits) - 1), key & ((1 << obits) - 1)
+    order = np.lexsort((all_offsets, all_ids, all_groups))
+    all_groups, all_ids, all_offsets = all_groups[order], all_ids[order], all_offsets[order]
     keep = np.ones(order.size, bool)
-    keep[1:] = (hi[1:] != hi[:-1]) | (lo[1:] != lo[:-1]) | (all_ids[1:] != all_ids[:-1]) | \
+    keep[1:] = (all_groups[1:] != all_groups[:-1]) | (all_ids[1:] != all_ids[:-1]) | \
                (all_offsets[1:] != all_offsets[:-1])
-    return all_hashes[order][keep], all_ids[keep], all_offsets[keep]
+    return distinct[all_groups[keep]], all_ids[keep], all_offsets[keep]
 
 
 class _Rows:
