@@ -470,6 +470,10 @@ def measure_one(args, corpus, specs, shared, backend, size):
                        rows_source="result" if rows_read is not None else "lookup wrapper")
             row["rest"] = row["latency"] - row["lookup"] - row["align"]
             rows.append(row)
+            if len(rows) % 200 == 0 and len(rows) < len(specs):
+                lat = [r["latency"] * 1000 for r in rows]
+                log(f"    {len(rows)}/{len(specs)} clips: median {np.median(lat):.1f} ms, p95 "
+                    f"{np.percentile(lat, 95):.1f} ms, rows read median {np.median([r['rows_read'] for r in rows]):.0f}")
         wall = time.monotonic() - t
         stats = library_stats(engine, backend)
     log(f"  {backend} {size}: {len(rows)} clips in {wall:.0f} s" + (f" (file read once first: {warm:.0f} s)" if warm else ""))
