@@ -267,8 +267,23 @@ def grow(conn, dialect, src, *, target_seconds, frame_seconds, seed, chunks=256,
             elapsed = time.monotonic() - t0
             say(f"  {k + 1}/{chunks} hash ranges, {total / 1e6:.1f} M rows, {elapsed:.0f} s "
                 f"({total / max(elapsed, 1e-9) / 1e3:.0f} k rows/s)")
+    _forget_counts(conn)
     return {"songs": len(songs) + len(plan), "synthetic_songs": len(plan), "rows": int(total), "seconds": seconds,
             "build_seconds": time.monotonic() - t0, "model_version": MODEL_VERSION}
+
+
+def _forget_counts(conn):
+    """The rows went in behind the store's back: drop its hash counts
+    (dejavu_cn/storage/counts.py), so that it counts the index when it next
+    opens it, as it does a library written before the counts existed."""
+    cur = conn.cursor()
+    for statement in ("DELETE FROM hash_counts", "DELETE FROM hash_count_deltas",
+                      "DELETE FROM dejavu_meta WHERE meta_key = 'hash_counts_version'"):
+        try:
+            cur.execute(statement)
+        except Exception:               # a library of a release without the counts: nothing to forget
+            conn.rollback()
+    conn.commit()
 
 
 def _here(conn, dialect):
