@@ -91,7 +91,10 @@ class MemoryIndex:
     def close(self):
         pass
 
-    def lookup(self, hashes):
+    def song_count(self):
+        return len(self.songs) * self.scale
+
+    def lookup(self, hashes, *, songs=None):
         wanted = hash_keys(hashes)
         lo = np.searchsorted(self.keys, wanted, side="left")
         hi = np.searchsorted(self.keys, wanted, side="right")
@@ -100,6 +103,9 @@ class MemoryIndex:
         found = Lookup(self.keys[idx], self.song_ids[idx], self.offsets[idx])
         if self.scale > 1:
             found = Lookup.concat([found, self._synthetic(self.keys[idx])])
+        if songs is not None:
+            keep = np.isin(found.song_ids, np.asarray(songs, np.int64))
+            found = Lookup(found.keys[keep], found.song_ids[keep], found.offsets[keep])
         self.rows_returned += found.keys.size
         return found
 

@@ -117,9 +117,10 @@ class RecognitionParams:
     threshold: float = 0.4            # decision: best candidate's confidence must reach this (0.4: chance 1e-4; see matching)
     top: int = 5                      # candidates returned
     max_hash_rows: int = 2000         # query hashes found in more database rows than this are not read (stop words)
-    row_budget: int = 20000           # rows a query reads before it is first decided, its rarest hashes first
-                                      # (0: no limit); what bounds a query's cost as the library grows...
-    row_budget_undecided: int = 80000 # ...and rows it may read in all when that leaves it undecided
+    row_budget: int = 20000           # rows a query reads, its rarest hashes first (0: no limit): what bounds a
+                                      # query's cost as the library grows...
+    candidate_songs: int = 32         # ...and when that leaves it undecided, the rows of every query hash are read
+                                      # for this many best candidates (0: never)
     query_peak_factor: float = 1.0    # a query keeps this many times the peaks per second of a registered song...
     query_fan_value: int = 5          # ...and pairs each anchor with this many: the song's pairs survive extra (noise) peaks
     early_seconds: float = 3.0        # a longer clip is first matched on its opening seconds (0: never)...
@@ -149,8 +150,8 @@ class RecognitionParams:
             raise ConfigError("recognition.early_seconds must be >= 0 and early_confidence in [0, 1]")
         if self.sketch_candidates < 0:
             raise ConfigError("recognition.sketch_candidates must be >= 0 (0: never)")
-        if self.row_budget < 0 or self.row_budget_undecided < 0:
-            raise ConfigError("recognition.row_budget and row_budget_undecided must be >= 0 (0: no limit)")
+        if self.row_budget < 0 or self.candidate_songs < 0:
+            raise ConfigError("recognition.row_budget and candidate_songs must be >= 0 (0: no limit / never)")
         if not 1.0 <= self.max_query_seconds <= 3600.0:
             raise ConfigError("recognition.max_query_seconds must be in [1, 3600] seconds")
         if self.query_peak_factor < 1.0 or self.query_fan_value < 1:

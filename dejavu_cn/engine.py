@@ -173,12 +173,13 @@ class Dejavu:
         song (a loop: ``repeat_votes``), is the answer (a clear match needs
         no more audio, and looks up a fraction of the rows). Otherwise the
         whole clip decides, reusing the rows already read. The rows read
-        are bounded (:class:`QueryReader`): ``recognition.row_budget`` until
-        the first decision, rarest hashes first, and up to
-        ``row_budget_undecided`` when that leaves the clip undecided. If no
-        candidate then reaches the threshold on hashes, the first
-        ``sketch_candidates`` are checked against their songs' sketches
-        (:meth:`check_sketches`).
+        are bounded (:class:`QueryReader`): ``recognition.row_budget``,
+        rarest hashes first; when that leaves the clip undecided, the rows
+        of all its hashes are read for the ``candidate_songs`` best
+        candidates only (two-stage matching: the database skips the other
+        songs' rows). If no candidate then reaches the threshold on hashes,
+        the first ``sketch_candidates`` are checked against their songs'
+        sketches (:meth:`check_sketches`).
 
         Returns
         -------
@@ -199,7 +200,7 @@ class Dejavu:
             head = analysis.head(rec.early_seconds)
             analysed += time.perf_counter() - t1
             reader.read(head, rec.row_budget)
-            result = self.match_query(head, top=top, lookup=reader.lookup)
+            result = self.match_query(head, top=top, lookup=reader.lookup, songs_searched=reader.songs_searched())
             best = result["match"]
             if (best and best["confidence"] >= rec.early_confidence
                     and best["repeat_votes"] <= EARLY_REPEAT_SHARE * best["hashes_matched_in_input"]):
@@ -211,12 +212,16 @@ class Dejavu:
             query = analysis.whole()
             analysed += time.perf_counter() - t1
             reader.read(query, rec.row_budget)
-            deeper = reader.pending > 0 and (rec.row_budget_undecided == 0 or rec.row_budget_undecided > rec.row_budget)
-            result = self.match_query(query, top=top, lookup=reader.lookup, sketch=None if deeper else analysis.sketch)
-            if deeper and result["match"] is None:        # undecided on the rarest hashes: read more of them
-                aligned += result["timings"]["align"]
-                reader.read(query, rec.row_budget_undecided)
-                result = self.match_query(query, top=top, lookup=reader.lookup, sketch=analysis.sketch)
+            deeper = reader.pending > 0 and rec.candidate_songs > 0
+            result = self.match_query(query, top=top, lookup=reader.lookup, sketch=None if deeper else analysis.sketch,
+                                      songs_searched=reader.songs_searched())
+            if deeper and result["match"] is None:        # undecided on the rarest hashes: the rest, for the best songs
+                t1 = time.perf_counter()
+                best, _ = align(query, reader.lookup, max_rows=rec.max_hash_rows, top=rec.candidate_songs)
+                aligned += result["timings"]["align"] + time.perf_counter() - t1
+                reader.read_songs(query, [c.song_id for c in best])
+                result = self.match_query(query, top=top, lookup=reader.lookup, sketch=analysis.sketch,
+                                          songs_searched=reader.songs_searched())
         timings = result["timings"]
         timings["align"] = round(timings["align"] + aligned, 6)
         timings["query"] = round(reader.seconds, 6)
@@ -250,7 +255,7 @@ class Dejavu:
                     self.config.recognition.row_budget if budget is None else budget)
         return reader.lookup
 
-    def match_query(self, query: Query, *, top=None, lookup=None, sketch=None):
+    def match_query(self, query: Query, *, top=None, lookup=None, sketch=None, songs_searched=None):
         """Match an analysed :class:`~dejavu_cn.matching.Query`; see :meth:`match_samples`.
 
         ``lookup`` (a :class:`~dejavu_cn.storage.Lookup` holding at least the
@@ -258,14 +263,17 @@ class Dejavu:
         recogniser looks up only new hashes and keeps the rows. ``sketch``
         (a callable giving the query's band-energy sketch, called only if
         needed) allows the sketch check when the hashes leave the query
-        undecided."""
+        undecided. ``songs_searched``: the songs the query could have hit
+        when ``lookup`` holds only part of its rows (see
+        :meth:`QueryReader.songs_searched`), for the chance model's count of
+        songs tried."""
         rec = self.config.recognition
         top = top or rec.top
         t0 = time.perf_counter()
         if lookup is None:
             reader = QueryReader(self)
             reader.read(query, rec.row_budget)
-            lookup = reader.lookup
+            lookup, songs_searched = reader.lookup, reader.songs_searched()
         t1 = time.perf_counter()
         checked = rec.sketch_candidates if sketch is not None else 0
         candidates, stats = align(query, lookup, max_rows=rec.max_hash_rows, top=max(top, checked))
@@ -274,7 +282,7 @@ class Dejavu:
         query_frames = query.duration_seconds / frame
         candidates = [c for c in candidates if c.song_id in songs]     # a song deleted meanwhile drops out
         spans = [songs[c.song_id]["duration_seconds"] / frame + query_frames for c in candidates]
-        score_candidates(candidates, spans, stats["songs_hit"], rec.threshold)
+        score_candidates(candidates, spans, max(stats["songs_hit"], songs_searched or 0), rec.threshold)
         out = rank_candidates([self._candidate_dict(c, songs[c.song_id], query) for c in candidates])
         t2 = time.perf_counter()
         if checked and out and out[0]["confidence"] < rec.threshold:
@@ -347,9 +355,10 @@ class QueryReader:
     rows cost nothing, stop words (``recognition.max_hash_rows``) are not
     read, and the rest are read in :func:`~dejavu_cn.matching.read_order`
     (the rarest of each second of the query first) until the budget. What
-    was read is kept, so a query read in stages (its opening seconds, the
-    whole clip, more of it when undecided) reads no hash twice. A store
-    without counts has every hash read.
+    was read is kept, so a query read in stages (its opening seconds, then
+    the whole clip) reads no hash twice; :meth:`read_songs` then reads the
+    hashes left out, for a few candidate songs only. A store without counts
+    has every hash read.
 
     Attributes
     ----------
@@ -370,26 +379,35 @@ class QueryReader:
         self.stop_words = 0
         self.seconds = 0.0
         self._settled = np.zeros(0, np.uint64)      # keys read, or known to need no read
+        self._expected = 0                          # rows of every readable hash seen, read or not...
+        self._seen = np.zeros(0, np.uint64)         # ...and those hashes
+        self._partial = False                       # some rows of a readable hash were left unread
+
+    def _unsettled(self, query):
+        """The query's distinct hashes not read yet: (keys, hashes, times, estimated rows or None)."""
+        keys, first = np.unique(hash_keys(query.hashes), return_index=True)
+        new = ~np.isin(keys, self._settled, assume_unique=True)
+        keys, first = keys[new], first[new]
+        store = self.engine.storage
+        counts = store.hash_counts() if hasattr(store, "hash_counts") else None
+        estimate = None if counts is None else counts[buckets(query.hashes[first])]
+        return keys, query.hashes[first], query.times[first], estimate
 
     def read(self, query, budget):
         """Read the rows of ``query``'s hashes not read yet, until ``budget``
         rows have been read in all (0: no limit)."""
         t0 = time.perf_counter()
-        keys = hash_keys(query.hashes)
-        keys, first = np.unique(keys, return_index=True)
-        new = ~np.isin(keys, self._settled, assume_unique=True)
-        keys, first = keys[new], first[new]
-        hashes, times = query.hashes[first], query.times[first]
-        store = self.engine.storage
-        counts = store.hash_counts() if hasattr(store, "hash_counts") else None
-        if counts is None:
+        keys, hashes, times, estimate = self._unsettled(query)
+        if estimate is None:
             chosen, settled, self.pending = np.arange(keys.size), keys, 0
         else:
             rec, params = self.engine.config.recognition, self.engine.params
-            estimate = counts[buckets(hashes)]
             order, stops = read_order(times, estimate, max_rows=rec.max_hash_rows,
                                       bucket_subframes=query.shifts * round(1.0 / params.frame_seconds()))
             self.stop_words += stops
+            fresh = ~np.isin(keys[order], self._seen, assume_unique=True)
+            self._expected += int(estimate[order][fresh].sum())
+            self._seen = np.union1d(self._seen, keys[order])
             if budget:
                 order = order[np.cumsum(estimate[order]) <= max(0, budget - self.rows)]
             chosen = order
@@ -398,10 +416,40 @@ class QueryReader:
             unread &= (estimate > 0) & (estimate <= rec.max_hash_rows)        # left for a bigger budget
             settled = keys[~unread]
             self.pending = int(unread.sum())
-        if chosen.size:
-            found = store.lookup(hashes[chosen])
-            self.lookup = Lookup.concat([self.lookup, found])
-            self.rows += int(found.keys.size)
+            self._partial |= self.pending > 0
+        self._fetch(hashes[chosen])
         self._settled = np.union1d(self._settled, settled)
         self.seconds += time.perf_counter() - t0
         return self
+
+    def read_songs(self, query, song_ids):
+        """Read the rows of ``query``'s hashes left unread, of these songs only
+        (the database skips the others'): the evidence for and against the
+        best candidates is then complete. The last stage of a query."""
+        t0 = time.perf_counter()
+        keys, hashes, _, estimate = self._unsettled(query)
+        if estimate is not None:
+            readable = (estimate > 0) & (estimate <= self.engine.config.recognition.max_hash_rows)
+            hashes = hashes[readable]
+        if len(hashes) and len(song_ids):
+            self._fetch(hashes, songs=sorted({int(i) for i in song_ids}))
+        self.seconds += time.perf_counter() - t0
+        return self
+
+    def _fetch(self, hashes, songs=None):
+        if len(hashes):
+            found = self.engine.storage.lookup(hashes) if songs is None else \
+                self.engine.storage.lookup(hashes, songs=songs)
+            self.lookup = Lookup.concat([self.lookup, found])
+            self.rows += int(found.keys.size)
+
+    def songs_searched(self):
+        """How many songs the query could have hit, when some of its rows
+        were left unread (else None: the rows read tell). Every row is a
+        chance for a song, so: the rows of every readable hash, at most the
+        songs in the library. The chance model counts these songs as tried
+        (a multiple-comparison correction over the songs searched, not over
+        the songs the partial read happened to meet)."""
+        if not self._partial:
+            return None
+        return min(self.engine.storage.song_count(), self._expected)

@@ -50,6 +50,7 @@ class _SharedCounts:
         self.counts = None
         self.version = None
         self.last_delta = 0
+        self.songs = 0
         self.checked = float("-inf")
 
 
@@ -155,6 +156,8 @@ class Storage(ABC):
     #: row whose values do not fit the packing; or None. Runs where
     #: ``unpack_insert_sql`` does (the same JSON support); see :meth:`lookup`
     packed_lookup_sql = None
+    #: what restricts ``packed_lookup_sql`` to some songs, bound as a JSON array of song ids after its values
+    packed_lookup_songs_sql = None
     #: connections a large lookup is spread over, each on its own thread (the
     #: database does the work, without Python's GIL): two halve the wait of a
     #: typical query on SQLite and on MariaDB
@@ -632,13 +635,20 @@ class Storage(ABC):
         row count. Read-only; shared by the stores of this process on the
         same database, loaded once and brought up to date with the deltas
         written since at most every ``REFRESH_SECONDS``."""
+        return self._fresh_counts().counts
+
+    def song_count(self):
+        """Songs in the library, as of the last refresh of :meth:`hash_counts`."""
+        return self._fresh_counts().songs
+
+    def _fresh_counts(self):
         shared = self._counts_state()
         with shared.lock:
             now = time.monotonic()
             if shared.counts is None or now - shared.checked >= hash_counts.REFRESH_SECONDS:
                 self._refresh_counts(shared)
                 shared.checked = now
-            return shared.counts
+            return shared
 
     def _refresh_counts(self, shared):
         def work(cur):
@@ -657,9 +667,10 @@ class Storage(ABC):
             for delta_id, data in cur.fetchall():
                 hash_counts.apply_delta(counts, data)
                 after = int(delta_id)
-            return version, counts, after
+            cur.execute("SELECT COUNT(*) FROM songs")
+            return version, counts, after, int(cur.fetchone()[0])
 
-        shared.version, counts, shared.last_delta = self._run("read hash counts", work)
+        shared.version, counts, shared.last_delta, shared.songs = self._run("read hash counts", work)
         counts.flags.writeable = False
         shared.counts = counts
 
@@ -747,8 +758,10 @@ class Storage(ABC):
         self._run("count the index's hashes", work, write=True)
 
     # -- lookup ------------------------------------------------------------------------
-    def lookup(self, hashes):
-        """Every stored (song, offset) whose hash is among ``hashes`` ((n, 10) uint8, unique).
+    def lookup(self, hashes, *, songs=None):
+        """Every stored (song, offset) whose hash is among ``hashes`` ((n, 10) uint8, unique),
+        of the songs whose ids are in ``songs`` if given (rows of other songs are
+        skipped by the database, never sent).
 
         Where the server can (``packed_lookup_sql``), it joins the query's
         hashes, sent as one blob, against the index and returns the rows as
@@ -768,9 +781,10 @@ class Storage(ABC):
         if readers:
             parts = np.array_split(hashes, len(readers) + 1)
             pool = self._readers[0]
-            futures = [pool.submit(_locked_lookup, lock, reader, part) for (lock, reader), part in zip(readers, parts[1:])]
-            return Lookup.concat([self._lookup_here(parts[0])] + [f.result() for f in futures])
-        return self._lookup_here(hashes)
+            futures = [pool.submit(_locked_lookup, lock, reader, part, songs)
+                       for (lock, reader), part in zip(readers, parts[1:])]
+            return Lookup.concat([self._lookup_here(parts[0], songs)] + [f.result() for f in futures])
+        return self._lookup_here(hashes, songs)
 
     def _lookup_readers(self, n):
         """``n`` extra stores for parallel lookups (opened once), or none."""
@@ -785,26 +799,32 @@ class Storage(ABC):
                              [(threading.Lock(), c) for c in copies])
         return self._readers[1][:n]
 
-    def _lookup_here(self, hashes):
+    def _lookup_here(self, hashes, songs=None):
         """:meth:`lookup` on this store's own connection."""
+        songs = None if songs is None else [int(i) for i in songs]
+
         def work(cur):
             packed = self.packed_lookup_sql is not None and self._can_unpack(cur)
             parts = []
             for start in range(0, len(hashes), self.lookup_batch):
                 batch = hashes[start:start + self.lookup_batch]
-                found = self._packed_lookup(cur, batch) if packed else None
-                parts.append(found if found is not None else rows_to_lookup(self._lookup_rows(cur, batch)))
+                found = self._packed_lookup(cur, batch, songs) if packed else None
+                parts.append(found if found is not None else rows_to_lookup(self._lookup_rows(cur, batch, songs)))
             return parts
 
         return Lookup.concat(self._run("look up hashes", work))
 
-    def _packed_lookup(self, cur, batch):
+    def _packed_lookup(self, cur, batch, songs=None):
         """A :class:`Lookup` of one batch through ``packed_lookup_sql``, or
         None if the server's string came back cut short or a value does
         not fit the packing."""
         if len(batch) >> (63 - LOOKUP_INDEX_SHIFT):
             return None
-        cur.execute(self.packed_lookup_sql, ("[" + ",".join("0" * len(batch)) + "]", batch.tobytes()))
+        values = ("[" + ",".join("0" * len(batch)) + "]", batch.tobytes())
+        if songs is None:
+            cur.execute(self.packed_lookup_sql, values)
+        else:
+            cur.execute(self.packed_lookup_sql + self.packed_lookup_songs_sql, values + (json.dumps(songs),))
         count, text = cur.fetchone()
         with warnings.catch_warnings():       # a string cut short may end in a separator
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -823,11 +843,15 @@ class Storage(ABC):
         short inside its last number (where the count cannot tell)."""
         return False
 
-    def _lookup_rows(self, cur, batch):
+    def _lookup_rows(self, cur, batch, songs=None):
         """(hash, song_id, offset) rows for a batch of hashes, one by one."""
         values = hashes_to_bytes(batch)
         marks = ", ".join([self.placeholder] * len(values))
-        cur.execute(self._sql(f"SELECT hash, song_id, {{offset}} FROM fingerprints WHERE hash IN ({marks})"), values)
+        sql = f"SELECT hash, song_id, {{offset}} FROM fingerprints WHERE hash IN ({marks})"
+        if songs is not None:
+            sql += f" AND song_id IN ({', '.join([self.placeholder] * len(songs))})"
+            values = values + songs
+        cur.execute(self._sql(sql), values)
         return cur.fetchall()
 
     # -- files that failed to register ---------------------------------------------------------
@@ -869,9 +893,9 @@ def _path_sha1(path):
     return hashlib.sha1(str(path).encode("utf-8", "surrogateescape")).digest()
 
 
-def _locked_lookup(lock, store, hashes):
+def _locked_lookup(lock, store, hashes, songs):
     with lock:                        # one statement at a time on a connection
-        return store._lookup_here(hashes)
+        return store._lookup_here(hashes, songs)
 
 
 def packed_json(values):

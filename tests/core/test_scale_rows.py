@@ -23,7 +23,7 @@ GROWTH = (1, 10, 50)
 QUERY_SECONDS = 3.0
 # Recognition settings of the miniature: the row budgets scaled down with the library (three 12 s songs, where
 # a 3 s query reads about 260 rows), so that x10 and x50 exercise them.
-MINI_RECOGNITION = {"row_budget": 400, "row_budget_undecided": 800}
+MINI_RECOGNITION = {"row_budget": 400}
 
 
 @pytest.fixture(scope="module")
