@@ -107,7 +107,7 @@ class Dejavu:
         registers (or is found registered) is forgotten there."""
         storage = self.storage
         extensions = extensions or self.config.register.extensions
-        files, missing = collect_files(paths, extensions)
+        files, left_out = collect_files(paths, extensions)
         remembered = {f["path"]: f for f in storage.register_failures()}
         todo, before = [], []
         for path in files:
@@ -116,9 +116,9 @@ class Dejavu:
                 before.append(FileOutcome(path, FAILED_BEFORE, message=known["reason"], size=known["size"]))
             else:
                 todo.append(path)
-        report = register_files(storage, self.params, todo + missing, extensions=extensions,
+        report = register_files(storage, self.params, todo, extensions=extensions,
                                 jobs=self.config.register.jobs if jobs is None else jobs,
-                                on_file=on_file, on_start=on_start)
+                                on_file=on_file, on_start=on_start, left_out=left_out)
         report.outcomes.extend(before)
         failed = []
         for outcome in report.failed:

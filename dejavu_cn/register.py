@@ -139,12 +139,8 @@ def collect_files(paths, extensions):
                 for n in sorted(names):
                     if os.path.splitext(n)[1].lower() in exts and not n.startswith("."):
                         take(os.path.join(root, n))
-    seen, unique = set(), []
-    for f in files:
-        if f not in seen:
-            seen.add(f)
-            unique.append(f)
-    return unique, left_out
+    unique = list(dict.fromkeys(files))
+    return unique, list({o.path: o for o in left_out}.values())
 
 
 def fingerprint_path(path, params, chunk_seconds=30.0):
@@ -294,7 +290,7 @@ def _with_ticks(results, seconds):
 
 
 def register_files(storage, params, paths, *, extensions, jobs=0, on_file=None, on_start=None,
-                   song_name=None):
+                   song_name=None, left_out=()):
     """Register files and folders.
 
     Parameters
@@ -322,10 +318,10 @@ def register_files(storage, params, paths, *, extensions, jobs=0, on_file=None, 
     started = time.monotonic()
     report = RegisterReport()
     song_name = song_name or (lambda p: os.path.splitext(os.path.basename(p))[0])
-    files, left_out = collect_files(paths, extensions)
-    report.outcomes.extend(left_out)
-    for outcome in left_out:
-        log.warning("%s: %s", outcome.path, outcome.message)
+    files, own = collect_files(paths, extensions)
+    for outcome in list(left_out) + own:
+        report.outcomes.append(outcome)
+        log.info("%s: %s", outcome.path, outcome.message)
 
     registered = storage.registered_files()
     todo, sizes = [], {}

@@ -68,7 +68,7 @@ CREATE TABLE IF NOT EXISTS hash_count_deltas (
 -- file that registers later is forgotten here.
 CREATE TABLE IF NOT EXISTS register_failures (
     path_sha1     BINARY(20)      NOT NULL PRIMARY KEY,   -- SHA-1 of source_path (UTF-8)
-    source_path   VARCHAR(2048)   NOT NULL,
+    source_path   TEXT            NOT NULL,                -- any length: a path too long for songs fails here
     file_size     BIGINT UNSIGNED NOT NULL,
     file_mtime_ns BIGINT          NOT NULL,
     reason        TEXT            NOT NULL,

@@ -10,9 +10,6 @@ import logging
 import os
 import tempfile
 
-from flask import Flask, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
-
 from dejavu_cn.config import Config, default_config_path, load_config
 from dejavu_cn.errors import AudioDecodeError, ConfigError, DejavuError, StorageError
 
@@ -105,7 +102,7 @@ def error_response(status, message):
 
 def _register_error_handlers(app):
     from flask import request
-    from werkzeug.exceptions import HTTPException
+    from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
     @app.errorhandler(HTTPException)
     def http_error(exc):

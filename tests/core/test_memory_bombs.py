@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from audiogen import make_song, write_wav
+from dejavu_cn import Dejavu
 from test_hostile_input import forged_wav
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -21,7 +23,11 @@ MEASURE = ("import resource, subprocess, sys; done = subprocess.run(sys.argv[1:]
 def recognise_measured(tmp_path, path):
     """(exit code, result dict, peak RSS in MB) of ``dejavu-cn recognize file --json path``."""
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"database": {"path": str(tmp_path / "db.sqlite3")}}))
+    settings = {"database": {"path": str(tmp_path / "db.sqlite3")}}
+    config.write_text(json.dumps(settings))
+    with Dejavu(settings) as engine:                 # not an empty library: the query really runs
+        report = engine.register([str(write_wav(tmp_path / "song.wav", make_song(5, 8.0)))], jobs=1)
+        assert not report.failed
     done = subprocess.run([sys.executable, "-c", MEASURE, sys.executable, "-m", "dejavu_cn", "--config", str(config),
                            "recognize", "file", "--json", str(path)],
                           capture_output=True, text=True, timeout=600, env=dict(os.environ, PYTHONPATH=ROOT))
