@@ -119,7 +119,7 @@ class RecognitionParams:
     max_hash_rows: int = 2000         # query hashes found in more database rows than this are not read (stop words)
     row_budget: int = 20000           # rows a query reads, its rarest hashes first (0: no limit): what bounds a
                                       # query's cost as the library grows...
-    candidate_songs: int = 32         # ...and when that leaves it undecided, the rows of every query hash are read
+    candidate_songs: int = 256        # ...and when that leaves it undecided, the rows of every query hash are read
                                       # for this many best candidates (0: never)
     query_peak_factor: float = 1.0    # a query keeps this many times the peaks per second of a registered song...
     query_fan_value: int = 5          # ...and pairs each anchor with this many: the song's pairs survive extra (noise) peaks
