@@ -39,7 +39,7 @@ LOOKUP_MASK = (1 << LOOKUP_SONG_SHIFT) - 1
 SONG_CACHE_SECONDS = 60.0           # a store reuses a song row it read this recently (songs_by_id)
 SONG_CACHE_MAX = 100_000            # ...and forgets them all past this many
 COUNTS_META_KEY = "hash_counts_version"   # bumped by every fold of the count deltas (storage/counts.py)
-COUNTS_SCAN_ROWS = 1_000_000        # rows per statement when counting an index written before the counts
+COUNTS_SCAN_HASHES = 200_000        # hashes per statement when counting an index written before the counts
 
 
 class _SharedCounts:
@@ -734,22 +734,20 @@ class Storage(ABC):
             if cur.rowcount != 1:             # counted already (or by a process that got here first)
                 return 0
             counts, last, rows = hash_counts.empty_counts(), None, 0
-            while True:
+            while True:                       # the database counts each hash's rows; Python sees each hash once
                 if last is None:
-                    cur.execute(self._sql("SELECT hash FROM fingerprints ORDER BY hash LIMIT ?"), (COUNTS_SCAN_ROWS,))
+                    cur.execute(self._sql("SELECT hash, COUNT(*) FROM fingerprints GROUP BY hash ORDER BY hash "
+                                          "LIMIT ?"), (COUNTS_SCAN_HASHES,))
                 else:
-                    cur.execute(self._sql("SELECT hash FROM fingerprints WHERE hash > ? ORDER BY hash LIMIT ?"),
-                                (last, COUNTS_SCAN_ROWS))
-                found = [bytes(r[0]) for r in cur.fetchall()]
+                    cur.execute(self._sql("SELECT hash, COUNT(*) FROM fingerprints WHERE hash > ? GROUP BY hash "
+                                          "ORDER BY hash LIMIT ?"), (last, COUNTS_SCAN_HASHES))
+                found = cur.fetchall()
                 if not found:
                     break
-                counts += np.bincount(hash_counts.buckets(bytes_to_hashes(found)),
-                                      minlength=counts.size).astype(np.int32)
-                rows += len(found)
-                # the rows of the last hash may continue past the page: finish that hash first
-                last = found[-1]
-                cur.execute(self._sql("SELECT COUNT(*) FROM fingerprints WHERE hash = ?"), (last,))
-                counts[hash_counts.buckets(bytes_to_hashes([last]))[0]] += int(cur.fetchone()[0]) - found.count(last)
+                n = np.fromiter((int(r[1]) for r in found), np.int64, len(found))
+                np.add.at(counts, hash_counts.buckets(bytes_to_hashes([bytes(r[0]) for r in found])), n)
+                rows += int(n.sum())
+                last = bytes(found[-1][0])
             if rows:
                 log.info("counted the %d rows of %s's index by hash", rows, self.description)
                 self._write_count_chunks(cur, counts, hash_counts.chunks())
