@@ -69,7 +69,9 @@ class MySQLStorage(Storage):
     unpack_insert_sql = _UNPACK_INSERT_SQL
     unpack_probe_sql = "SELECT COUNT(*) FROM JSON_TABLE('[1]', '$[*]' COLUMNS (v INT PATH '$')) AS j"
     packed_lookup_sql = _PACKED_LOOKUP_SQL
-    packed_lookup_songs_sql = " WHERE f.song_id IN (SELECT s FROM JSON_TABLE(%s, '$[*]' COLUMNS (s INT PATH '$')) AS t)"
+    # "+ 0": filter each hash's rows by song rather than seek (hash, song) pairs
+    packed_lookup_songs_sql = (" WHERE f.song_id + 0 IN "
+                               "(SELECT s FROM JSON_TABLE(%s, '$[*]' COLUMNS (s INT PATH '$')) AS t)")
     upsert_count_chunk_sql = ("INSERT INTO hash_counts (chunk, data) VALUES (%s, %s) "
                               "ON DUPLICATE KEY UPDATE data = VALUES(data)")
     # on a duplicate file_sha1 nothing changes, so rowcount is 0 (PyMySQL does not ask for found rows)

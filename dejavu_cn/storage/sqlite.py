@@ -36,7 +36,8 @@ class SQLiteStorage(Storage):
                          f"THEN -1 ELSE (j.key << {LOOKUP_INDEX_SHIFT}) | (f.song_id << {LOOKUP_SONG_SHIFT}) | f.offset END) "
                          f"FROM json_each(?1) AS j "
                          f"JOIN fingerprints AS f ON f.hash = substr(?2, j.key * {HASH_BYTES} + 1, {HASH_BYTES})")
-    packed_lookup_songs_sql = " WHERE f.song_id IN (SELECT value FROM json_each(?3))"
+    # "+": filter each hash's rows by song, never seek (hash, song) pairs (50x slower for 256 songs)
+    packed_lookup_songs_sql = " WHERE +f.song_id IN (SELECT value FROM json_each(?3))"
 
     def __init__(self, path, timeout_seconds=DB_TIMEOUT_DEFAULT):
         super().__init__()

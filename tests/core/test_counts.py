@@ -133,3 +133,17 @@ def test_a_query_reads_no_more_rows_than_its_budget(sqlite_config, monkeypatch):
     assert 300 < more.rows <= 700
     keys = more.lookup.keys
     assert np.unique(np.stack([keys, more.lookup.song_ids, more.lookup.offsets]), axis=1).shape[1] == keys.size
+
+
+def test_a_lookup_can_keep_to_some_songs(store):
+    """The second stage reads a query's hashes for its candidate songs only: the same rows those songs have
+    in a full lookup, and none of the others'."""
+    common = hash_pairs([100, 101, 102], [120, 130, 140], [5, 9, 11])
+    ids = [store.add_song(record(n), *song_rows(n, common=common)) for n in range(1, 7)]
+    every = np.unique(np.concatenate([song_rows(n, common=common)[0] for n in range(1, 7)]), axis=0)
+    full = store.lookup(every)
+    keep = [ids[1], ids[4]]
+    some = store.lookup(every, songs=keep)
+    assert set(some.song_ids.tolist()) == set(keep)
+    want = sorted(zip(*(a[np.isin(full.song_ids, keep)].tolist() for a in (full.keys, full.song_ids, full.offsets))))
+    assert sorted(zip(some.keys.tolist(), some.song_ids.tolist(), some.offsets.tolist())) == want
