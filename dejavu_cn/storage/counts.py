@@ -23,6 +23,8 @@ counts beside the index, in a form a process can hold in memory:
 
 Pure array code here; :class:`~dejavu_cn.storage.base.Storage` does the SQL.
 """
+import zlib
+
 import numpy as np
 
 from ..hashing import hash_keys
@@ -76,14 +78,18 @@ def apply_delta(counts, data):
 
 
 def chunk_of(counts, chunk):
-    """The stored bytes of one base chunk, or None if it is all zero."""
+    """The stored bytes of one base chunk (zlib: a small library's counts
+    are mostly zeros), or None if it is all zero."""
     part = counts[chunk << CHUNK_BITS:(chunk + 1) << CHUNK_BITS]
-    return part.astype("<i4").tobytes() if part.any() else None
+    return zlib.compress(part.astype("<i4").tobytes(), 1) if part.any() else None
 
 
 def set_chunk(counts, chunk, data):
     """Load one stored base chunk into ``counts``."""
-    counts[chunk << CHUNK_BITS:(chunk + 1) << CHUNK_BITS] = np.frombuffer(bytes(data), "<i4")
+    data = bytes(data)
+    if len(data) != 4 << CHUNK_BITS:               # stored compressed (chunk_of)
+        data = zlib.decompress(data)
+    counts[chunk << CHUNK_BITS:(chunk + 1) << CHUNK_BITS] = np.frombuffer(data, "<i4")
 
 
 def chunks():
