@@ -427,7 +427,7 @@ class QueryReader:
         (the database skips the others'): the evidence for and against the
         best candidates is then complete. The last stage of a query."""
         t0 = time.perf_counter()
-        keys, hashes, _, estimate = self._unsettled(query)
+        _, hashes, _, estimate = self._unsettled(query)
         if estimate is not None:
             readable = (estimate > 0) & (estimate <= self.engine.config.recognition.max_hash_rows)
             hashes = hashes[readable]
