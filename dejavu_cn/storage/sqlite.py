@@ -1,7 +1,9 @@
 """SQLite store: the embedded default, zero set-up."""
 import logging
 import os
+import random
 import sqlite3
+import time
 
 from ..config import DB_TIMEOUT_DEFAULT
 from ..errors import StorageError
@@ -67,9 +69,21 @@ class SQLiteStorage(Storage):
             parent = os.path.dirname(os.path.abspath(self.path))
             if not os.path.isdir(parent):
                 raise StorageError(f"cannot open {self.description}: the folder {parent} does not exist")
+        # Two processes opening a new file at once can each hold the read lock the other's switch to WAL
+        # waits for (neither gives way): each tries for a moment, lets go and tries again, until the timeout
+        deadline = time.monotonic() + self.timeout_seconds
+        while True:
+            conn = sqlite3.connect(self.path, timeout=min(1.0, self.timeout_seconds), check_same_thread=False)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                conn.close()
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(random.uniform(0.02, 0.2))
         # timeout: how long a statement waits for another process's write lock
-        conn = sqlite3.connect(self.path, timeout=self.timeout_seconds, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout_seconds * 1000)}")
         conn.execute("PRAGMA synchronous=NORMAL")      # WAL + NORMAL: durable at checkpoints, never corrupt
         conn.execute("PRAGMA cache_size=-262144")       # 256 MiB page cache
         conn.execute("PRAGMA temp_store=MEMORY")
