@@ -376,7 +376,6 @@ class QueryReader:
         self.lookup = Lookup.empty()
         self.rows = 0
         self.pending = 0
-        self.stop_words = 0
         self.seconds = 0.0
         self._settled = np.zeros(0, np.uint64)      # keys read, or known to need no read
         self._expected = 0                          # rows of every readable hash seen, read or not...
@@ -402,9 +401,8 @@ class QueryReader:
             chosen, settled, self.pending = np.arange(keys.size), keys, 0
         else:
             rec, params = self.engine.config.recognition, self.engine.params
-            order, stops = read_order(times, estimate, max_rows=rec.max_hash_rows,
-                                      bucket_subframes=query.shifts * round(1.0 / params.frame_seconds()))
-            self.stop_words += stops
+            order, _ = read_order(times, estimate, max_rows=rec.max_hash_rows,
+                                  bucket_subframes=query.shifts * round(1.0 / params.frame_seconds()))
             fresh = ~np.isin(keys[order], self._seen, assume_unique=True)
             self._expected += int(estimate[order][fresh].sum())
             self._seen = np.union1d(self._seen, keys[order])
@@ -413,7 +411,7 @@ class QueryReader:
             chosen = order
             unread = np.ones(keys.size, bool)
             unread[order] = False
-            unread &= (estimate > 0) & (estimate <= rec.max_hash_rows)        # left for a bigger budget
+            unread &= self._readable(estimate)                                # left for a bigger budget
             settled = keys[~unread]
             self.pending = int(unread.sum())
             self._partial |= self.pending > 0
@@ -429,12 +427,15 @@ class QueryReader:
         t0 = time.perf_counter()
         _, hashes, _, estimate = self._unsettled(query)
         if estimate is not None:
-            readable = (estimate > 0) & (estimate <= self.engine.config.recognition.max_hash_rows)
-            hashes = hashes[readable]
+            hashes = hashes[self._readable(estimate)]
         if len(hashes) and len(song_ids):
             self._fetch(hashes, songs=sorted({int(i) for i in song_ids}))
         self.seconds += time.perf_counter() - t0
         return self
+
+    def _readable(self, estimate):
+        """Hashes worth reading: some rows, and not a stop word."""
+        return (estimate > 0) & (estimate <= self.engine.config.recognition.max_hash_rows)
 
     def _fetch(self, hashes, songs=None):
         if len(hashes):
