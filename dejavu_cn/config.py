@@ -1,28 +1,45 @@
-"""Configuration: one object holds every setting, with its unit.
+"""Configuration: one typed object, read by one loader, validated once.
 
-A configuration comes from ``config.json`` (or a dict with the same shape)::
+Where a setting comes from, the later winning:
+
+1. the built-in defaults (the fields of the section classes below);
+2. the file: ``--config FILE``, else ``$DEJAVU_CN_CONFIG``, else
+   ``./config.json`` if present (:func:`default_config_path`)::
 
     {
       "database_type": "sqlite",                # or "mysql"
-      "database": {"path": "dejavu_cn.sqlite3"},
-      "fingerprint": {...},                     # FingerprintParams fields
-      "recognition": {...},                     # RecognitionParams fields
-      "register": {...}                         # RegisterParams fields
+      "database": {"path": "dejavu_cn.sqlite3"},  # DatabaseParams
+      "fingerprint": {...},                     # FingerprintParams
+      "recognition": {...},                     # RecognitionParams
+      "register": {...},                        # RegisterParams
+      "web": {...}, "speech": {...}, ...        # sections of the packages built on the core
     }
 
-For MySQL/MariaDB, ``database`` holds ``host``, ``port``, ``user``,
-``password`` and ``database`` as in worldveil/dejavu. The password may instead
-come from the environment variable named by ``password_env`` (default
-``DEJAVU_CN_DB_PASSWORD``), which wins when it is set. :meth:`Config.redacted`
-gives a printable copy without the password.
+3. the environment: ``DEJAVU_CN_<SECTION>__<KEY>=value`` (a JSON value, or
+   a bare string), e.g. ``DEJAVU_CN_RECOGNITION__THRESHOLD=0.5``; and the
+   secrets, read when used: the database password from the variable
+   ``database.password_env`` names (default ``DEJAVU_CN_DB_PASSWORD``), the
+   web token from ``web.token_env`` (default ``DEJAVU_CN_WEB_TOKEN``);
+4. the command line: ``dejavu-cn --set SECTION.KEY=VALUE`` (repeatable), and
+   the options of each command (``--top``...), which apply to that command.
+
+Each section is a frozen dataclass whose fields are its keys, with their
+defaults and units; :func:`build_section` turns a dict into one (unknown
+keys refused with the nearest valid name, types checked, the section's
+``validate()`` run). The sections of the packages built on the core
+(``web``, ``segment``, ``speech``, ``microphone``) are declared by them
+(``CONFIG_SECTIONS``, see :mod:`dejavu_cn.plugins`) and built by the same
+code, so a typo anywhere in the file fails every command at start-up,
+naming the key. Components receive their section
+(``config.recognition``, ``config.section("web")``) and never read the raw
+dict. :meth:`Config.redacted` gives a printable copy without secrets.
 """
-import copy
 import dataclasses
 import json
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
-from .errors import ConfigError
+from .errors import ConfigError, ParameterError
 
 PASSWORD_ENV_DEFAULT = "DEJAVU_CN_DB_PASSWORD"
 CONFIG_ENV = "DEJAVU_CN_CONFIG"
@@ -30,10 +47,7 @@ DATABASE_TYPES = ("sqlite", "mysql")
 TLS_MODES = ("auto", "preferred", "required", "disabled")   # database.tls (see storage.mysql.MySQLStorage)
 DB_TIMEOUT_DEFAULT = 30.0     # s: database.timeout_seconds, how long a statement may wait for the server
                               # (MySQL) or for another process's write lock (SQLite) before a StorageError
-CORE_KEYS = ("database_type", "database", "fingerprint", "recognition", "register")
-# the keys of "database" (SQLite: path; MySQL/MariaDB: the rest), with their defaults (None: optional string)
-DATABASE_KEYS = {"path": "", "host": "", "port": 3306, "user": "", "password": "", "password_env": None,
-                 "database": "", "tls": "auto", "tls_ca": None, "timeout_seconds": DB_TIMEOUT_DEFAULT}
+ENV_PREFIX = "DEJAVU_CN_"        # DEJAVU_CN_<SECTION>__<KEY>: a setting from the environment
 
 
 def check_tls(tls, tls_ca):
@@ -43,6 +57,45 @@ def check_tls(tls, tls_ca):
         raise ConfigError(f"'database.tls' must be one of {', '.join(TLS_MODES)}, not {tls!r}")
     if tls == "disabled" and tls_ca:
         raise ConfigError("'database.tls_ca' asks for a verified TLS connection, 'database.tls' disables TLS")
+
+
+@dataclass(frozen=True)
+class DatabaseParams:
+    """Where the library lives (the ``database`` section). SQLite uses
+    ``path``; MySQL/MariaDB the others, as in worldveil/dejavu."""
+
+    path: str = "dejavu_cn.sqlite3"   # SQLite file, relative to the configuration file's folder, or ":memory:"
+    host: str = ""
+    port: int = 3306
+    user: str = ""
+    password: str = ""
+    password_env: str = PASSWORD_ENV_DEFAULT   # environment variable that, when set, wins over "password"
+                                               # ("": none); read when connecting, never stored
+    database: str = ""
+    tls: str = "auto"                 # auto, preferred, required or disabled (see storage.mysql.MySQLStorage)
+    tls_ca: str = None                # CA file: asks for a verified connection
+    timeout_seconds: float = DB_TIMEOUT_DEFAULT
+
+    def validate(self):
+        if not 1.0 <= self.timeout_seconds <= 86400.0:
+            raise ConfigError("'database.timeout_seconds' must be in [1, 86400] seconds")
+        check_tls(self.tls, self.tls_ca)
+        return self
+
+    def check_for(self, database_type):
+        """The keys ``database_type`` needs are there."""
+        if database_type == "sqlite":
+            if not self.path:
+                raise ConfigError("sqlite needs 'database.path' (a file, or ':memory:')")
+            return
+        for key in ("host", "user", "database"):
+            if not getattr(self, key):
+                raise ConfigError(f"mysql needs 'database.{key}'")
+
+    def password_value(self, environ=None):
+        """The password: the environment variable ``password_env`` if set, else ``password``."""
+        environ = os.environ if environ is None else environ
+        return (environ.get(self.password_env) if self.password_env else None) or self.password or ""
 
 
 @dataclass(frozen=True)
@@ -127,6 +180,8 @@ class RecognitionParams:
     early_confidence: float = 0.6     # ...and decided there if the match reaches this confidence (chance 1e-6)
     sketch_candidates: int = 5        # when no candidate reaches the threshold on hashes, this many are checked
                                       # against their songs' band-energy sketches (0: never; see sketch.py)
+    early_repeat_share: float = 0.7   # ...and its offset is unambiguous: no other window of the song reaches this
+                                      # share of its votes (a loop)
     max_query_seconds: float = 60.0   # s; a file is recognised on its first 60 s (decoded no further: memory and
                                       # time stay bounded, 2.6 MB of samples; 20x the 3 s that decide a clear match)
 
@@ -148,6 +203,8 @@ class RecognitionParams:
             raise ConfigError("recognition.top must be >= 1")
         if self.early_seconds < 0 or not 0.0 <= self.early_confidence <= 1.0:
             raise ConfigError("recognition.early_seconds must be >= 0 and early_confidence in [0, 1]")
+        if not 0.0 <= self.early_repeat_share <= 1.0:
+            raise ConfigError("recognition.early_repeat_share must be in [0, 1]")
         if self.sketch_candidates < 0:
             raise ConfigError("recognition.sketch_candidates must be >= 0 (0: never)")
         if self.row_budget < 0 or self.candidate_songs < 0:
@@ -165,11 +222,15 @@ class RegisterParams:
 
     extensions: tuple = ("mp3", "ogg", "oga", "opus", "flac", "wav", "m4a", "aac", "wma", "aiff", "aif", "mp4", "webm", "mka")
     jobs: int = 0                     # worker processes; 0 = all cores
+    commit_rows: int = 1_000_000      # fingerprints per registration transaction, at most...
+    commit_seconds: float = 2.0       # ...and seconds a fingerprinted song waits for its commit
 
     def validate(self):
         if self.jobs < 0:
             raise ConfigError("register.jobs must be >= 0")
-        return self
+        if self.commit_rows < 1 or self.commit_seconds <= 0:
+            raise ConfigError("register.commit_rows must be >= 1 and commit_seconds > 0")
+        return dataclasses.replace(self, extensions=tuple(str(v).lower().lstrip(".") for v in self.extensions))
 
 
 def _expected(default):
@@ -208,7 +269,8 @@ def check_value(key, value, default):
         value = float(value) if ok else value
     elif isinstance(default, (tuple, list)):
         ok = isinstance(value, (list, tuple))
-        value = tuple(value) if ok else value
+        if ok and default:           # the elements have the type of the default's
+            value = tuple(check_value(f"{key}[{i}]", v, default[0]) for i, v in enumerate(value))
     elif isinstance(default, dict):
         ok = isinstance(value, dict)
     elif isinstance(default, str):
@@ -237,154 +299,153 @@ def check_keys(name, section, known):
             raise ConfigError(f"unknown key '{prefix}{key}'{hint}")
 
 
-def check_section(name, section, defaults):
-    """A section (``name``: its key) checked against ``defaults`` ({key:
-    default value}, whose types are the expected ones): unknown keys and
-    wrong types are refused. Returns it with numbers converted to their
-    types. The core's sections and those other packages own (see
-    :func:`plugin_sections`) all go through here."""
-    if section is None:
-        return {}
-    if not isinstance(section, dict):
-        raise ConfigError(f"'{name}' must be an object")
-    check_keys(name, section, defaults)
-    return {key: check_value(f"{name}.{key}", value, defaults[key]) for key, value in section.items()}
-
-
-def dataclass_defaults(cls):
-    """{field name: default} of a dataclass of settings."""
+def section_defaults(cls):
+    """{key: default} of a section class (a dataclass of settings)."""
     return {f.name: f.default for f in fields(cls)}
 
 
-def _build(cls, section, name):
-    values = check_section(name, section, dataclass_defaults(cls))
-    if "extensions" in values:
-        values["extensions"] = tuple(str(v).lower().lstrip(".") for v in values["extensions"])
-    return cls(**values).validate()
+def build_section(cls, data, name):
+    """A section object from ``data`` (a dict of some of its keys, None for
+    the defaults, or an instance, which is validated again): the one place
+    where every section of the configuration is parsed.
+
+    ``cls`` is a frozen dataclass whose fields are the section's keys (their
+    defaults give the expected types) and whose ``validate()`` checks the
+    values and returns the instance (normalised if need be).
+
+    Raises
+    ------
+    ConfigError
+        Naming the key: unknown (with the nearest valid one), of the wrong
+        type, or out of range.
+    """
+    if isinstance(data, cls):
+        return data.validate()
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"'{name}' must be an object")
+    defaults = section_defaults(cls)
+    check_keys(name, data, defaults)
+    section = cls(**{key: check_value(f"{name}.{key}", value, defaults[key]) for key, value in data.items()})
+    try:
+        return section.validate()
+    except ParameterError as exc:     # a package's own check of its values: still a configuration error
+        raise ConfigError(f"'{name}': {exc}") from None
 
 
-@dataclass
+CORE_SECTIONS = {"database": DatabaseParams, "fingerprint": FingerprintParams,
+                 "recognition": RecognitionParams, "register": RegisterParams}
+
+
+@dataclass(frozen=True)
 class Config:
-    """The whole configuration. Build it with :func:`load_config` or
-    :meth:`Config.from_dict`."""
+    """The whole configuration: one typed, validated, immutable object.
+    Build it with :func:`load_config` or :meth:`Config.from_dict`.
+
+    ``plugins`` holds the sections of the packages built on the core that
+    the configuration sets (``web``, ``speech``...), already built;
+    :meth:`section` gives any of them (the defaults where not set).
+    """
 
     database_type: str = "sqlite"
-    database: dict = field(default_factory=lambda: {"path": "dejavu_cn.sqlite3"})
-    fingerprint: FingerprintParams = field(default_factory=FingerprintParams)
-    recognition: RecognitionParams = field(default_factory=RecognitionParams)
-    register: RegisterParams = field(default_factory=RegisterParams)
-    extra: dict = field(default_factory=dict)   # sections owned by other packages (web, speech, ...)
-    base_dir: str = "."                         # relative database paths are resolved against this
+    database: DatabaseParams = DatabaseParams()
+    fingerprint: FingerprintParams = FingerprintParams()
+    recognition: RecognitionParams = RecognitionParams()
+    register: RegisterParams = RegisterParams()
+    plugins: tuple = ()               # ((name, section object), ...) in file order
+    base_dir: str = "."               # relative paths of the file are resolved against this
 
     @classmethod
     def from_dict(cls, data, *, base_dir="."):
+        """A configuration from a dict shaped like ``config.json``, checked
+        whole (see :func:`build_section`); a :class:`Config` is returned as is."""
         if isinstance(data, Config):
             return data
         if not isinstance(data, dict):
             raise ConfigError("the configuration must be a JSON object")
-        data = copy.deepcopy(data)
-        sections = plugin_sections() if set(data) - set(CORE_KEYS) else {}
-        check_keys("", data, set(CORE_KEYS) | set(sections))
-        database_type = check_value("database_type", data.pop("database_type", "sqlite"), "").lower()
+        extra = {key: value for key, value in data.items() if key != "database_type" and key not in CORE_SECTIONS}
+        declared = plugin_sections() if extra else {}
+        check_keys("", data, {"database_type", *CORE_SECTIONS, *declared})
+        database_type = check_value("database_type", data.get("database_type", "sqlite"), "").lower()
         if database_type not in DATABASE_TYPES:
             raise ConfigError(
                 f"database_type must be one of {', '.join(DATABASE_TYPES)}, not {database_type!r}")
-        database = data.pop("database", None)
-        if database is None:
-            database = {"path": "dejavu_cn.sqlite3"} if database_type == "sqlite" else {}
-        database = check_section("database", database, DATABASE_KEYS)
-        for name, defaults in sections.items():
-            if name in data:
-                check_section(name, data[name], defaults())
-        config = cls(
-            database_type=database_type,
-            database=database,
-            fingerprint=_build(FingerprintParams, data.pop("fingerprint", None), "fingerprint"),
-            recognition=_build(RecognitionParams, data.pop("recognition", None), "recognition"),
-            register=_build(RegisterParams, data.pop("register", None), "register"),
-            extra=data,
-            base_dir=str(base_dir),
-        )
-        config._check_database()
-        return config
+        core = {name: build_section(section_cls, data.get(name), name) for name, section_cls in CORE_SECTIONS.items()}
+        core["database"].check_for(database_type)
+        plugins = tuple((name, build_section(declared[name](), value, name)) for name, value in extra.items())
+        return cls(database_type=database_type, plugins=plugins, base_dir=str(base_dir), **core)
 
-    def _check_database(self):
-        try:
-            timeout = float(self.database.get("timeout_seconds", DB_TIMEOUT_DEFAULT))
-        except (TypeError, ValueError):
-            raise ConfigError("'database.timeout_seconds' must be a number") from None
-        if not 1.0 <= timeout <= 86400.0:
-            raise ConfigError("'database.timeout_seconds' must be in [1, 86400] seconds")
-        if self.database_type == "sqlite":
-            if not self.database.get("path"):
-                raise ConfigError("sqlite needs 'database.path' (a file, or ':memory:')")
-        else:
-            for key in ("host", "user", "database"):
-                if not self.database.get(key):
-                    raise ConfigError(f"mysql needs 'database.{key}'")
-            check_tls(self.database.get("tls", "auto"), self.database.get("tls_ca"))
+    def section(self, name, cls=None):
+        """The section ``name`` of a package built on the core (``web``,
+        ``speech``...): as configured, or its defaults (``cls``: the
+        section's class, when the caller knows it)."""
+        for key, value in self.plugins:
+            if key == name:
+                return value
+        if cls is not None:
+            return build_section(cls, None, name)
+        declared = plugin_sections()
+        if name not in declared:
+            raise ConfigError(f"no configuration section '{name}' (is the package that owns it installed?)")
+        return build_section(declared[name](), None, name)
+
+    def replace(self, **sections):
+        """A copy with some sections replaced, each given as an object or a
+        dict of changed keys (``config.replace(recognition={"top": 3})``);
+        validated like a file."""
+        data = self.to_dict()
+        for name, value in sections.items():
+            if dataclasses.is_dataclass(value):
+                value = dataclasses.asdict(value)
+            data[name] = {**data.get(name, {}), **value} if isinstance(value, dict) else value
+        return Config.from_dict(data, base_dir=self.base_dir)
+
+    def resolve_path(self, path):
+        """A path from the configuration, relative to its file's folder."""
+        return os.path.realpath(os.path.join(self.base_dir, os.path.expanduser(path)))
 
     def db_timeout_seconds(self):
         """``database.timeout_seconds`` (s)."""
-        return float(self.database.get("timeout_seconds", DB_TIMEOUT_DEFAULT))
+        return self.database.timeout_seconds
 
     def sqlite_path(self):
-        path = self.database["path"]
-        return path if path == ":memory:" else self._resolve(path)
-
-    def _resolve(self, path):
-        """A path from the configuration, relative to its file."""
-        return os.path.realpath(os.path.join(self.base_dir, os.path.expanduser(path)))
+        path = self.database.path
+        return path if path == ":memory:" else self.resolve_path(path)
 
     def mysql_settings(self):
-        """Connection settings for PyMySQL, password resolved from the environment."""
+        """Connection settings for PyMySQL, the password resolved from the environment."""
         db = self.database
-        env_name = db.get("password_env", PASSWORD_ENV_DEFAULT)
-        password = os.environ.get(env_name, db.get("password", "")) if env_name else db.get("password", "")
-        return {
-            "host": db["host"],
-            "port": int(db.get("port", 3306)),
-            "user": db["user"],
-            "password": password or "",
-            "database": db["database"],
-            "tls": db.get("tls", "auto"),
-            "tls_ca": self._resolve(db["tls_ca"]) if db.get("tls_ca") else None,
-            "timeout_seconds": self.db_timeout_seconds(),
-        }
+        return {"host": db.host, "port": db.port, "user": db.user, "password": db.password_value(),
+                "database": db.database, "tls": db.tls,
+                "tls_ca": self.resolve_path(db.tls_ca) if db.tls_ca else None,
+                "timeout_seconds": db.timeout_seconds}
 
     def to_dict(self):
-        out = {
-            "database_type": self.database_type,
-            "database": dict(self.database),
-            "fingerprint": dataclasses.asdict(self.fingerprint),
-            "recognition": dataclasses.asdict(self.recognition),
-            "register": dataclasses.asdict(self.register),
-        }
+        """The configuration as a dict shaped like ``config.json`` (every key)."""
+        out = {"database_type": self.database_type}
+        for name in CORE_SECTIONS:
+            out[name] = dataclasses.asdict(getattr(self, name))
         out["register"]["extensions"] = list(self.register.extensions)
-        out.update(copy.deepcopy(self.extra))
+        for name, value in self.plugins:
+            out[name] = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(value).items()}
         return out
 
     def redacted(self):
-        """A copy of :meth:`to_dict` safe to print or log: no password."""
+        """A copy of :meth:`to_dict` safe to print or log: no password or token."""
         out = self.to_dict()
-        if "password" in out["database"]:
-            out["database"]["password"] = "***" if out["database"]["password"] else ""
+        for section, key in (("database", "password"), ("web", "token")):
+            if out.get(section, {}).get(key):
+                out[section][key] = "***"
         return out
-
-    def section(self, name):
-        """A section owned by another package (``web``, ``speech``...), or ``{}``."""
-        value = self.extra.get(name, {})
-        if not isinstance(value, dict):
-            raise ConfigError(f"'{name}' must be an object")
-        return value
 
 
 def plugin_sections():
-    """{section name: callable -> {key: default}} of the sections that
-    packages built on the core (``web``, ``segment``, ``speech``...) own:
-    each plugin module (see :mod:`dejavu_cn.plugins`) may declare them in a
-    ``CONFIG_SECTIONS`` dict, so a typo there is caught when any command
-    starts, not when the page is served."""
+    """{section name: callable -> section class} of the sections that
+    packages built on the core (``web``, ``segment``, ``speech``,
+    ``microphone``) own: each plugin module (see :mod:`dejavu_cn.plugins`)
+    declares them in a ``CONFIG_SECTIONS`` dict (a callable, so the class's
+    module is imported only when a configuration uses the section)."""
     from .plugins import plugin_modules
     sections = {}
     for module in plugin_modules():
@@ -401,19 +462,72 @@ def default_config_path():
     return path
 
 
-def load_config(path=None):
-    """Read a JSON configuration file; ``None`` gives the built-in defaults
-    (SQLite file ``dejavu_cn.sqlite3`` in the current directory)."""
-    if path is None:
-        return Config.from_dict({})
-    from pathlib import Path          # here: the command line's start-up does not pay for it
-    path = Path(path)
+def _setting_value(text):
+    """A value given as text (environment, ``--set``): JSON if it parses
+    (numbers, true/false, lists), else the text itself."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path} is not valid JSON: {exc}") from None
-    return Config.from_dict(data, base_dir=path.resolve().parent)
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _override(data, place, key, value):
+    """Set ``data[place][key]`` (``place`` None: a top-level key)."""
+    if place is None:
+        data[key] = value
+        return
+    section = data.setdefault(place, {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"'{place}' must be an object")
+    section[key] = value
+
+
+def environment_settings(environ=None):
+    """[(section, key, value)] from ``DEJAVU_CN_<SECTION>__<KEY>`` variables."""
+    environ = os.environ if environ is None else environ
+    found = []
+    for name in sorted(environ):
+        if name.startswith(ENV_PREFIX) and "__" in name[len(ENV_PREFIX):]:
+            place, key = name[len(ENV_PREFIX):].lower().split("__", 1)
+            found.append((place, key, _setting_value(environ[name])))
+    return found
+
+
+def parse_setting(text):
+    """``SECTION.KEY=VALUE`` (or ``KEY=VALUE`` for a top-level key such as
+    ``database_type``) as (section or None, key, value)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise ConfigError(f"a setting is written SECTION.KEY=VALUE, not {text!r}")
+    place, dot, key = name.strip().rpartition(".")
+    return (place if dot else None), key, _setting_value(value)
+
+
+def load_config(path=None, *, settings=(), environ=None):
+    """The configuration: the file at ``path`` (None: no file, the
+    defaults), then the environment's ``DEJAVU_CN_<SECTION>__<KEY>``
+    variables, then ``settings`` (``"SECTION.KEY=VALUE"`` strings, as
+    ``--set`` gives them), each winning over the one before; checked whole.
+
+    Raises
+    ------
+    ConfigError
+    """
+    data, base_dir = {}, "."
+    if path is not None:
+        from pathlib import Path          # here: the command line's start-up does not pay for it
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path} is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the configuration must be a JSON object")
+        base_dir = path.resolve().parent
+    for place, key, value in environment_settings(environ) + [parse_setting(s) for s in settings]:
+        _override(data, place, key, value)
+    return Config.from_dict(data, base_dir=base_dir)

@@ -165,8 +165,18 @@ def _hann(window_size):
     return window
 
 
-LOBE_FRAMES = 1      # frames either side that belong to a peak's own main lobe (hop = window / 4)
-LOBE_BINS = 2        # bins either side that belong to it (a Hann window's main lobe is 4 bins wide)
+LOBE_BINS = 2        # bins either side that belong to a peak's own main lobe (a Hann window's is 4 bins wide,
+                     # whatever its size)
+
+
+def lobe_frames(params):
+    """Frames either side that belong to a peak's own main lobe in time: a
+    Hann window's weight is mostly in its middle half, so a sound spreads
+    over ``window / 2`` samples, ``window / (4 hop)`` frames either side
+    (1 with the defaults, hop = window / 4); at least 1, and inside the
+    peak neighbourhood."""
+    spread = int(round(params.window_size / (4 * params.hop_size)))
+    return max(1, min(spread, params.peak_neighborhood_time))
 MAX_MARGIN_DB = 20.0  # margins are capped: beyond this a peak is as safe as it gets
 
 
@@ -326,6 +336,7 @@ class StreamingFingerprinter:
         self.spec_high = min(params.window_size // 2 + 1, self.high + params.peak_neighborhood_freq)
         self.T = params.peak_neighborhood_time
         self.F = params.peak_neighborhood_freq
+        self.lobe = lobe_frames(params)
         self.W = int(round(params.peak_level_seconds / params.frame_seconds()))   # level window, frames either side
         self.context = max(self.T, self.W)
         self.rank_half = int(round(0.5 / params.frame_seconds()))      # +-0.5 s window for the per-second cap
@@ -458,21 +469,21 @@ class StreamingFingerprinter:
     def _margins(self, slab, across, r, c):
         """dB by which each peak at (``r``, ``c``) of ``slab`` beats the rest
         of its neighbourhood (T frames, F bins either side) outside its own
-        main lobe (LOBE_FRAMES, LOBE_BINS either side).
+        main lobe (``self.lobe`` frames, LOBE_BINS bins either side).
 
         That ring is two bands: the frames beyond the lobe, all 2F+1 bins
         (``across``, the maximum over +-F bins, read at those frames), and the
         lobe's own frames, the bins beyond the lobe (the maximum over
-        +-LOBE_FRAMES frames, read at those bins): a dozen reads per peak.
+        +-``self.lobe`` frames, read at those bins): a dozen reads per peak.
         """
         if self.p.peak_margin_weight == 0 or r.size == 0:
             return np.zeros(r.size, np.float32)
-        T, F = self.T, self.F
-        rows = r[:, None] + np.r_[-T:-LOBE_FRAMES, LOBE_FRAMES + 1:T + 1]
+        T, F, lobe = self.T, self.F, self.lobe
+        rows = r[:, None] + np.r_[-T:-lobe, lobe + 1:T + 1]
         best = _gather_max(across, rows, np.broadcast_to(c[:, None], rows.shape))
         cols = c[:, None] + np.r_[-F:-LOBE_BINS, LOBE_BINS + 1:F + 1]
         if cols.shape[1]:
-            lobe_rows = window_max(slab, LOBE_FRAMES, axis=0)
+            lobe_rows = window_max(slab, lobe, axis=0)
             best = np.maximum(best, _gather_max(lobe_rows, np.broadcast_to(r[:, None], cols.shape), cols))
         with np.errstate(divide="ignore"):        # nothing around (a one-frame signal): as safe as it gets
             ratio = slab[r, c] / np.maximum(best, np.float32(0.0))

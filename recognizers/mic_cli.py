@@ -14,6 +14,14 @@ from dejavu_cn.cli.library import format_duration
 from .cli import describe_candidate
 
 
+def _microphone_section():
+    from .streaming import MicrophoneParams
+    return MicrophoneParams
+
+
+CONFIG_SECTIONS = {"microphone": _microphone_section}      # see dejavu_cn.plugins
+
+
 def _device_arg(p):
     p.add_argument("--device", metavar="D", default=None,
                    help="input device: index or name (see 'dejavu-cn devices'); default: the system's default input")
@@ -92,9 +100,8 @@ class RecognizeMicCommand:
     help = "recognise what the microphone hears (stops as soon as it is sure)"
 
     def configure(self, p):
-        from .streaming import MAX_SECONDS
-        p.add_argument("--seconds", type=_positive, default=MAX_SECONDS, metavar="MAX",
-                       help="give up after this many seconds")
+        p.add_argument("--seconds", type=_positive, default=None, metavar="MAX",
+                       help="give up after this many seconds (default: the configuration's microphone.max_seconds, 10)")
         _device_arg(p)
         add_json_flag(p)
 

@@ -34,7 +34,7 @@ from dejavu_cn.audio import from_pcm
 from dejavu_cn.errors import ParameterError, RecognitionError
 
 from .base import BaseRecognizer
-from .streaming import MAX_SECONDS, Monitor, recognize_stream
+from .streaming import Monitor, recognize_stream
 
 log = logging.getLogger(__name__)
 
@@ -326,7 +326,7 @@ class MicrophoneRecognizer(BaseRecognizer):
                                 target_rate=self.dejavu.params.sample_rate, chunk_seconds=self.chunk_seconds,
                                 quiet=self.quiet)
 
-    def recognize(self, max_seconds=MAX_SECONDS, *, device=None, stream=None, on_look=None, on_audio=None, stop=None):
+    def recognize(self, max_seconds=None, *, device=None, stream=None, on_look=None, on_audio=None, stop=None):
         """Listen until the answer is safe, or give up after ``max_seconds``.
 
         Parameters

@@ -2,17 +2,16 @@
 from dejavu_cn.cli import add_json_flag, add_output_option
 from dejavu_cn.cli.library import format_duration
 from dejavu_cn.errors import ParameterError
-from dejavu_cn.config import dataclass_defaults
 from segmenter.cli import add_segment_options, segment_params_from_args
 
 
 
-def _speech_keys():
+def _speech_section():
     from .speech import SpeechParams
-    return dataclass_defaults(SpeechParams)
+    return SpeechParams
 
 
-CONFIG_SECTIONS = {"speech": _speech_keys}      # see dejavu_cn.plugins
+CONFIG_SECTIONS = {"speech": _speech_section}      # see dejavu_cn.plugins
 VERDICT_WORDS = {"same": "same recording", "similar": "similar", "not_found": "not found"}
 
 

@@ -39,8 +39,10 @@ candidates' band-energy sketches against all the audio heard
 is a single test.
 """
 import copy
+import dataclasses
 import logging
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -53,18 +55,58 @@ from dejavu_cn.storage.base import Lookup
 
 log = logging.getLogger(__name__)
 
-LOOK_SECONDS = 0.4          # s of audio between two looks (matches)
-MIN_CONFIDENCE = 0.7        # early decision: confidence each confirming look must reach (one-shot default 0.4):
-                            # a chance alignment that strong has p <= 1e-7 (see dejavu_cn.matching)
-CONFIRMATIONS = 3           # consecutive agreeing looks needed to decide: 3 looks span 0.8 s of new audio
-OFFSET_TOLERANCE = 0.1      # s; two looks agree when their song offsets at stream start differ by at most this
-MAX_SECONDS = 10.0          # s; a recognition gives up with "no match" after this much audio
-LISTEN_WINDOW = 12.0        # s of recent audio a continuous monitor identifies songs from
-RECENT_SECONDS = 4.0        # s of recent audio checked for "is the song still playing"
-END_SECONDS = 4.0           # s without the playing song before its end is announced
-KEEP_CONFIDENCE = 0.05      # confidence of the playing song in the recent audio that counts as "still there"
-CACHE_ROWS_MAX = 2_000_000  # database rows cached before rows of forgotten hashes are dropped (48 MB)
-CACHE_KEYS_MAX = 300_000    # hashes remembered as looked up before forgotten ones are dropped (~100 s of audio)
+@dataclass(frozen=True)
+class MicrophoneParams:
+    """Live recognition: the ``microphone`` section of the configuration
+    (``recognize mic``, ``listen``, and any stream fed to
+    :func:`recognize_stream` or :class:`Monitor`)."""
+
+    look_seconds: float = 0.4         # s of audio between two looks (matches)
+    min_confidence: float = 0.7       # early decision: confidence each confirming look must reach (one-shot
+                                      # default 0.4): a chance alignment that strong has p <= 1e-7
+    confirmations: int = 3            # consecutive agreeing looks needed to decide: 3 looks span 0.8 s of new audio
+    offset_tolerance: float = 0.1     # s; two looks agree when their song offsets at stream start differ by this
+    max_seconds: float = 10.0         # s; a recognition gives up with "no match" after this much audio
+    listen_window_seconds: float = 12.0   # s of recent audio a continuous monitor identifies songs from
+    recent_seconds: float = 4.0       # s of recent audio checked for "is the song still playing"
+    end_seconds: float = 4.0          # s without the playing song before its end is announced
+    keep_confidence: float = 0.05     # confidence of the playing song in the recent audio that counts as "still there"
+    cache_rows: int = 2_000_000       # database rows cached before rows of forgotten hashes are dropped (48 MB)
+    cache_keys: int = 300_000         # hashes remembered as looked up before forgotten ones are dropped (~100 s)
+
+    def validate(self):
+        checks = [
+            (self.look_seconds > 0, "look_seconds must be > 0"),
+            (0.0 <= self.min_confidence <= 1.0 and 0.0 <= self.keep_confidence <= 1.0,
+             "min_confidence and keep_confidence must be in [0, 1]"),
+            (self.confirmations >= 1, "confirmations must be >= 1"),
+            (self.offset_tolerance >= 0, "offset_tolerance must be >= 0"),
+            (self.max_seconds > 0, "max_seconds must be > 0"),
+            (min(self.listen_window_seconds, self.recent_seconds, self.end_seconds) > 0,
+             "listen_window_seconds, recent_seconds and end_seconds must be > 0"),
+            (self.cache_rows >= 1 and self.cache_keys >= 1, "cache_rows and cache_keys must be >= 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ParameterError(f"microphone parameters: {message}")
+        return self
+
+
+def live_params(engine, params=None, **changes):
+    """The live-recognition settings: ``params`` (default: the engine's
+    configuration's ``microphone`` section) with ``changes`` applied, checked."""
+    if params is None:
+        params = engine.config.section("microphone", MicrophoneParams)
+    return dataclasses.replace(params, **changes).validate() if changes else params
+
+
+# Heuristics of the monitor, in seconds of stream time (not settings: they
+# follow from how a song is heard, whatever the analysis parameters).
+CLUSTER_SECONDS = 0.5       # a match time counts when others lie within this either side...
+CLUSTER_NEIGHBOURS = 2      # ...at least this many (a lone hash that agreed by chance does not)
+STILL_PLAYING_SECONDS = 1.5 # the playing song was confirmed this recently: nothing new to identify
+OVERLAP_SECONDS = 0.5       # a new song is looked for from this long before the last one was last heard
+PAST_END_SECONDS = 1.0      # the song's position passed its end by this much: it ended
 
 
 class _Confirmer:
@@ -106,14 +148,11 @@ class StreamingMatcher:
     Parameters
     ----------
     engine : dejavu_cn.Dejavu
-    look_seconds : float
-        Seconds of audio between looks (re-matches).
-    min_confidence : float
-        Confidence, in [0, 1], each confirming look must reach.
-    confirmations : int
-        Consecutive agreeing looks needed to decide (>= 1).
-    offset_tolerance : float
-        Seconds; looks agree when the song offsets differ by at most this.
+    params : MicrophoneParams, optional
+        Default: the engine configuration's ``microphone`` section.
+    **changes
+        Fields of :class:`MicrophoneParams` to change (``look_seconds``,
+        ``min_confidence``, ``confirmations``, ``offset_tolerance``...).
     window_seconds : float or None
         Keep only the hashes of this many recent seconds (continuous
         monitoring); None keeps everything (one recognition).
@@ -127,22 +166,20 @@ class StreamingMatcher:
     :func:`answer_from_look` turns it into the position at the answer.
     """
 
-    def __init__(self, engine, *, look_seconds=LOOK_SECONDS, min_confidence=MIN_CONFIDENCE,
-                 confirmations=CONFIRMATIONS, offset_tolerance=OFFSET_TOLERANCE, window_seconds=None, top=None):
-        if look_seconds <= 0:
-            raise ParameterError("look_seconds must be > 0")
-        if confirmations < 1:
-            raise ParameterError("confirmations must be >= 1")
+    def __init__(self, engine, *, params=None, window_seconds=None, top=None, **changes):
         if window_seconds is not None and window_seconds <= 0:
             raise ParameterError("window_seconds must be > 0 or None")
         self.engine = engine
+        self.live = live_params(engine, params, **changes)
         self.params = engine.query_params()
         self.rate = self.params.sample_rate
         self.shifts = engine.config.recognition.query_shifts
-        self.look_seconds = float(look_seconds)
+        self.look_seconds = self.live.look_seconds
         self.window_seconds = window_seconds
         self.top = top
-        self.confirmer = _Confirmer(min_confidence, confirmations, offset_tolerance)
+        self.confirmer = _Confirmer(self.live.min_confidence, self.live.confirmations, self.live.offset_tolerance)
+        # a final hash is released this long after its sound: the window keeps that much more audio
+        self._lag_seconds = 1.0 + StreamingFingerprinter(self.params).lag_frames * self.params.frame_seconds()
         # one recognition (no window) also keeps the first analysis's band energies, for :meth:`sketch`
         self._fps = [StreamingFingerprinter(self.params, keep_sketch=k == 0 and window_seconds is None)
                      for k in range(self.shifts)]
@@ -214,7 +251,7 @@ class StreamingMatcher:
             self._hashes = np.concatenate([self._hashes] + new_hashes)
             self._times = np.concatenate([self._times] + new_times)
         if self.window_seconds is not None:
-            self.forget_before(self.seconds - self.window_seconds - 3.0)  # provisional tail lags ~2.2 s
+            self.forget_before(self.seconds - self.window_seconds - self._lag_seconds)
 
     def forget_before(self, seconds):
         """Drop final hashes older than stream time ``seconds``."""
@@ -259,7 +296,7 @@ class StreamingMatcher:
         self._known = np.union1d(self._known, uniq_keys)
         if rows.keys.size:
             self._lookup = Lookup.concat([self._lookup, rows])
-        if self._lookup.keys.size > CACHE_ROWS_MAX or self._known.size > CACHE_KEYS_MAX:
+        if self._lookup.keys.size > self.live.cache_rows or self._known.size > self.live.cache_keys:
             self._prune_cache()
 
     def _prune_cache(self):
@@ -347,7 +384,7 @@ def answer_from_look(result, *, decided, frame_seconds):
     return answer
 
 
-def recognize_stream(engine, chunks, *, max_seconds=MAX_SECONDS, on_look=None, **matcher_options):
+def recognize_stream(engine, chunks, *, max_seconds=None, on_look=None, **matcher_options):
     """Recognise a stream, stopping as soon as the decision is safe.
 
     Parameters
@@ -355,8 +392,9 @@ def recognize_stream(engine, chunks, *, max_seconds=MAX_SECONDS, on_look=None, *
     engine : dejavu_cn.Dejavu
     chunks : iterable of np.ndarray
         Mono float32 pieces at ``engine.params.sample_rate`` (any sizes).
-    max_seconds : float
-        Give up with ``match: None`` after this many stream seconds.
+    max_seconds : float, optional
+        Give up with ``match: None`` after this many stream seconds
+        (default: ``microphone.max_seconds``).
     on_look : callable(dict), optional
         Called with every look's result (progress, plots).
     **matcher_options
@@ -369,9 +407,10 @@ def recognize_stream(engine, chunks, *, max_seconds=MAX_SECONDS, on_look=None, *
         None, ``candidates``, ``query_seconds``, ``decided_seconds``, ``input_total_hashes``,
         ``timings`` and ``seconds_listened``. JSON-serialisable.
     """
+    matcher = StreamingMatcher(engine, **matcher_options)
+    max_seconds = matcher.live.max_seconds if max_seconds is None else max_seconds
     if max_seconds <= 0:
         raise ParameterError("max_seconds must be > 0")
-    matcher = StreamingMatcher(engine, **matcher_options)
     frame = engine.params.frame_seconds()
     limit = int(round(max_seconds * matcher.rate))
     last = None
@@ -414,7 +453,7 @@ def _decided_by_sketch(engine, result, matcher):
     return best["decided_by"] == "sketch" and best["confidence"] >= rec.threshold
 
 
-def _clustered(times, window=0.5, neighbours=2):
+def _clustered(times, window=CLUSTER_SECONDS, neighbours=CLUSTER_NEIGHBOURS):
     """The match times (sorted, distinct) that have at least ``neighbours``
     other distinct match times within ``window`` seconds: where a song
     starts or was last heard is read from these, not from a lone hash that
@@ -444,26 +483,26 @@ class Monitor:
     Parameters
     ----------
     engine : dejavu_cn.Dejavu
-    window_seconds : float
-        Seconds of recent audio new songs are identified from.
-    recent_seconds : float
-        Seconds of recent audio searched for the playing song.
-    end_seconds : float
-        Seconds without the playing song before "end".
-    keep_confidence : float
-        Confidence of the playing song at its alignment in the recent audio
-        that counts as still playing.
     **matcher_options
-        Passed to :class:`StreamingMatcher`.
+        Passed to :class:`StreamingMatcher`: ``params`` and changed fields
+        of :class:`MicrophoneParams`, among them ``listen_window_seconds``
+        (recent audio new songs are identified from), ``recent_seconds``
+        (recent audio searched for the playing song), ``end_seconds``
+        (without the playing song before "end") and ``keep_confidence``
+        (its confidence at its alignment in the recent audio that counts
+        as still playing).
     """
 
-    def __init__(self, engine, *, window_seconds=LISTEN_WINDOW, recent_seconds=RECENT_SECONDS,
-                 end_seconds=END_SECONDS, keep_confidence=KEEP_CONFIDENCE, **matcher_options):
-        self.matcher = StreamingMatcher(engine, window_seconds=window_seconds, **matcher_options)
+    def __init__(self, engine, **matcher_options):
+        live = live_params(engine, matcher_options.pop("params", None),
+                           **{k: matcher_options.pop(k) for k in list(matcher_options)
+                              if k in MicrophoneParams.__dataclass_fields__})
+        self.matcher = StreamingMatcher(engine, params=live, window_seconds=live.listen_window_seconds,
+                                        **matcher_options)
         self.frame = engine.params.frame_seconds()
-        self.recent_seconds = float(recent_seconds)
-        self.end_seconds = float(end_seconds)
-        self.keep_confidence = float(keep_confidence)
+        self.recent_seconds = live.recent_seconds
+        self.end_seconds = live.end_seconds
+        self.keep_confidence = live.keep_confidence
         self.current = None        # the playing song's match (offset at stream time 0)
         self.last_heard = None     # stream time the playing song was last confirmed
         self.since = 0.0           # new songs are identified from audio after this time
@@ -530,12 +569,13 @@ class Monitor:
             if heard is not None:
                 self.last_heard = max(self.last_heard, heard)
             song_pos = self.current["offset_seconds"] + now
-            if now - self.last_heard >= self.end_seconds or song_pos > self.current["song_duration_seconds"] + 1.0:
+            if (now - self.last_heard >= self.end_seconds
+                    or song_pos > self.current["song_duration_seconds"] + PAST_END_SECONDS):
                 events.append(self._end_event(now))
-            elif now - self.last_heard < 1.5:           # clearly still playing: nothing new to identify
+            elif now - self.last_heard < STILL_PLAYING_SECONDS:
                 m.confirmer.reset()
                 return events
-        since = self.since if self.current is None else max(self.since, self.last_heard - 0.5)
+        since = self.since if self.current is None else max(self.since, self.last_heard - OVERLAP_SECONDS)
         result = m.look(since=since)
         if not result["decided"]:
             return events

@@ -3,18 +3,17 @@ import os
 
 from dejavu_cn.cli import add_json_flag, add_output_option
 from dejavu_cn.cli.library import format_duration
-from dejavu_cn.config import dataclass_defaults
 from dejavu_cn.errors import RecognitionError
 
 SEGMENT_RATE = 16000   # Hz; sentences are analysed and written at this rate
 
 
-def _segment_keys():
+def _segment_section():
     from .silence import SegmentParams
-    return dataclass_defaults(SegmentParams)
+    return SegmentParams
 
 
-CONFIG_SECTIONS = {"segment": _segment_keys}      # see dejavu_cn.plugins
+CONFIG_SECTIONS = {"segment": _segment_section}      # see dejavu_cn.plugins
 
 
 def add_segment_options(p):
@@ -40,7 +39,7 @@ def segment_params_from_args(args, base=None):
     """A :class:`SegmentParams` dict from the options (``base``: defaults, e.g.
     the configuration's ``segment`` section)."""
     from .silence import SegmentParams
-    values = dict(base or {})
+    values = base.to_dict() if base is not None else {}
     for option, key in (("min_silence_ms", "min_silence_ms"), ("silence_thresh_db", "silence_thresh_db"),
                         ("padding_ms", "padding_ms"), ("min_sentence_ms", "min_sentence_ms"),
                         ("max_sentence_ms", "max_sentence_ms")):

@@ -46,9 +46,8 @@ def create_app(config=None):
     """
     from flask import Flask
 
-    from .settings import WebSettings
     dejavu_config = resolve_config(config)
-    settings = WebSettings.from_config(dejavu_config)
+    settings = dejavu_config.section("web").resolved(dejavu_config)
     app = Flask(__name__)
     app.config.update(
         DEJAVU_CONFIG=dejavu_config,

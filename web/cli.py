@@ -6,12 +6,12 @@ import logging
 log = logging.getLogger(__name__)
 
 
-def _web_keys():
-    from .settings import DEFAULTS
-    return DEFAULTS
+def _web_section():
+    from .settings import WebSettings
+    return WebSettings
 
 
-CONFIG_SECTIONS = {"web": _web_keys}       # see dejavu_cn.plugins
+CONFIG_SECTIONS = {"web": _web_section}       # see dejavu_cn.plugins
 
 
 class ServeCommand:

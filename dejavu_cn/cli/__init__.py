@@ -43,7 +43,8 @@ class CliContext:
     @property
     def config(self):
         if self._config is None:
-            self._config = load_config(self.args.config or default_config_path())
+            self._config = load_config(self.args.config or default_config_path(),
+                                       settings=getattr(self.args, "settings", None) or ())
             log.debug("configuration: %s", json.dumps(self._config.redacted()))
         return self._config
 
@@ -163,6 +164,9 @@ def build_parser(commands):
     parser.add_argument("--config", metavar="FILE",
                         help=f"configuration file (default: ${CONFIG_ENV} if set, else ./config.json if "
                              "present, else built-in defaults: SQLite file dejavu_cn.sqlite3)")
+    parser.add_argument("--set", action="append", dest="settings", metavar="SECTION.KEY=VALUE",
+                        help="a setting that wins over the file and the environment's DEJAVU_CN_SECTION__KEY "
+                             "(repeatable; e.g. --set recognition.threshold=0.5)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     parser.add_argument("--version", action="version", version=f"dejavu-cn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_CommandParser)

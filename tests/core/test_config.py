@@ -112,5 +112,4 @@ def test_json_booleans_and_whole_numbers_are_accepted():
     c = Config.from_dict({"recognition": {"top": 3.0, "threshold": 1}, "web": {"keep_registered": False},
                           "segment": {"relative": True}})
     assert c.recognition.top == 3 and isinstance(c.recognition.top, int) and c.recognition.threshold == 1.0
-    from web.settings import WebSettings
-    assert WebSettings.from_config(c).keep_registered is False
+    assert c.section("web").keep_registered is False and c.section("segment").relative is True

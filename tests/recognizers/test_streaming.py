@@ -189,11 +189,9 @@ def test_stream_resampler_equals_whole_resampling(orig):
     np.testing.assert_allclose(y[:n], ref[:n], atol=1e-5)
 
 
-def test_monitor_memory_stays_bounded(engine, song_ids, monkeypatch):
-    import recognizers.streaming as streaming
-    monkeypatch.setattr(streaming, "CACHE_KEYS_MAX", 20000)
+def test_monitor_memory_stays_bounded(engine, song_ids):
     stream = np.concatenate([song(12), song(13)])
-    monitor = Monitor(engine, window_seconds=6.0)
+    monitor = Monitor(engine, cache_keys=20000, listen_window_seconds=6.0)
     events, sizes = [], []
     for piece in pieces(stream, np.random.default_rng(2)):
         events.extend(monitor.feed(piece))
