@@ -41,7 +41,7 @@ from dejavu_cn.fingerprint import drop_repeated, fingerprint, sketch_of  # noqa:
 from dejavu_cn.hashing import hash_keys  # noqa: E402
 from dejavu_cn.matching import align  # noqa: E402
 from dejavu_cn.sketch import to_bytes  # noqa: E402
-from dejavu_cn.storage.base import Lookup  # noqa: E402
+from dejavu_cn.columns import Lookup  # noqa: E402
 from dejavu_cn.storage.counts import COUNT_BITS, key_buckets  # noqa: E402
 
 LENGTHS = (1.0, 2.0, 3.0, 5.0, 10.0)
@@ -246,12 +246,12 @@ def _query_clip(n):
     return {"n": n, "condition": spec["condition"], "length": spec["length"], "known": spec["known"],
             "accepted": bool(accept), "accept": sorted(accept), "correct": bool(match and match["song_id"] in accept),
             "matched": match is not None, "offset_error": error,
-            "true_votes": true_c["hashes_matched_in_input"] if true_c else 0,
+            "true_votes": true_c["aligned_frames"] if true_c else 0,
             "true_confidence": true_c["confidence"] if true_c else 0.0,
             "best_confidence": result["candidates"][0]["confidence"] if result["candidates"] else 0.0,
             "hashes": int(result["input_total_hashes"]), "rows": rows, "decided_seconds": result["decided_seconds"],
             "songs_hit": stats["songs_hit"], "votes": stats["pairs"], "query_seconds": query.duration_seconds,
-            "raw": [(c.song_id, c.aligned, c.hits, index.songs_by_id([c.song_id])[c.song_id]["duration_seconds"])
+            "raw": [(c.song_id, c.aligned_frames, c.hits, index.songs_by_id([c.song_id])[c.song_id]["duration_seconds"])
                     for c in raw],
             "ms": 1000 * elapsed}
 

@@ -39,6 +39,7 @@ import json
 import os
 from dataclasses import dataclass, fields
 
+from .decision import Rule
 from .errors import ConfigError, ParameterError
 
 PASSWORD_ENV_DEFAULT = "DEJAVU_CN_DB_PASSWORD"
@@ -184,6 +185,15 @@ class RecognitionParams:
                                       # share of its votes (a loop)
     max_query_seconds: float = 60.0   # s; a file is recognised on its first 60 s (decoded no further: memory and
                                       # time stay bounded, 2.6 MB of samples; 20x the 3 s that decide a clear match)
+
+    def rule(self):
+        """The decision on a whole query (see :func:`dejavu_cn.decision.decide`)."""
+        return Rule(self.threshold)
+
+    def early_rule(self):
+        """The decision on a clip's opening seconds: a stronger match, at an
+        offset no other place of the song rivals."""
+        return Rule(self.early_confidence, max_repeat_share=self.early_repeat_share)
 
     def shifts_for(self, duration_seconds):
         """Start points at which a query of this duration is analysed: a long

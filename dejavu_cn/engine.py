@@ -14,31 +14,25 @@ schema; the store is opened on first use.
 """
 import logging
 import os
+import threading
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from .audio import decode_file
 from .config import Config, load_config
+from .decision import Decision, decide, rank
 from .hashing import HASH_BYTES, hash_keys
 from .matching import Query, QueryAnalysis, align, confidence_from_p, query_params, read_order, score_candidates
 from .register import (DUPLICATE, FAILED_BEFORE, REGISTERED, SKIPPED, FileOutcome, collect_files,
                        register_files)
 from .sketch import from_bytes, verify
-from .storage import Lookup, open_storage
+from .columns import Lookup
+from .storage import open_storage
 from .storage.counts import buckets
 
 log = logging.getLogger(__name__)
-
-EARLY_REPEAT_SHARE = 0.7     # an early decision also needs the offset unambiguous: no other window this strong
-
-
-def rank_candidates(candidates):
-    """Sort candidate dicts in place, best first (confidence, then aligned
-    votes); returns them."""
-    candidates.sort(key=lambda r: (-r["confidence"], -r["hashes_matched_in_input"]))
-    return candidates
-
 
 def _unchanged(path, remembered):
     """Whether a file still has the size and modification time it failed with."""
@@ -58,7 +52,12 @@ class Dejavu:
         A configuration dict (the shape of ``config.json``), a
         :class:`Config`, a path to a JSON file, or None for the defaults.
     storage : Storage, optional
-        Use this store instead of the one the configuration names.
+        Use this store instead of the one the configuration names (shared
+        by every thread: the caller makes it safe).
+
+    One engine serves a whole process: each thread that uses it gets a
+    database connection of its own (:attr:`storage`), the schema being
+    created and the parameters checked once, by the first.
     """
 
     def __init__(self, config=None, *, storage=None):
@@ -69,6 +68,11 @@ class Dejavu:
         else:
             self.config = load_config(config)
         self._storage = storage
+        self._local = threading.local()       # .store: this thread's store
+        self._stores = []                     # every store opened for a thread (close() closes them)
+        self._stores_lock = threading.Lock()
+        self._set_up = False                  # the schema exists and the parameters match
+        self._own_storage = False             # self._storage was opened here (an in-memory database)
         if storage is not None:
             import dataclasses
             storage.setup(dataclasses.asdict(self.config.fingerprint))
@@ -81,14 +85,32 @@ class Dejavu:
 
     @property
     def storage(self):
-        if self._storage is None:
-            self._storage = open_storage(self.config)
-        return self._storage
+        """The calling thread's store, opened on first use (an in-memory
+        SQLite database has one store, which every thread shares)."""
+        if self._storage is None and self.config.database_type == "sqlite" and self.config.database.path == ":memory:":
+            self._storage, self._own_storage = open_storage(self.config), True
+        if self._storage is not None:
+            return self._storage
+        store = getattr(self._local, "store", None)
+        if store is None:
+            with self._stores_lock:
+                store = open_storage(self.config, setup=not self._set_up)
+                self._set_up = True
+                self._stores.append(store)
+            self._local.store = store
+        return store
 
     def close(self):
+        """Close every connection the engine opened (they open again if it is used)."""
+        with self._stores_lock:
+            stores, self._stores = self._stores, []
+            self._local = threading.local()
+        for store in stores:
+            store.close()
         if self._storage is not None:
             self._storage.close()
-            self._storage = None
+            if self._own_storage:
+                self._storage = None
 
     def __enter__(self):
         return self
@@ -168,60 +190,59 @@ class Dejavu:
         """Recognise mono float32 samples at the analysis rate.
 
         A clip longer than ``recognition.early_seconds`` (by half) is first
-        matched on its opening seconds; a match there with at least
-        ``early_confidence``, whose audio does not also fit elsewhere in the
-        song (a loop: ``repeat_votes``), is the answer (a clear match needs
-        no more audio, and looks up a fraction of the rows). Otherwise the
-        whole clip decides, reusing the rows already read. The rows read
-        are bounded (:class:`QueryReader`): ``recognition.row_budget``,
-        rarest hashes first; when that leaves the clip undecided, the rows
-        of all its hashes are read for the ``candidate_songs`` best
-        candidates only (two-stage matching: the database skips the other
-        songs' rows). If no candidate then reaches the threshold on hashes,
-        the first ``sketch_candidates`` are checked against their songs'
-        sketches (:meth:`check_sketches`).
+        matched on its opening seconds and decided there under
+        :meth:`~dejavu_cn.config.RecognitionParams.early_rule` (a clear
+        match at an unambiguous offset needs no more audio, and looks up a
+        fraction of the rows). Otherwise the whole clip decides, under
+        :meth:`~dejavu_cn.config.RecognitionParams.rule`, reusing the rows
+        already read. The rows read are bounded (:class:`QueryReader`):
+        ``recognition.row_budget``, rarest hashes first; when that leaves
+        the clip undecided, the rows of all its hashes are read for the
+        ``candidate_songs`` best candidates only (two-stage matching: the
+        database skips the other songs' rows). If no candidate then reaches
+        the threshold on hashes, the first ``sketch_candidates`` are checked
+        against their songs' sketches (:meth:`check_sketches`).
 
         Returns
         -------
         dict
-            ``match`` (best candidate if its confidence reaches the threshold,
-            else None), ``candidates``, ``query_seconds``, ``decided_seconds``
-            (audio the decision rests on), ``input_total_hashes``,
-            ``rows_read`` (index rows the lookups returned) and ``timings``
-            (seconds). JSON-serialisable.
+            ``match`` (best candidate if the decision names it, else None),
+            ``candidates`` (fields: :mod:`dejavu_cn.decision`),
+            ``query_seconds``, ``decided_seconds`` (audio the decision rests
+            on), ``input_total_hashes``, ``rows_read`` (index rows the
+            lookups returned) and ``timings`` (seconds). JSON-serialisable.
         """
         rec = self.config.recognition
         t0 = time.perf_counter()
         analysis = self.analysis(samples)
         reader = QueryReader(self)
-        result, aligned, analysed = None, 0.0, time.perf_counter() - t0
+        found, aligned, analysed = None, 0.0, time.perf_counter() - t0
         if rec.early_seconds > 0 and analysis.duration_seconds > 1.5 * rec.early_seconds:
             t1 = time.perf_counter()
             head = analysis.head(rec.early_seconds)
             analysed += time.perf_counter() - t1
             reader.read(head, rec.row_budget)
-            result = self.match_query(head, top=top, lookup=reader.lookup, songs_searched=reader.songs_searched())
-            best = result["match"]
-            if (best and best["confidence"] >= rec.early_confidence
-                    and best["repeat_votes"] <= EARLY_REPEAT_SHARE * best["hashes_matched_in_input"]):
-                result["query_seconds"] = round(analysis.duration_seconds, 3)
-            else:
-                aligned, result = result["timings"]["align"], None
-        if result is None:
+            found = self.search(head, top=top, lookup=reader.lookup, songs_searched=reader.songs_searched(),
+                                rule=rec.early_rule())
+            if found.decision.match is None:
+                aligned, found = found.timings["align"], None
+        if found is None:
             t1 = time.perf_counter()
             query = analysis.whole()
             analysed += time.perf_counter() - t1
             reader.read(query, rec.row_budget)
             deeper = reader.pending > 0 and rec.candidate_songs > 0
-            result = self.match_query(query, top=top, lookup=reader.lookup, sketch=None if deeper else analysis.sketch,
-                                      songs_searched=reader.songs_searched())
-            if deeper and result["match"] is None:        # undecided on the rarest hashes: the rest, for the best songs
+            found = self.search(query, top=top, lookup=reader.lookup, sketch=None if deeper else analysis.sketch,
+                                songs_searched=reader.songs_searched())
+            if deeper and found.decision.match is None:   # undecided on the rarest hashes: the rest, for the best songs
                 t1 = time.perf_counter()
                 best, _ = align(query, reader.lookup, max_rows=rec.max_hash_rows, top=rec.candidate_songs)
-                aligned += result["timings"]["align"] + time.perf_counter() - t1
+                aligned += found.timings["align"] + time.perf_counter() - t1
                 reader.read_songs(query, [c.song_id for c in best])
-                result = self.match_query(query, top=top, lookup=reader.lookup, sketch=analysis.sketch,
-                                          songs_searched=reader.songs_searched())
+                found = self.search(query, top=top, lookup=reader.lookup, sketch=analysis.sketch,
+                                    songs_searched=reader.songs_searched())
+        result = found.as_dict()
+        result["query_seconds"] = round(analysis.duration_seconds, 3)
         timings = result["timings"]
         timings["align"] = round(timings["align"] + aligned, 6)
         timings["query"] = round(reader.seconds, 6)
@@ -256,7 +277,14 @@ class Dejavu:
         return reader.lookup
 
     def match_query(self, query: Query, *, top=None, lookup=None, sketch=None, songs_searched=None):
-        """Match an analysed :class:`~dejavu_cn.matching.Query`; see :meth:`match_samples`.
+        """Match an analysed :class:`~dejavu_cn.matching.Query`: :meth:`search`'s
+        result as a dict (the shape of :meth:`match_samples`'s)."""
+        return self.search(query, top=top, lookup=lookup, sketch=sketch, songs_searched=songs_searched).as_dict()
+
+    def search(self, query: Query, *, top=None, lookup=None, sketch=None, songs_searched=None, rule=None):
+        """Align an analysed :class:`~dejavu_cn.matching.Query` with the
+        library, score the candidates and decide (:func:`~dejavu_cn.decision.decide`
+        under ``rule``, default ``recognition.rule()``).
 
         ``lookup`` (a :class:`~dejavu_cn.storage.Lookup` holding at least the
         rows of the query's hashes) skips the database: a streaming
@@ -266,8 +294,14 @@ class Dejavu:
         undecided. ``songs_searched``: the songs the query could have hit
         when ``lookup`` holds only part of its rows (see
         :meth:`QueryReader.songs_searched`), for the chance model's count of
-        songs tried."""
+        songs tried.
+
+        Returns
+        -------
+        Search
+        """
         rec = self.config.recognition
+        rule = rule or rec.rule()
         top = top or rec.top
         t0 = time.perf_counter()
         if lookup is None:
@@ -283,67 +317,61 @@ class Dejavu:
         candidates = [c for c in candidates if c.song_id in songs]     # a song deleted meanwhile drops out
         spans = [songs[c.song_id]["duration_seconds"] / frame + query_frames for c in candidates]
         score_candidates(candidates, spans, max(stats["songs_hit"], songs_searched or 0), rec.threshold)
-        out = rank_candidates([self._candidate_dict(c, songs[c.song_id], query) for c in candidates])
+        ranked = rank([c.describe(songs[c.song_id], query, frame) for c in candidates])
         t2 = time.perf_counter()
-        if checked and out and out[0]["confidence"] < rec.threshold:
-            self.check_sketches(out[:checked], sketch())
-            rank_candidates(out)
-        out = out[:top]
+        if checked and ranked and ranked[0].confidence < rec.threshold:
+            self.check_sketches(ranked[:checked], sketch())
+            rank(ranked)
+        ranked = ranked[:top]
         t3 = time.perf_counter()
-        match = out[0] if out and out[0]["confidence"] >= rec.threshold else None
-        return {
-            "match": match,
-            "candidates": out,
-            "query_seconds": round(query.duration_seconds, 3),
-            "decided_seconds": round(query.duration_seconds, 3),
-            "input_total_hashes": int(round(query.hashes_per_shift)),
-            "timings": {"query": round(t1 - t0, 6), "align": round(t2 - t1, 6), "sketch": round(t3 - t2, 6)},
-        }
+        return Search(query, ranked, decide(ranked, rule),
+                      {"query": round(t1 - t0, 6), "align": round(t2 - t1, 6), "sketch": round(t3 - t2, 6)})
 
     def check_sketches(self, candidates, query):
-        """Check candidate dicts (as :meth:`match_query` returns them) against
-        their songs' band-energy sketches (:func:`dejavu_cn.sketch.verify`),
-        at their offset and over the whole song; ``query`` is the query's
+        """Check :class:`~dejavu_cn.decision.Candidate` objects against their
+        songs' band-energy sketches (:func:`dejavu_cn.sketch.verify`), at
+        their offset and over the whole song; ``query`` is the query's
         sketch. A candidate whose sketch agrees with the query's beyond
         chance gets that confidence, if higher, with ``decided_by`` set to
         ``"sketch"`` (and the sketch's offset where it differs by more than
-        a frame). Changes the dicts in place."""
-        stored = {i: from_bytes(b) for i, b in self.storage.sketches([c["song_id"] for c in candidates]).items()}
-        found = verify(query, [(c["song_id"], c["offset_frames"]) for c in candidates], stored)
+        a frame). Changes them in place."""
+        stored = {i: from_bytes(b) for i, b in self.storage.sketches([c.song_id for c in candidates]).items()}
+        found = verify(query, [(c.song_id, c.offset_frames) for c in candidates], stored)
         frame = self.params.frame_seconds()
         for c in candidates:
-            if c["song_id"] not in found:
+            if c.song_id not in found:
                 continue
-            p, offset, error_rate = found[c["song_id"]]
-            c["sketch_bit_error_rate"] = round(error_rate, 4)
+            p, offset, error_rate = found[c.song_id]
+            c.sketch_bit_error_rate = round(error_rate, 4)
             confidence = confidence_from_p(p)
-            if confidence > c["confidence"]:
-                c.update(confidence=round(confidence, 4), p_value=float(f"{p:.3g}"), decided_by="sketch")
-                if abs(offset - c["offset_frames"]) > 1:
-                    c.update(offset_frames=offset, offset_seconds=round(offset * frame, 3))
+            if confidence > c.confidence:
+                c.confidence, c.p_value, c.decided_by = confidence, p, "sketch"
+                if abs(offset - c.offset_frames) > 1:
+                    c.offset_frames, c.offset_seconds = offset, round(offset * frame, 3)
 
-    def _candidate_dict(self, c, song, query):
-        frame = self.params.frame_seconds()
-        in_span = min(1.0, query.duration_seconds / max(song["duration_seconds"], 1e-9))
-        expected_db = max(1.0, song["anchor_frames"] * in_span)
+
+@dataclass
+class Search:
+    """A query matched: its candidates (ranked, best first, at most ``top``),
+    the decision on them, and the time each step took (s)."""
+
+    query: Query
+    candidates: list
+    decision: Decision
+    timings: dict
+
+    def as_dict(self):
+        """The result as :meth:`Dejavu.match_samples` gives it (JSON-serialisable)."""
+        seconds = round(self.query.duration_seconds, 3)
+        candidates = [c.as_dict() for c in self.candidates]
+        match = self.decision.match
         return {
-            "song_id": int(c.song_id),
-            "song_name": song["song_name"],
-            "source_path": song["source_path"],
-            "file_sha1": song["file_sha1"],
-            "song_duration_seconds": round(song["duration_seconds"], 3),
-            "offset_seconds": round(c.offset_subframes / query.shifts * frame, 3),
-            "offset_frames": int(round(c.offset_subframes / query.shifts)),
-            "hashes_matched_in_input": int(c.aligned),
-            "repeat_votes": int(c.repeat_votes),
-            "input_total_hashes": int(round(query.hashes_per_shift)),
-            "fingerprinted_hashes_in_db": int(song["total_hashes"]),
-            "input_confidence": round(float(min(1.0, c.aligned / max(1.0, query.anchor_frames_per_shift))), 4),
-            "fingerprinted_confidence": round(float(min(1.0, c.aligned / expected_db)), 4),
-            "confidence": round(c.confidence, 4),
-            "p_value": float(f"{c.p_value:.3g}"),
-            "decided_by": "hashes",             # or "sketch" (check_sketches)
-            "sketch_bit_error_rate": None,      # set where the sketch was checked
+            "match": candidates[self.candidates.index(match)] if match is not None else None,
+            "candidates": candidates,
+            "query_seconds": seconds,
+            "decided_seconds": seconds,
+            "input_total_hashes": int(round(self.query.hashes_per_shift)),
+            "timings": dict(self.timings),
         }
 
 

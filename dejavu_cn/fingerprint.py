@@ -20,27 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.fft import rfft
 
+from .columns import Columns
 from .hashing import HASH_BYTES, hash_pairs, unique_rows
 from .sketch import SKETCH_BITS, band_edges, band_energy, sketch_words
 
 _DB_EPS = 1e-20
-
-
-class Columns:
-    """Equal-length array fields named in ``_FIELDS``, concatenated field by
-    field (``empty()`` gives the zero-length instance)."""
-
-    _FIELDS = ()
-
-    @classmethod
-    def concat(cls, parts):
-        parts = [p for p in parts if len(p)]
-        if not parts:
-            return cls.empty()
-        return cls(*(np.concatenate([getattr(p, k) for p in parts]) for k in cls._FIELDS))
-
-    def __len__(self):
-        return int(getattr(self, self._FIELDS[0]).shape[0])
 
 
 @dataclass

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import pdtrc
 
+from .decision import Candidate
 from .fingerprint import Fingerprints, Landmarks, StreamingFingerprinter
 from .hashing import HASH_BYTES, hash_keys
 
@@ -65,7 +66,7 @@ class Query:
 
     @functools.cached_property
     def anchor_frames_per_shift(self):
-        """Distinct anchor frames per analysis (the unit of ``Candidate.aligned``)."""
+        """Distinct anchor frames per analysis (the unit of ``Candidate.aligned_frames``)."""
         if len(self.times) == 0:
             return 0.0
         shift = self.times % self.shifts
@@ -173,15 +174,6 @@ def analyze_query(samples, params, *, shifts):
     return QueryAnalysis(samples, params, shifts=shifts).whole()
 
 
-def query_from_fingerprints(fps, *, shifts, duration_seconds, shift_index=None):
-    """Build a :class:`Query` from already computed fingerprints (streaming).
-
-    ``shift_index`` gives, per hash, which of the ``shifts`` start points it
-    came from (all 0 when omitted)."""
-    k = np.zeros(len(fps), np.int64) if shift_index is None else np.asarray(shift_index, np.int64)
-    return Query(fps.hashes, fps.offsets.astype(np.int64) * shifts + k, shifts, duration_seconds)
-
-
 def read_order(times, counts, *, bucket_subframes, max_rows):
     """The order in which to read a query's distinct hashes from the index.
 
@@ -224,19 +216,6 @@ def read_order(times, counts, *, bucket_subframes, max_rows):
     rank = np.empty(by_slot.size, np.int64)
     rank[by_slot] = np.arange(by_slot.size) - start            # place within its second
     return keep[np.lexsort((counts[keep], rank))], int(stop.sum())
-
-
-@dataclass
-class Candidate:
-    """One song's best alignment with the query (all fields JSON-friendly)."""
-
-    song_id: int
-    aligned: int                 # distinct song anchor frames in the best window
-    offset_subframes: float
-    hits: int                    # (row, difference) pairs on this song, any window
-    repeat_votes: int = 0        # votes of the song's best other window (the clip's audio repeats in the song)
-    confidence: float = 0.0
-    p_value: float = 1.0
 
 
 def _join(query_keys, lookup, max_rows):
@@ -309,7 +288,7 @@ def align(query, lookup, *, max_rows=2000, top=10):
     Returns
     -------
     list of Candidate
-        Sorted by ``aligned``, descending; ``confidence`` not yet set.
+        Sorted by ``aligned_frames``, descending; ``confidence`` not yet set.
     dict
         Statistics: ``pairs`` (votes), ``songs_hit``, ``stop_words``.
     """
@@ -355,10 +334,11 @@ def align(query, lookup, *, max_rows=2000, top=10):
         s0, s1 = song_starts[k], song_ends[k]
         far = np.abs(bins[s0:s1] - center) > 2 * MERGE_FRAMES
         window = np.sort(diff[lo:hi])
-        candidates.append(Candidate(song_id=int(bin_song[b]), aligned=len(set(anchor[lo:hi].tolist())),
+        candidates.append(Candidate(song_id=int(bin_song[b]), aligned_frames=len(set(anchor[lo:hi].tolist())),
                                     offset_subframes=float(window[(hi - lo - 1) // 2] + window[(hi - lo) // 2]) / 2,
-                                    hits=int(hits[k]), repeat_votes=int(score[s0:s1][far].max()) if far.any() else 0))
-    candidates.sort(key=lambda c: (-c.aligned, c.song_id))
+                                    hits=int(hits[k]), hashes_matched=int(hi - lo),
+                                    repeat_votes=int(score[s0:s1][far].max()) if far.any() else 0))
+    candidates.sort(key=lambda c: (-c.aligned_frames, c.song_id))
     return candidates[:top], stats
 
 
@@ -425,11 +405,11 @@ def score_candidates(candidates, spans, songs_hit, threshold):
     threshold : float
         The decision threshold on confidence.
     """
-    alone = [confidence_from_p(chance_p_value(c.aligned, c.hits, span, songs_hit))
+    alone = [confidence_from_p(chance_p_value(c.aligned_frames, c.hits, span, songs_hit))
              for c, span in zip(candidates, spans)]
     for i, (c, span) in enumerate(zip(candidates, spans)):
-        null = max([o.aligned for j, o in enumerate(candidates) if j != i and alone[j] < threshold] + [0])
-        effective = c.aligned - max(0, null - NULL_ALLOWANCE)
+        null = max([o.aligned_frames for j, o in enumerate(candidates) if j != i and alone[j] < threshold] + [0])
+        effective = c.aligned_frames - max(0, null - NULL_ALLOWANCE)
         c.p_value = chance_p_value(effective, c.hits, span, songs_hit)
         c.confidence = confidence_from_p(c.p_value)
     return candidates

@@ -51,7 +51,7 @@ from dejavu_cn.fingerprint import drop_repeated, fingerprint
 from dejavu_cn.hashing import hash_keys
 from dejavu_cn.matching import (align, analyze_query, chance_p_value, confidence_from_p,
                                 query_params)
-from dejavu_cn.storage.base import Lookup
+from dejavu_cn.columns import Lookup
 from segmenter import SegmentParams, pad_intervals, sentence_cores
 
 log = logging.getLogger(__name__)
@@ -316,9 +316,9 @@ def _fingerprint_match(sentence, original, cfg):
     c = candidates[0]
     frame = cfg.fingerprint.frame_seconds()
     span = original.duration / frame + query.duration_seconds / frame
-    p = chance_p_value(c.aligned, c.hits, span, stats["songs_hit"])
+    p = chance_p_value(c.aligned_frames, c.hits, span, stats["songs_hit"])
     return {"confidence": round(confidence_from_p(p), 4), "offset_seconds": c.offset_subframes / query.shifts * frame,
-            "aligned": int(c.aligned), "p_value": float(f"{p:.3g}"), "hits": int(c.hits), "span_frames": span,
+            "aligned": int(c.aligned_frames), "p_value": float(f"{p:.3g}"), "hits": int(c.hits), "span_frames": span,
             "songs_hit": int(stats["songs_hit"])}
 
 

@@ -46,12 +46,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dejavu_cn.engine import rank_candidates
+from dejavu_cn.decision import Rule, decide, rank
 from dejavu_cn.errors import ParameterError
 from dejavu_cn.fingerprint import StreamingFingerprinter
 from dejavu_cn.hashing import hash_keys
 from dejavu_cn.matching import Query, alignment_details
-from dejavu_cn.storage.base import Lookup
+from dejavu_cn.columns import Lookup
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,12 @@ class MicrophoneParams:
     keep_confidence: float = 0.05     # confidence of the playing song in the recent audio that counts as "still there"
     cache_rows: int = 2_000_000       # database rows cached before rows of forgotten hashes are dropped (48 MB)
     cache_keys: int = 300_000         # hashes remembered as looked up before forgotten ones are dropped (~100 s)
+
+    def look_rule(self):
+        """The decision each look of a stream takes (then confirmed over
+        ``confirmations`` looks): a stronger match than one query needs,
+        since a stream is matched again and again."""
+        return Rule(self.min_confidence)
 
     def validate(self):
         checks = [
@@ -112,8 +118,7 @@ PAST_END_SECONDS = 1.0      # the song's position passed its end by this much: i
 class _Confirmer:
     """Counts consecutive looks that name the same song at the same alignment."""
 
-    def __init__(self, min_confidence, confirmations, offset_tolerance):
-        self.min_confidence = float(min_confidence)
+    def __init__(self, confirmations, offset_tolerance):
         self.confirmations = int(confirmations)
         self.offset_tolerance = float(offset_tolerance)
         self.reset()
@@ -124,19 +129,20 @@ class _Confirmer:
         self.count = 0
         self.first_seconds = None
 
-    def update(self, best, seconds, *, min_gap):
-        """Feed a look's best candidate (or None) at stream time ``seconds``;
-        True when the decision is confirmed."""
-        if best is None or best["confidence"] < self.min_confidence:
+    def update(self, decision, seconds, *, min_gap):
+        """Feed a look's :class:`~dejavu_cn.decision.Decision` at stream time
+        ``seconds``; True when its match is confirmed."""
+        best = decision.match
+        if best is None:
             self.reset()
             return False
-        same = (best["song_id"] == self.song_id
-                and abs(best["offset_seconds"] - self.offset) <= self.offset_tolerance)
+        same = (best.song_id == self.song_id
+                and abs(best.offset_seconds - self.offset) <= self.offset_tolerance)
         if same:
             self.count += 1
         else:
             self.song_id, self.offset, self.count, self.first_seconds = (
-                best["song_id"], best["offset_seconds"], 1, seconds)
+                best.song_id, best.offset_seconds, 1, seconds)
         if self.count < self.confirmations:
             return False
         return self.confirmations == 1 or seconds - self.first_seconds >= min_gap * 0.999
@@ -177,7 +183,8 @@ class StreamingMatcher:
         self.look_seconds = self.live.look_seconds
         self.window_seconds = window_seconds
         self.top = top
-        self.confirmer = _Confirmer(self.live.min_confidence, self.live.confirmations, self.live.offset_tolerance)
+        self.confirmer = _Confirmer(self.live.confirmations, self.live.offset_tolerance)
+        self.last_search = None                     # the last look's Search (candidate objects)
         # a final hash is released this long after its sound: the window keeps that much more audio
         self._lag_seconds = 1.0 + StreamingFingerprinter(self.params).lag_frames * self.params.frame_seconds()
         # one recognition (no window) also keeps the first analysis's band energies, for :meth:`sketch`
@@ -323,17 +330,17 @@ class StreamingMatcher:
             hashes, times = hashes[keep], times[keep]
         return Query(hashes, times, self.shifts, max(0.0, self.seconds - start))
 
-    def match(self, *, since=None, top=None):
-        """Match the audio so far (see :meth:`query`) without deciding.
-
-        Returns the engine's result dict (``match``, ``candidates``, ...)."""
+    def match(self, *, since=None, top=None, rule=None):
+        """Match the audio so far (see :meth:`query`): the engine's
+        :class:`~dejavu_cn.engine.Search`, decided under ``rule`` (default:
+        the one-shot ``recognition.rule()``)."""
         t0 = time.perf_counter()
         query = self.query(since=since)
         db0 = self.db_seconds
         self._fetch(query.hashes)
-        result = self.engine.match_query(query, top=top or self.top, lookup=self._lookup)
+        found = self.engine.search(query, top=top or self.top, lookup=self._lookup, rule=rule)
         self.match_seconds += time.perf_counter() - t0 - (self.db_seconds - db0)
-        return result
+        return found
 
     def sketch(self):
         """The band-energy sketch of the stream so far (without a window only)."""
@@ -349,13 +356,14 @@ class StreamingMatcher:
             and ``decided`` (bool: the best candidate is confirmed).
         """
         self.looks += 1
-        result = self.match(since=since)
-        best = result["candidates"][0] if result["candidates"] else None
-        decided = self.confirmer.update(best, self.seconds, min_gap=self.look_seconds)
+        found = self.last_search = self.match(since=since, rule=self.live.look_rule())
+        decided = self.confirmer.update(found.decision, self.seconds, min_gap=self.look_seconds)
+        result = found.as_dict()
         result["seconds_listened"] = round(self.seconds, 3)
         result["decided"] = bool(decided)
+        best = found.candidates[0] if found.candidates else None
         log.debug("look %d at %.2f s: best %s conf %.3f decided %s", self.looks, self.seconds,
-                  best and best["song_id"], best["confidence"] if best else 0.0, decided)
+                  best and best.song_id, best.confidence if best else 0.0, decided)
         return result
 
 
@@ -442,15 +450,17 @@ def _decided_by_sketch(engine, result, matcher):
     """At the end of an undecided stream, one last test on all the audio
     heard: the candidates' band-energy sketches (:meth:`Dejavu.check_sketches`,
     as a file query the hashes leave undecided). One test per stream, so the
-    one-shot threshold applies. Updates ``result``'s candidates; True if the
-    best now reaches it."""
+    one-shot threshold applies, to a candidate the sketch decided. Updates
+    ``result``'s candidates; True if the best is now the answer."""
     rec = engine.config.recognition
-    candidates = result["candidates"][:rec.sketch_candidates]
-    if not candidates:
+    found = matcher.last_search
+    checked = found.candidates[:rec.sketch_candidates]
+    if not checked:
         return False
-    engine.check_sketches(candidates, matcher.sketch())
-    best = rank_candidates(result["candidates"])[0]
-    return best["decided_by"] == "sketch" and best["confidence"] >= rec.threshold
+    engine.check_sketches(checked, matcher.sketch())
+    rank(found.candidates)
+    result["candidates"] = [c.as_dict() for c in found.candidates]
+    return decide(found.candidates, Rule(rec.threshold, decided_by="sketch")).match is not None
 
 
 def _clustered(times, window=CLUSTER_SECONDS, neighbours=CLUSTER_NEIGHBOURS):
@@ -543,8 +553,8 @@ class Monitor:
         recent = m.match(since=since)
         c = self.current
         tolerance = 2 * m.confirmer.offset_tolerance
-        if not any(r["song_id"] == c["song_id"] and r["confidence"] >= self.keep_confidence
-                   and abs(r["offset_seconds"] - c["offset_seconds"]) <= tolerance for r in recent["candidates"]):
+        if not any(r.song_id == c["song_id"] and r.confidence >= self.keep_confidence
+                   and abs(r.offset_seconds - c["offset_seconds"]) <= tolerance for r in recent.candidates):
             return None
         times = self._matched_times(c["song_id"], c["offset_seconds"], since)
         return float(times.max()) if times.size else None

@@ -2,8 +2,8 @@
 
 ``create_app(config)`` is the application factory; ``dejavu-cn serve`` runs
 it under waitress. Blueprints: :mod:`web.pages` (HTML) and :mod:`web.api`
-(JSON under ``/api``). One engine (one database connection) per request,
-closed on teardown (:mod:`web.db`). Flask is imported when an application
+(JSON under ``/api``). One engine per application, each serving thread
+with a database connection of its own (:mod:`web.db`). Flask is imported when an application
 is built, so ``dejavu-cn --help`` does not pay for it.
 """
 import logging

@@ -1,21 +1,19 @@
-"""One engine (one database connection) per request, closed on teardown."""
-from flask import current_app, g
+"""One engine per application: created with the application, used by every
+request. Each thread serving requests gets its own database connection from
+it (:attr:`dejavu_cn.Dejavu.storage`); the schema is created and the
+parameters checked once, on first use (so the page comes up, and
+``/api/health`` answers 503, while the database is away)."""
+from flask import current_app
 
 from dejavu_cn.engine import Dejavu
 
+EXTENSION = "dejavu_cn"
+
 
 def get_engine():
-    """The request's :class:`~dejavu_cn.engine.Dejavu`, opened on first use."""
-    if "engine" not in g:
-        g.engine = Dejavu(current_app.config["DEJAVU_CONFIG"])
-    return g.engine
-
-
-def close_engine(exc=None):
-    engine = g.pop("engine", None)
-    if engine is not None:
-        engine.close()
+    """The application's :class:`~dejavu_cn.engine.Dejavu`."""
+    return current_app.extensions[EXTENSION]
 
 
 def init_app(app):
-    app.teardown_appcontext(close_engine)
+    app.extensions[EXTENSION] = Dejavu(app.config["DEJAVU_CONFIG"])

@@ -4,6 +4,41 @@ A store holds songs and their fingerprints, and the fingerprint parameters
 the database was built with. Implementations supply a DB-API connection and a
 few SQL strings; the logic (transactions, parameter check, result shaping)
 lives here once. Values are always bound parameters.
+
+The contract
+------------
+What every store guarantees, and what a new backend (a sharded or
+replicated cluster, say) must keep:
+
+* **A song is atomic.** A song's row, all its fingerprints, its sketch and
+  its hash-count delta are written in one transaction (:meth:`Storage.add_songs`
+  writes a batch of songs in one): a reader sees all of a song or none of
+  it, and a crash or an error in the middle leaves nothing behind. Deleting
+  (:meth:`Storage.delete_songs`) and replacing a changed file
+  (:meth:`Storage.forget_path`) are atomic the same way.
+* **Writes are idempotent.** A song is known by its file's SHA-1
+  (``songs.file_sha1`` is unique): adding the same bytes again changes
+  nothing and reports a :class:`~dejavu_cn.errors.DuplicateSongError`
+  (so an interrupted registration that is run again, or a write retried
+  after its connection died, never stores a song twice). Song ids are
+  never reused, and a song's row never changes once written.
+* **What a reader may see mid-write:** the songs committed before its
+  statement began (each reader statement sees one committed state; a
+  lookup split over several connections or statements may see songs
+  committed between them, never part of a song). The hash counts
+  (:meth:`Storage.hash_counts`) may lag the index by up to
+  ``counts.REFRESH_SECONDS``, and are never below the true row counts of
+  the songs they include: a count only decides the order and budget of a
+  read, never whether a row exists.
+* **Parameters are checked.** :meth:`Storage.setup` creates the schema if
+  needed (idempotent) and refuses a database built with other fingerprint
+  parameters (:class:`~dejavu_cn.errors.ParameterMismatchError`).
+* **Errors are StorageError.** Every driver error becomes a
+  :class:`~dejavu_cn.errors.StorageError` with one actionable line (server
+  away, access denied, database missing...); a store never prints.
+* **Threads.** A store is one connection: use it from one thread at a
+  time (:class:`~dejavu_cn.engine.Dejavu` gives each thread its own). Its
+  parallel lookups open extra connections of their own.
 """
 import hashlib
 import json
@@ -21,7 +56,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DuplicateSongError, ParameterMismatchError, StorageError
-from ..fingerprint import Columns
+from ..columns import Lookup
 from ..hashing import HASH_BYTES, bytes_to_hashes, hash_keys, hashes_to_bytes, unique_rows
 from . import counts as hash_counts
 
@@ -95,24 +130,6 @@ class SongRecord:
     file_mtime_ns: int
     duration_seconds: float
     sketch: bytes = b""              # the song's band-energy sketch (dejavu_cn.sketch.to_bytes), if any
-
-
-@dataclass
-class Lookup(Columns):
-    """Database rows whose hash is among the queried ones.
-
-    ``keys`` are the hashes' first 8 bytes as uint64 (see hashing.hash_keys).
-    """
-
-    keys: np.ndarray
-    song_ids: np.ndarray
-    offsets: np.ndarray
-
-    _FIELDS = ("keys", "song_ids", "offsets")
-
-    @classmethod
-    def empty(cls):
-        return cls(np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64))
 
 
 SONG_COLUMNS = ("song_id", "song_name", "source_path", "file_sha1", "file_size",

@@ -9,7 +9,7 @@ from dejavu_cn.fingerprint import fingerprint
 from dejavu_cn.hashing import hash_keys
 from dejavu_cn.matching import (align, alignment_details, analyze_query, chance_p_value, confidence_from_p,
                                 query_params)
-from dejavu_cn.storage.base import Lookup
+from dejavu_cn.columns import Lookup
 
 P, R = FingerprintParams(), RecognitionParams()
 QP = query_params(P, R)
@@ -43,7 +43,7 @@ def test_offset_is_right_at_any_rate_and_cut(index, rate, start):
     assert best.song_id == 2
     offset = best.offset_subframes / R.query_shifts * P.frame_seconds()
     assert abs(offset - (start + 7 / SOURCE_RATE)) < 0.05
-    assert best.aligned > 5 * max([c.aligned for c in candidates[1:]] + [1])
+    assert best.aligned_frames > 5 * max([c.aligned_frames for c in candidates[1:]] + [1])
 
 
 def test_unknown_audio_aligns_weakly_and_gets_low_confidence(index):
@@ -52,7 +52,7 @@ def test_unknown_audio_aligns_weakly_and_gets_low_confidence(index):
     candidates, stats = align(q, lookup)
     span = 30.0 / P.frame_seconds() + q.duration_seconds / P.frame_seconds()
     for c in candidates:
-        conf = confidence_from_p(chance_p_value(c.aligned, c.hits, span, stats["songs_hit"]))
+        conf = confidence_from_p(chance_p_value(c.aligned_frames, c.hits, span, stats["songs_hit"]))
         assert conf < R.threshold
 
 
@@ -63,7 +63,7 @@ def test_true_match_gets_full_confidence(index):
     c = candidates[0]
     span = 30.0 / P.frame_seconds() + q.duration_seconds / P.frame_seconds()
     assert c.song_id == 3
-    assert confidence_from_p(chance_p_value(c.aligned, c.hits, span, stats["songs_hit"])) == 1.0
+    assert confidence_from_p(chance_p_value(c.aligned_frames, c.hits, span, stats["songs_hit"])) == 1.0
 
 
 def test_confidence_is_monotonic_and_bounded():
@@ -98,8 +98,8 @@ def test_align_gives_the_same_candidates_whatever_the_song_ids(index):
     big, stats_big = align(q, big_ids)
     assert stats_small == stats_big and len(small) >= 2
     for a, b in zip(small, big):
-        assert (a.song_id + (1 << 40), a.aligned, a.offset_subframes, a.hits, a.repeat_votes) == \
-               (b.song_id, b.aligned, b.offset_subframes, b.hits, b.repeat_votes)
+        assert (a.song_id + (1 << 40), a.aligned_frames, a.offset_subframes, a.hits, a.repeat_votes) == \
+               (b.song_id, b.aligned_frames, b.offset_subframes, b.hits, b.repeat_votes)
 
 
 def test_progressive_analysis_gives_the_hashes_of_one_pass(index):
