@@ -34,6 +34,7 @@ naming the key. Components receive their section
 (``config.recognition``, ``config.section("web")``) and never read the raw
 dict. :meth:`Config.redacted` gives a printable copy without secrets.
 """
+import copy
 import dataclasses
 import json
 import os
@@ -513,20 +514,29 @@ def parse_setting(text):
     return (place if dot else None), key, _setting_value(value)
 
 
-def load_config(path=None, *, settings=(), environ=None):
-    """The configuration: the file at ``path`` (None: no file, the
-    defaults), then the environment's ``DEJAVU_CN_<SECTION>__<KEY>``
-    variables, then ``settings`` (``"SECTION.KEY=VALUE"`` strings, as
-    ``--set`` gives them), each winning over the one before; checked whole.
+def load_config(source=None, *, settings=(), environ=None):
+    """The configuration, the same way for every entry point (the command
+    line, :class:`~dejavu_cn.Dejavu`, the web app): ``source`` (a JSON
+    file's path, a dict shaped like one, or None for the defaults), then the
+    environment's ``DEJAVU_CN_<SECTION>__<KEY>`` variables, then ``settings``
+    (``"SECTION.KEY=VALUE"`` strings, as ``--set`` gives them), each
+    winning over the one before; checked whole. A :class:`Config` is
+    returned as it is (it was loaded already).
 
     Raises
     ------
     ConfigError
     """
+    if isinstance(source, Config):
+        return source
     data, base_dir = {}, "."
-    if path is not None:
+    if isinstance(source, dict):
+        data = copy.deepcopy(source)
+    elif not isinstance(source, (str, os.PathLike)) and source is not None:
+        raise ConfigError(f"the configuration must be a JSON object or a file's path, not {type(source).__name__}")
+    elif source is not None:
         from pathlib import Path          # here: the command line's start-up does not pay for it
-        path = Path(path)
+        path = Path(source)
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .audio import decode_file
-from .config import Config, load_config
+from .config import load_config
 from .decision import Decision, decide, rank
 from .hashing import HASH_BYTES, hash_keys
 from .matching import Query, QueryAnalysis, align, confidence_from_p, query_params, read_order, score_candidates
@@ -61,12 +61,7 @@ class Dejavu:
     """
 
     def __init__(self, config=None, *, storage=None):
-        if isinstance(config, Config):
-            self.config = config
-        elif isinstance(config, dict):
-            self.config = Config.from_dict(config)
-        else:
-            self.config = load_config(config)
+        self.config = load_config(config)
         self._storage = storage
         self._local = threading.local()       # .store: this thread's store
         self._stores = []                     # every store opened for a thread (close() closes them)

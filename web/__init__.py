@@ -10,29 +10,14 @@ import logging
 import os
 import tempfile
 
-from dejavu_cn.config import Config, default_config_path, load_config
-from dejavu_cn.errors import AudioDecodeError, ConfigError, DejavuError, StorageError
+from dejavu_cn.config import default_config_path, load_config
+from dejavu_cn.errors import AudioDecodeError, DejavuError, StorageError
 
 log = logging.getLogger(__name__)
 
 CSP = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; "
        "script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
        "form-action 'self'")
-
-
-def resolve_config(config=None):
-    """A :class:`Config` from a Config, a dict shaped like ``config.json``, a
-    path, or None (``$DEJAVU_CN_CONFIG``, else ``./config.json`` if present,
-    else the defaults: the same rule as the CLI)."""
-    if isinstance(config, Config):
-        return config
-    if isinstance(config, dict):
-        return Config.from_dict(config)
-    if isinstance(config, (str, os.PathLike)):
-        return load_config(config)
-    if config is None:
-        return load_config(default_config_path())
-    raise ConfigError(f"create_app: unsupported configuration of type {type(config).__name__}")
 
 
 def create_app(config=None):
@@ -46,7 +31,7 @@ def create_app(config=None):
     """
     from flask import Flask
 
-    dejavu_config = resolve_config(config)
+    dejavu_config = load_config(default_config_path() if config is None else config)
     settings = dejavu_config.section("web").resolved(dejavu_config)
     app = Flask(__name__)
     app.config.update(

@@ -182,8 +182,7 @@ def test_unreachable_mysql_gives_actionable_error():
 
 @pytest.mark.mysql
 def test_missing_mysql_database_says_how_to_create_it(mysql_config):
-    cfg = dataclasses.replace(Config.from_dict(mysql_config))
-    cfg.database = dict(cfg.database, database="dejavu_cn_does_not_exist")
+    cfg = Config.from_dict(mysql_config).replace(database={"database": "dejavu_cn_does_not_exist"})
     with pytest.raises(StorageError, match="CREATE DATABASE"):
         open_storage(cfg)
 

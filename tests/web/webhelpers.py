@@ -7,8 +7,10 @@ RATE = 44100                                          # Hz, generated songs
 
 
 def tree(folder):
-    """Every file under ``folder`` (relative paths)."""
+    """Every file under ``folder`` (relative paths), but SQLite's companion
+    files of an open database (``-wal``, ``-shm``: the app keeps its
+    connections open)."""
     out = set()
     for root, _, files in os.walk(folder):
-        out |= {os.path.relpath(os.path.join(root, f), folder) for f in files}
+        out |= {os.path.relpath(os.path.join(root, f), folder) for f in files if not f.endswith(("-wal", "-shm"))}
     return out
