@@ -7,7 +7,7 @@ from segmenter.cli import add_segment_options, segment_params_from_args
 
 
 def _speech_section():
-    from .speech import SpeechParams
+    from .speech.params import SpeechParams          # numpy-free: read at every command's start
     return SpeechParams
 
 
@@ -18,10 +18,18 @@ VERDICT_WORDS = {"same": "same recording", "similar": "similar", "not_found": "n
 def describe_sentence(s):
     """One human line for a sentence of a comparison."""
     head = f"{s['index']:4d}  {format_duration(s['start'])} - {format_duration(s['end'])}  "
+    method = s.get("method_label") or s["method"]
     if s["verdict"] == "not_found":
-        return head + f"not found (best similarity {s['similarity']:.2f})"
+        nearest = s.get("nearest")
+        if not nearest:
+            return head + f"not found (best similarity {s['similarity']:.2f})"
+        where = f"original {format_duration(nearest['original_start'])} - {format_duration(nearest['original_end'])}"
+        if nearest.get("original_index") is not None:
+            where += f" (sentence {nearest['original_index']})"
+        return head + (f"not found; nearest: {where}, similarity {nearest['similarity']:.2f}, "
+                       f"distance {nearest['distance']:.2f}")
     return (head + f"{VERDICT_WORDS[s['verdict']]:<14} original {format_duration(s['original_start'])} - "
-            f"{format_duration(s['original_end'])}  similarity {s['similarity']:.2f} ({s['method']})")
+            f"{format_duration(s['original_end'])}  similarity {s['similarity']:.2f} ({method})")
 
 
 class CompareCommand:

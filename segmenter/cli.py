@@ -5,8 +5,6 @@ from dejavu_cn.cli import add_json_flag, add_output_option
 from dejavu_cn.cli.library import format_duration
 from dejavu_cn.errors import RecognitionError
 
-SEGMENT_RATE = 16000   # Hz; sentences are analysed and written at this rate
-
 
 def _segment_section():
     from .silence import SegmentParams
@@ -65,16 +63,16 @@ class SegmentCommand:
         from dejavu_cn.audio import decode_file
 
         from .export import export_sentences
-        from .silence import intervals_to_seconds, split_sentences
+        from .silence import SEGMENT_RATE, find_sentences
         params = segment_params_from_args(args, ctx.config.section("segment"))
-        samples = decode_file(args.recording, target_rate=SEGMENT_RATE)
-        intervals = split_sentences(samples, SEGMENT_RATE, params)
-        if len(intervals) == 0:
+        samples = decode_file(args.recording, target_rate=SEGMENT_RATE)   # analysed and written at this rate
+        found = find_sentences(samples, SEGMENT_RATE, params)             # the sentences `compare` judges
+        if len(found) == 0:
             raise RecognitionError(f"no sentence found in {args.recording} (silent, or below the silence threshold)")
-        sentences = intervals_to_seconds(intervals, SEGMENT_RATE)
+        sentences = found.to_list()
         files = []
         if args.output:
-            files = export_sentences(samples, SEGMENT_RATE, intervals, args.output)
+            files = export_sentences(samples, SEGMENT_RATE, found.samples(SEGMENT_RATE)[1], args.output)
             for sentence, path in zip(sentences, files):
                 sentence["file"] = os.path.abspath(path)
         if ctx.json:

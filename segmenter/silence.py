@@ -23,15 +23,22 @@ After detection, sentences shorter than ``min_sentence_ms`` are dropped
 (clicks, breaths), sentences longer than ``max_sentence_ms`` are split at
 their quietest frame (recursively), and ``padding_ms`` of context is kept on
 each side (never past the middle of the pause to the next sentence).
+
+The sentences every command reports (``segment``, ``compare``, the web page)
+come from :func:`find_sentences`, which always cuts at :data:`SEGMENT_RATE`
+whatever rate the caller works at, so one file gives one list of sentences.
 """
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from dejavu_cn.errors import ParameterError
+from dejavu_cn.errors import ConfigError, ParameterError
 
 _EPS = 1e-12
+SEGMENT_RATE = 16000     # Hz; find_sentences cuts here, so every command finds the same sentences in a file
+SPLIT_SMOOTH_MS = 50.0   # ms; a long sentence is split where its level averaged over this long is lowest
 
 
 @dataclass(frozen=True)
@@ -90,31 +97,21 @@ class SegmentParams:
 
     @classmethod
     def from_dict(cls, data):
-        """Build from a dict (e.g. the ``segment`` section of config.json);
-        ``None`` gives the defaults.
+        """Build from a dict (e.g. the ``segment`` section of config.json,
+        or a caller's options), checked as the configuration checks every
+        section (:func:`dejavu_cn.config.build_section`); ``None`` gives
+        the defaults.
 
         Raises
         ------
         ParameterError
-            Unknown keys or values of the wrong type.
+            Unknown keys, values of the wrong type or out of range.
         """
-        if data is None:
-            return cls().validate()
-        if isinstance(data, cls):
-            return data.validate()
-        if not isinstance(data, dict):
-            raise ParameterError("segmentation parameters must be a dict")
-        known = {f.name: f.default for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise ParameterError(f"unknown segmentation parameter(s): {', '.join(unknown)}")
-        values = {}
-        for key, value in data.items():
-            try:
-                values[key] = bool(value) if isinstance(known[key], bool) else float(value)
-            except (TypeError, ValueError):
-                raise ParameterError(f"segmentation parameter {key} has an invalid value: {value!r}") from None
-        return cls(**values).validate()
+        from dejavu_cn.config import build_section
+        try:
+            return build_section(cls, data, "segment")
+        except ConfigError as exc:          # a caller's argument, not only the configuration file
+            raise ParameterError(f"segmentation parameters: {exc}") from None
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -271,21 +268,28 @@ def _to_samples(runs, params, hop, n_samples, *, cut_starts=None, cut_ends=None)
     return np.stack([np.maximum(starts, 0), np.minimum(ends, n_samples)], axis=1).astype(np.int64)
 
 
-def _split_long(interval, levels, hop, max_frames, min_frames):
-    """Split a frame interval at its quietest frame until every part fits."""
+def _smooth_frames(frame_ms):
+    """Frames in :data:`SPLIT_SMOOTH_MS` at ``frame_ms`` per frame, odd so the
+    average is centred (5 at 10 ms, 3 at 20 ms, 11 at 5 ms)."""
+    return max(1, int(round(SPLIT_SMOOTH_MS / frame_ms))) | 1
+
+
+def _split_long(interval, levels, max_frames, min_frames, smooth_frames):
+    """Split a frame interval at its quietest frame until every part fits
+    (``smooth_frames``: odd length of the moving average of the levels)."""
     start, end = interval
     if end - start <= max_frames:
         return [interval]
     lo, hi = start + min_frames, end - min_frames
     if hi <= lo:
         return [interval]
-    # the quietest point, smoothed over 50 ms so a single dip between two syllables does not win
+    # the quietest point, smoothed over SPLIT_SMOOTH_MS so a single dip between two syllables does not win
     seg = levels[lo:hi]
-    k = 5
+    k = smooth_frames
     smooth = np.convolve(np.pad(seg, k // 2, mode="edge"), np.ones(k) / k, mode="valid")
     cut = lo + int(np.argmin(smooth))
-    return (_split_long((start, cut), levels, hop, max_frames, min_frames)
-            + _split_long((cut, end), levels, hop, max_frames, min_frames))
+    return (_split_long((start, cut), levels, max_frames, min_frames, smooth_frames)
+            + _split_long((cut, end), levels, max_frames, min_frames, smooth_frames))
 
 
 def split_sentences(samples, rate, params=None):
@@ -346,7 +350,7 @@ def sentence_cores(samples, rate, params=None):
     min_frames = max(1, int(round(params.min_sentence_ms / params.frame_ms)))
     parts, cut_starts, cut_ends = [], [], []
     for run in runs.tolist():
-        pieces = _split_long(tuple(run), levels, hop, max_frames, min_frames)
+        pieces = _split_long(tuple(run), levels, max_frames, min_frames, _smooth_frames(params.frame_ms))
         for s, e in pieces:
             parts.append((s, e))
             cut_starts.append(s != run[0])
@@ -383,3 +387,66 @@ def intervals_to_seconds(intervals, rate):
     """``[{index, start, end, duration}]`` in seconds (JSON-friendly)."""
     return [{"index": i, "start": round(s / rate, 3), "end": round(e / rate, 3), "duration": round((e - s) / rate, 3)}
             for i, (s, e) in enumerate(np.asarray(intervals, dtype=np.int64).reshape(-1, 2).tolist())]
+
+
+@dataclass(frozen=True)
+class Sentences:
+    """Where the sentences of a signal are, in seconds (so at any rate).
+
+    ``cores[i]`` and ``padded[i]`` are sentence ``i``'s ``[start, end)``
+    without and with its padding; both arrays have shape (k, 2), float64,
+    in seconds from the start of the signal. Made by :func:`find_sentences`.
+    """
+
+    cores: np.ndarray          # (k, 2) s: the sounding part of each sentence
+    padded: np.ndarray         # (k, 2) s: with padding_ms of context each side
+
+    def __len__(self):
+        return int(self.cores.shape[0])
+
+    def samples(self, rate):
+        """``(cores, padded)`` as ``[start, end)`` sample intervals at ``rate``
+        (Hz): two int64 arrays of shape (k, 2)."""
+        return (np.round(self.cores * rate).astype(np.int64).reshape(-1, 2),
+                np.round(self.padded * rate).astype(np.int64).reshape(-1, 2))
+
+    def to_list(self):
+        """``[{index, start, end, duration}]`` of the padded sentences, in s
+        rounded to the ms (as :func:`intervals_to_seconds`)."""
+        return [{"index": i, "start": round(s, 3), "end": round(e, 3), "duration": round(e - s, 3)}
+                for i, (s, e) in enumerate(self.padded.tolist())]
+
+
+def find_sentences(samples, rate, params=None):
+    """The sentences of a recording, as every command reports them.
+
+    The signal is resampled to :data:`SEGMENT_RATE` if it is at another
+    rate and cut there with :func:`sentence_cores` and :func:`pad_intervals`,
+    so the answer does not depend on the rate the caller decoded at (up to
+    the resampler's filter: decode at ``SEGMENT_RATE`` for exactly the
+    sentences ``dejavu-cn segment`` gives).
+
+    Parameters
+    ----------
+    samples : np.ndarray, shape (n,)
+        Mono float samples in [-1, 1].
+    rate : int
+        Hz.
+    params : SegmentParams or dict, optional
+
+    Returns
+    -------
+    Sentences
+        In seconds; ``Sentences.samples(rate)`` gives sample intervals.
+    """
+    params = SegmentParams.from_dict(params)
+    samples = _check_signal(samples, rate)
+    duration = samples.size / rate                     # s
+    if int(rate) != SEGMENT_RATE:
+        from scipy.signal import resample_poly
+        g = math.gcd(SEGMENT_RATE, int(rate))
+        samples = resample_poly(samples, SEGMENT_RATE // g, int(rate) // g).astype(np.float32)
+    cores = sentence_cores(samples, SEGMENT_RATE, params)
+    padded = pad_intervals(cores, SEGMENT_RATE, samples.size, params.padding_ms)
+    return Sentences(cores=np.minimum(cores / SEGMENT_RATE, duration),
+                     padded=np.minimum(padded / SEGMENT_RATE, duration))

@@ -189,7 +189,7 @@ def test_errors_are_domain_errors(tmp_path):
         compare_files(good, str(tmp_path / "missing.wav"))
     with pytest.raises(ConfigError, match="unknown key 'speech.no_such'"):         # the configuration's check
         compare_files(good, good, config={"speech": {"no_such": 1}})
-    with pytest.raises(ParameterError, match="z_none < z_full"):
+    with pytest.raises(ConfigError, match=r"speech\.z_none: need z_none < z_full"):   # the section's values
         compare_files(good, good, config={"speech": {"z_none": 7}})
     with pytest.raises(ParameterError, match="segmentation parameters"):
         compare_files(good, good, segment_params={"padding_ms": -5})

@@ -248,3 +248,50 @@ def test_ssml_break_splits_sentences_at_its_length(tmp_path, break_ms):
 def test_ssml_short_break_keeps_one_sentence(tmp_path):
     x = _espeak(tmp_path, 'The library opens at nine <break time="150ms"/> and closes at six.')
     assert sentence_cores(x, 16000).shape[0] == 1
+
+
+# -- constants derived from the parameters -----------------------------------------------------------
+@pytest.mark.parametrize("frame_ms", [5.0, 10.0, 20.0])
+@pytest.mark.parametrize("rate", [8000, 44100])
+def test_split_point_in_seconds_does_not_depend_on_the_frame_length(frame_ms, rate):
+    """A 12 s sentence (longer than max_sentence_ms) with a 15 ms drop-out
+    (between two syllables) at 4 s and a 100 ms quieter stretch (a breath
+    pause) at 7 s is split in the pause at every frame length: the levels
+    are smoothed over 50 ms, not over 5 frames (25 ms at 5 ms frames let
+    the drop-out win)."""
+    lead = 2.0                                   # s of silence each side: the noise floor is silence
+    x = np.concatenate([np.zeros(int(lead * rate), np.float32), tone(12.0, rate, freq=1000.0),
+                        np.zeros(int(lead * rate), np.float32)])
+    at = lambda seconds: int(round((lead + seconds) * rate))            # noqa: E731
+    x[at(4.0):at(4.015)] *= 10 ** (-60 / 20)
+    x[at(7.0):at(7.1)] *= 10 ** (-20 / 20)
+    params = {"frame_ms": frame_ms, "window_ms": frame_ms, "low_hz": 0, "high_hz": 0, "max_sentence_ms": 10000}
+    cores = sentence_cores(x, rate, params) / rate - lead
+    assert cores.shape == (2, 2)
+    assert 7.0 - 1e-9 <= cores[0, 1] <= 7.1 and cores[1, 0] == cores[0, 1]
+
+
+@pytest.mark.parametrize("rate", [8000, 11025, 44100])
+def test_find_sentences_gives_the_same_seconds_at_any_rate(rate):
+    """One segmentation for every caller: cut at SEGMENT_RATE, so a signal
+    at another rate gives the sentences of its 16 kHz version."""
+    from segmenter import SEGMENT_RATE, find_sentences
+    x16, _ = tones_and_gaps(LAYOUT, SEGMENT_RATE)
+    x, _ = tones_and_gaps(LAYOUT, rate)
+    reference = find_sentences(x16, SEGMENT_RATE)
+    found = find_sentences(x, rate)
+    assert len(found) == len(reference) == 4
+    assert np.abs(found.padded - reference.padded).max() <= 0.0015     # s: the resampler's edges, not a frame
+    assert np.abs(found.cores - reference.cores).max() <= 0.0015
+    cores, padded = found.samples(rate)
+    assert cores.dtype == np.int64 and np.all(padded[:, 0] <= cores[:, 0]) and np.all(cores[:, 1] <= padded[:, 1])
+    assert padded[-1, 1] <= x.size
+
+
+def test_find_sentences_at_the_segment_rate_is_split_sentences():
+    from segmenter import SEGMENT_RATE, find_sentences, intervals_to_seconds
+    x, _ = tones_and_gaps(LAYOUT, SEGMENT_RATE)
+    found = find_sentences(x, SEGMENT_RATE, {"padding_ms": 200})
+    intervals = split_sentences(x, SEGMENT_RATE, {"padding_ms": 200})
+    np.testing.assert_array_equal(found.samples(SEGMENT_RATE)[1], intervals)
+    assert found.to_list() == intervals_to_seconds(intervals, SEGMENT_RATE)
