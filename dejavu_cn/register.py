@@ -322,8 +322,26 @@ def register_files(storage, params, paths, *, extensions, jobs=0, on_file=None, 
     for outcome in list(left_out) + own:
         report.outcomes.append(outcome)
         log.info("%s: %s", outcome.path, outcome.message)
-
     registered = storage.registered_files()
+    todo, sizes = _changed_files(files, registered, report)
+    if on_start:
+        on_start(len(todo), sum(sizes.values()))
+    for outcome in report.outcomes:
+        if on_file and outcome.status == FAILED:
+            on_file(outcome)
+    _fingerprint_and_store(storage, params, todo, sizes, jobs=jobs, report=report, on_file=on_file,
+                           registered=registered, song_name=song_name)
+    added = sum(o.hashes for o in report.by_status(REGISTERED))
+    if not report.interrupted and added:
+        storage.optimize(added_rows=added)      # the store decides whether repacking pays
+    report.elapsed_seconds = time.monotonic() - started
+    return report
+
+
+def _changed_files(files, registered, report):
+    """The files to fingerprint: those not registered with their present
+    size and mtime. The others, and those that cannot be read, go into
+    ``report``. Returns (paths, {path: size in bytes})."""
     todo, sizes = [], {}
     for path in files:
         try:
@@ -337,12 +355,13 @@ def register_files(storage, params, paths, *, extensions, jobs=0, on_file=None, 
             continue
         todo.append(path)
         sizes[path] = st.st_size
-    if on_start:
-        on_start(len(todo), sum(sizes.values()))
-    for outcome in report.outcomes:
-        if on_file and outcome.status == FAILED:
-            on_file(outcome)
+    return todo, sizes
 
+
+def _fingerprint_and_store(storage, params, todo, sizes, *, jobs, report, on_file, registered, song_name):
+    """Fingerprint ``todo`` in ``jobs`` processes (1: in this one) and
+    commit the songs in batches. Ctrl-C sets ``report.interrupted`` after
+    committing what was fingerprinted; the pool never outlives the call."""
     known = storage.known_sha1s()
     jobs = jobs or os.cpu_count() or 1
     jobs = max(1, min(jobs, len(todo) or 1))
@@ -359,23 +378,7 @@ def register_files(storage, params, paths, *, extensions, jobs=0, on_file=None, 
             pool = multiprocessing.get_context("fork").Pool(jobs, _worker_init, (params, known))
             results = _with_ticks(pool.imap_unordered(_work, todo, chunksize=1), COMMIT_SECONDS / 2)
         batch = _CommitBatch(storage, report, on_file)
-        for item in results:
-            if item is None:                  # no file finished lately: commit what waits
-                if batch.due():
-                    batch.commit()
-                continue
-            outcome, sha, hashes, offsets, mtime_ns, sketch = item
-            if outcome.status == REGISTERED:
-                batch.add(outcome, SongRecord(readable_path(song_name(outcome.path)), outcome.path, sha, outcome.size,
-                                              mtime_ns, outcome.duration_seconds, sketch), hashes, offsets)
-            else:
-                if outcome.status == DUPLICATE and outcome.path in registered:
-                    # the file there changed to the bytes of another song: its old song goes
-                    storage.forget_path(outcome.path, outcome.song_id)
-                batch.done(outcome)
-            if batch.due():
-                batch.commit()
-        batch.commit()
+        _store_results(results, batch, storage, registered, song_name)
         finished = True
     except KeyboardInterrupt:
         report.interrupted = True
@@ -389,10 +392,29 @@ def register_files(storage, params, paths, *, extensions, jobs=0, on_file=None, 
             else:
                 pool.close()
             pool.join()
-    added = sum(o.hashes for o in report.by_status(REGISTERED))
-    if not report.interrupted and added:
-        storage.optimize(added_rows=added)      # the store decides whether repacking pays
-    report.elapsed_seconds = time.monotonic() - started
-    return report
+
+
+def _store_results(results, batch, storage, registered, song_name):
+    """Hand each worker result to ``batch`` (a registered song waits for
+    its commit, any other outcome is recorded at once), committing
+    whenever the batch is due and once at the end. ``None`` items (a pause
+    with no result) only give the batch its chance to commit."""
+    for item in results:
+        if item is None:                  # no file finished lately: commit what waits
+            if batch.due():
+                batch.commit()
+            continue
+        outcome, sha, hashes, offsets, mtime_ns, sketch = item
+        if outcome.status == REGISTERED:
+            batch.add(outcome, SongRecord(readable_path(song_name(outcome.path)), outcome.path, sha, outcome.size,
+                                          mtime_ns, outcome.duration_seconds, sketch), hashes, offsets)
+        else:
+            if outcome.status == DUPLICATE and outcome.path in registered:
+                # the file there changed to the bytes of another song: its old song goes
+                storage.forget_path(outcome.path, outcome.song_id)
+            batch.done(outcome)
+        if batch.due():
+            batch.commit()
+    batch.commit()
 
 
