@@ -572,9 +572,9 @@ REPORT_LEGEND = [
 def _summary_lines(report):
     """Corpus, ingest and database lines, then the recognition summary."""
     c, ing, db = report["corpus"], report["ingest"], report["database"]
-    lines = [f"corpus: {c['tracks']} tracks ({len(c['unreadable'])} unreadable left out), {c['registered']} registered ({c['hours_registered']:.2f} h), "
-             f"{c['held_out']} held out; {c['shared_audio_tracks']} tracks share audio with another "
-             f"({len(c['shared_audio_pairs'])} pairs)"]
+    lines = [f"corpus: {c['tracks']} tracks ({len(c['unreadable'])} unreadable left out), "
+             f"{c['registered']} registered ({c['hours_registered']:.2f} h), {c['held_out']} held out; "
+             f"{c['shared_audio_tracks']} tracks share audio with another ({len(c['shared_audio_pairs'])} pairs)"]
     speed = ing["speed_x_realtime"]
     lines.append(f"ingest: {ing['audio_seconds'] / 3600:.2f} h in {ing['wall_seconds']:.1f} s = "
                  f"{speed:.0f}x realtime; peak memory main {ing['peak_rss_mb_main']:.0f} MB, "

@@ -4,9 +4,11 @@ Two kinds of function, kept apart so a web page can draw its own charts:
 
 * ``*_data`` functions compute plain, JSON-serialisable dicts (lists of
   numbers, no numpy, no bytes). They never need matplotlib.
-* ``plot_*`` functions draw one of those dicts to a PNG with matplotlib's
-  non-interactive Agg backend (no display needed). matplotlib is imported
-  inside them only, so the core never needs it installed.
+* ``plot_*`` functions draw one of those dicts to an image with
+  matplotlib's non-interactive Agg backend (no display needed): PNG, or the
+  format a file name's extension asks for (:data:`IMAGE_FORMATS`).
+  matplotlib (the ``[plots]`` extra) is imported inside them only, so the
+  core never needs it installed; :func:`plots_available` tells whether it is.
 
 :func:`fingerprint_data` / :func:`plot_fingerprint`
     The spectrogram (loudness over time and frequency), the peaks picked
@@ -22,9 +24,11 @@ Times are in seconds, frequencies in Hz, loudness in dB relative to a
 full-scale sine.
 """
 import logging
+import os
 
 import numpy as np
 
+from .errors import ParameterError
 from .fingerprint import band_bins, find_peaks, pair_peaks, spectrogram
 from .matching import MERGE_FRAMES, alignment_details
 
@@ -34,6 +38,35 @@ MAX_HISTOGRAM_BINS = 1500    # offset-histogram bins at most: a 5-minute song ge
 MAX_POINTS = 4000            # scatter points kept per candidate (evenly spaced sample of the matches)
 MAX_PAIRS = 400              # peak pairs drawn in a fingerprint plot
 KHZ = 1000.0                 # Hz per kHz: frequency axes are drawn in kHz
+PLOTS_MISSING = "plots need matplotlib: pip install 'dejavu-cn[plots]'"
+IMAGE_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".svg": "svg", ".pdf": "pdf"}   # by extension
+
+
+def plots_available():
+    """True when matplotlib imports (the ``[plots]`` extra is installed):
+    the ``plot_*`` functions can draw. Imports it (once; later calls cost a
+    lookup in ``sys.modules``)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def image_format(out):
+    """The format a ``plot_*`` function writes to ``out``: by a path's
+    extension (:data:`IMAGE_FORMATS`; none: PNG), PNG for a file object.
+    Raises :class:`~dejavu_cn.errors.ParameterError` for another extension
+    (a ``.gif`` is refused rather than written as a PNG under that name)."""
+    if not isinstance(out, (str, os.PathLike)):
+        return "png"
+    ext = os.path.splitext(os.fspath(out))[1].lower()
+    if not ext:
+        return "png"
+    if ext not in IMAGE_FORMATS:
+        raise ParameterError(f"cannot write {os.fspath(out)}: pictures are written as "
+                             f"{', '.join(IMAGE_FORMATS)} (by the file name's extension)")
+    return IMAGE_FORMATS[ext]
 
 
 # -- data -------------------------------------------------------------------
@@ -89,7 +122,8 @@ def match_data(engine, samples, *, top=2, max_bins=MAX_HISTOGRAM_BINS, max_point
         JSON-serialisable:
 
         ``result``
-            The engine's recognition result (as :meth:`Dejavu.match_query`).
+            The engine's recognition result (:meth:`Dejavu.match_samples`,
+            as ``dejavu-cn recognize file`` gives it).
         ``clip_seconds``, ``frame_seconds``
             Clip duration and analysis hop, seconds.
         ``candidates``
@@ -111,9 +145,11 @@ def match_data(engine, samples, *, top=2, max_bins=MAX_HISTOGRAM_BINS, max_point
     rec = engine.config.recognition
     frame = engine.params.frame_seconds()
     samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+    # the answer `dejavu-cn recognize file` gives (early decision, two-stage reading, sketch check),
+    # so the caption's confidence is the CLI's; the whole clip's rows then show how it lines up
+    result = engine.match_samples(samples, top=max(top, rec.top))
     query = engine.analyze(samples)
     lookup = engine.lookup(query.hashes)
-    result = engine.match_query(query, lookup=lookup, top=max(top, rec.top))
     candidates = []
     for cand in result["candidates"][:top]:
         details = alignment_details(query, lookup, cand["song_id"], max_rows=rec.max_hash_rows)
@@ -275,22 +311,23 @@ def _figure(width, height, dpi):
 
 
 def _save(fig, out, dpi):
-    fig.savefig(out, format="png", dpi=dpi)
+    fig.savefig(out, format=image_format(out), dpi=dpi)
     w, h = fig.get_size_inches()
     return {"width_px": int(round(w * dpi)), "height_px": int(round(h * dpi)), "dpi": dpi}
 
 
 def plot_fingerprint(data, out, *, width=10, height=6, dpi=100, title=None):
-    """Draw :func:`fingerprint_data` to a PNG.
+    """Draw :func:`fingerprint_data` to an image (PNG unless ``out``'s
+    extension asks for another of :data:`IMAGE_FORMATS`).
 
     Parameters
     ----------
     data : dict
         From :func:`fingerprint_data`.
     out : str, path or binary file object
-        Where the PNG goes.
+        Where the image goes (a file object gets a PNG).
     width, height : float, keyword-only
-        Inches; the PNG is ``width * dpi`` by ``height * dpi`` pixels.
+        Inches; the image is ``width * dpi`` by ``height * dpi`` pixels.
     dpi : int, keyword-only
         Pixels per inch.
     title : str, optional
@@ -370,7 +407,8 @@ def _draw_peaks_and_pairs(ax, data):
 
 
 def plot_match(data, out, *, width=10, height=6, dpi=100, title=None):
-    """Draw :func:`match_data` to a PNG: per candidate (rows), the offset
+    """Draw :func:`match_data` to an image (as :func:`plot_fingerprint`):
+    per candidate (rows), the offset
     histogram (left) and the clip-time vs song-time scatter (right).
 
     Parameters
@@ -378,9 +416,9 @@ def plot_match(data, out, *, width=10, height=6, dpi=100, title=None):
     data : dict
         From :func:`match_data`.
     out : str, path or binary file object
-        Where the PNG goes.
+        Where the image goes (a file object gets a PNG).
     width, height : float, keyword-only
-        Inches; the PNG is ``width * dpi`` by ``height * dpi`` pixels.
+        Inches; the image is ``width * dpi`` by ``height * dpi`` pixels.
     dpi : int, keyword-only
         Pixels per inch.
     title : str, optional
@@ -393,10 +431,9 @@ def plot_match(data, out, *, width=10, height=6, dpi=100, title=None):
     """
     fig = _figure(width, height, dpi)
     cands = data["candidates"]
-    match = data["result"]["match"]
-    verdict = (f"recognised: {match['song_name']} at {match['offset_seconds']:.2f} s "
-               f"(confidence {match['confidence']:.2f})" if match else "no match")
-    fig.suptitle((f"{title}: " if title else "") + verdict, fontsize=11)
+    verdict = match_verdict(data["result"])
+    fig.suptitle((f"{title}: " if title else "") + ("recognised: " if data["result"]["match"] else "") + verdict,
+                 fontsize=11)
     if not cands:
         _say_no_candidates(fig)
     else:
@@ -410,6 +447,17 @@ def plot_match(data, out, *, width=10, height=6, dpi=100, title=None):
     info = _save(fig, out, dpi)
     info["candidates"] = len(cands)
     return info
+
+
+def match_verdict(result):
+    """The verdict on a recognition result in words, with the confidence
+    ``dejavu-cn recognize file`` prints: "NAME at 8.00 s (confidence 0.97)"
+    or "no match (best confidence 0.12)"."""
+    match = result["match"]
+    if match is None:
+        best = result["candidates"][0]["confidence"] if result.get("candidates") else 0.0
+        return f"no match (best confidence {best:.2f})"
+    return f"{match['song_name']} at {match['offset_seconds']:.2f} s (confidence {match['confidence']:.2f})"
 
 
 MATCH_CAPTION = (
@@ -458,6 +506,12 @@ def _song_window(c, clip_seconds):
     return lo, hi, centre
 
 
+def _zoom_label(lo, hi):
+    """Words for the stretch of song shown, lo..hi seconds: "song zoomed
+    from -5 s to 7 s" (a dash between the two would read "-5-7 s")."""
+    return f"song zoomed from {round(lo)} s to {round(hi)} s"          # round(): whole seconds, no "-0"
+
+
 def _draw_time_scatter(ax, c, clip_seconds, *, legend):
     """One candidate's matches as clip time against song time: aligned
     ones in red along the dashed diagonal of the engine's offset."""
@@ -476,8 +530,7 @@ def _draw_time_scatter(ax, c, clip_seconds, *, legend):
     ax.set_xlabel("time in the clip (seconds)", fontsize=8)
     ax.set_ylabel("time in the song (s)", fontsize=8)
     ax.tick_params(labelsize=7.5)
-    ax.set_title(f"{c['points_total']} matching hashes; song zoomed to {lo:.0f}-{hi:.0f} s", fontsize=8.5,
-                 loc="left")
+    ax.set_title(f"{c['points_total']} matching hashes; {_zoom_label(lo, hi)}", fontsize=8.5, loc="left")
     if legend:
         ax.legend(fontsize=7, loc="best", markerscale=2)
 
@@ -517,7 +570,7 @@ def plot_accuracy(report, out, *, width=8, height=5, dpi=100, title=None):
     report : dict
         From :func:`dejavu_cn.evaluate.evaluate`.
     out : str, path or binary file object
-        Where the PNG goes.
+        Where the image goes (a file object gets a PNG).
     width, height : float, keyword-only
         Inches.
     dpi : int, keyword-only
@@ -582,4 +635,5 @@ def _set_length_axis(ax, lengths):
         ax.set_xlim(min(lengths) / 1.15, max(lengths) * 1.15)
 
 
-__all__ = ["match_data", "plot_match", "fingerprint_data", "plot_fingerprint", "accuracy_data", "plot_accuracy"]
+__all__ = ["match_data", "plot_match", "fingerprint_data", "plot_fingerprint", "accuracy_data", "plot_accuracy",
+           "match_verdict", "plots_available", "image_format", "IMAGE_FORMATS", "PLOTS_MISSING"]
