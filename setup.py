@@ -2,6 +2,10 @@ from glob import glob
 
 from setuptools import find_packages, setup
 
+MIC = ["pyaudio>=0.2.12"]                   # dejavu-cn listen / recognize mic (PortAudio)
+WEB = ["flask>=2.2", "waitress>=2.1"]       # dejavu-cn serve
+PLOTS = ["matplotlib>=3.5"]                 # dejavu-cn plot, evaluate -o, the page's pictures
+
 setup(
     name="dejavu-cn",
     version="0.1.0",
@@ -14,19 +18,24 @@ setup(
     include_package_data=True,
     package_data={"web": ["templates/*.html", "static/*"]},
     data_files=[("share/dejavu-cn/sql", glob("sql/*.sql"))],
+    # the core: register, recognise files, evaluate (numpy >= 2: np.bitwise_count; SciPy built for it)
     install_requires=[
-        "numpy>=1.22",
-        "scipy>=1.8",
+        "numpy>=2",
+        "scipy>=1.13",
         "pydub>=0.25",
         "PyMySQL>=1.0",
         "tqdm>=4.60",
         "threadpoolctl>=3.1",
-        "matplotlib>=3.5",
-        "flask>=2.2",
-        "waitress>=2.1",
-        "pyaudio>=0.2.12",
     ],
-    extras_require={"test": ["pytest>=7", "pytest-timeout>=2", "playwright>=1.40", "requests>=2.25"]},
+    # optional parts; the core imports none of them, and a command or page that needs a missing one
+    # names the extra to install. scripts/setup.sh (the README's set-up) installs .[all,test].
+    extras_require={
+        "mic": MIC,
+        "web": WEB,
+        "plots": PLOTS,
+        "all": MIC + WEB + PLOTS,
+        "test": ["pytest>=7", "pytest-timeout>=2", "playwright>=1.40", "requests>=2.25", "axe-playwright-python>=0.1.8"],
+    },
     entry_points={
         "console_scripts": ["dejavu-cn = dejavu_cn.cli:console_main"],
         "dejavu_cn.plugins": [

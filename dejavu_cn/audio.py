@@ -79,14 +79,16 @@ def resample(samples, orig_rate, target_rate):
     if up == 1:
         return _decimate(samples, down)
     from scipy.signal import resample_poly
-    return resample_poly(samples, up, down, window=_lowpass(up, down)).astype(np.float32, copy=False)
+    return resample_poly(samples, up, down, window=resampling_filter(up, down)).astype(np.float32, copy=False)
 
 
 @functools.lru_cache(maxsize=16)
-def _lowpass(up, down):
+def resampling_filter(up, down):
     """The anti-aliasing filter ``scipy.signal.resample_poly`` designs for
-    (up, down), float32, designed once (16 kHz -> 11,025 Hz takes 12,801
-    taps, which cost about as much to design as to apply to a clip)."""
+    (up, down), float32 and read-only, designed once per (up, down) and
+    kept (16 kHz -> 11,025 Hz takes 12,801 taps, which cost about as much
+    to design as to apply to a clip). Pass it as ``window=`` to
+    ``resample_poly`` for the same output without the design."""
     from scipy.signal import firwin
     rate = max(up, down)
     taps = firwin(20 * rate + 1, 1.0 / rate, window=("kaiser", 5.0)).astype(np.float32)
@@ -111,7 +113,7 @@ def _decimate(samples, down):
     with the signal's ``down``-sample frames, then a sum along diagonals.
     Three times faster than scipy's general up-filter-down loop, and
     44.1 kHz to 11,025 Hz is the commonest query path."""
-    taps = _lowpass(1, down)[::-1]
+    taps = resampling_filter(1, down)[::-1]
     half = (taps.size - 1) // 2
     n_out = -(-samples.size // down)
     blocks = -(-taps.size // down)
@@ -178,7 +180,8 @@ def from_pcm(data, *, rate, channels, sample_width=None, target_rate):
 
 
 def from_audiosegment(segment, *, target_rate):
-    """A pydub ``AudioSegment`` (any sample width) to mono float32 at ``target_rate``."""
+    """A pydub ``AudioSegment`` (any sample width) to mono float32 at
+    ``target_rate`` (public API: pydub users hand their segments over as is)."""
     return from_pcm(segment.raw_data, rate=segment.frame_rate, channels=segment.channels,
                     sample_width=segment.sample_width, target_rate=target_rate)
 

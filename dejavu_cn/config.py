@@ -234,13 +234,14 @@ class RegisterParams:
     extensions: tuple = ("mp3", "ogg", "oga", "opus", "flac", "wav", "m4a", "aac", "wma", "aiff", "aif", "mp4", "webm", "mka")
     jobs: int = 0                     # worker processes; 0 = all cores
     commit_rows: int = 1_000_000      # fingerprints per registration transaction, at most...
-    commit_seconds: float = 2.0       # ...and seconds a fingerprinted song waits for its commit
+    commit_seconds: float = 2.0       # ...and seconds a fingerprinted song waits for its commit (0: one commit
+                                      # per song)
 
     def validate(self):
         if self.jobs < 0:
             raise ConfigError("register.jobs must be >= 0")
-        if self.commit_rows < 1 or self.commit_seconds <= 0:
-            raise ConfigError("register.commit_rows must be >= 1 and commit_seconds > 0")
+        if self.commit_rows < 1 or self.commit_seconds < 0:
+            raise ConfigError("register.commit_rows must be >= 1 and commit_seconds >= 0")
         return dataclasses.replace(self, extensions=tuple(str(v).lower().lstrip(".") for v in self.extensions))
 
 

@@ -135,7 +135,8 @@ class Dejavu:
                 todo.append(path)
         report = register_files(storage, self.params, todo, extensions=extensions,
                                 jobs=self.config.register.jobs if jobs is None else jobs,
-                                on_file=on_file, on_start=on_start, left_out=left_out)
+                                on_file=on_file, on_start=on_start, left_out=left_out,
+                                settings=self.config.register)
         report.outcomes.extend(before)
         failed = []
         for outcome in report.failed:
@@ -156,7 +157,8 @@ class Dejavu:
     def fingerprint_file(self, path, song_name=None):
         """Register one file. Returns its :class:`FileOutcome`."""
         report = register_files(self.storage, self.params, [path], extensions=(), jobs=1,
-                                song_name=(lambda p: song_name) if song_name else None)
+                                song_name=(lambda p: song_name) if song_name else None,
+                                settings=self.config.register)
         return report.outcomes[0]
 
     # -- library ------------------------------------------------------------------

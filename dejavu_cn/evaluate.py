@@ -253,6 +253,15 @@ def excerpt_similarity(audio, rate, start_a, start_b, seconds, *, lag=REPEAT_LAG
         In [-1, 1]; 1.0 for identical audio. None when an excerpt falls
         outside the signal or the first one is silent.
     """
+    pair = _excerpt_pair(audio, rate, start_a, start_b, seconds, lag=lag, compare_rate=compare_rate)
+    return None if pair is None else _max_normalised_correlation(*pair)
+
+
+def _excerpt_pair(audio, rate, start_a, start_b, seconds, *, lag, compare_rate):
+    """The excerpt at ``start_a`` and the stretch around ``start_b`` that
+    holds every lagged copy (``lag`` s either way, clipped to the signal),
+    as float64 at ``compare_rate`` (or ``rate``); None when an excerpt
+    falls outside the signal."""
     from .audio import resample
     n = int(round(seconds * rate))
     m = int(round(lag * rate))
@@ -264,12 +273,18 @@ def excerpt_similarity(audio, rate, start_a, start_b, seconds, *, lag=REPEAT_LAG
     b = np.asarray(audio[lo:hi], np.float32)
     if compare_rate and int(compare_rate) != int(rate):
         a, b = resample(a, rate, compare_rate), resample(b, rate, compare_rate)
-    a = a.astype(np.float64)
-    b = b.astype(np.float64)
-    n = a.size
-    if b.size < n:
+    if b.size < a.size:
         return None
-    a -= a.mean()
+    return a.astype(np.float64), b.astype(np.float64)
+
+
+def _max_normalised_correlation(a, b):
+    """The largest normalised correlation (Pearson's r, in [-1, 1]) between
+    ``a`` (shape (n,)) and any window of ``n`` consecutive samples of ``b``
+    (shape (m,), m >= n); None when ``a`` is silent (no energy once its mean
+    is removed). Each window's mean is removed too."""
+    n = a.size
+    a = a - a.mean()
     energy = float(a @ a)
     if energy <= 1e-12 * n:
         return None
@@ -410,6 +425,46 @@ def evaluate(engine, tracks, *, work_dir, lengths=(1, 2, 3, 5, 10), conditions=(
     tracks, durations, unreadable = readable_tracks(tracks, on_track=lambda d, t: tick("reading", d, t))
     known, unknown = split_tracks(tracks, holdout)
     say(f"registering {len(known)} tracks ({len(unknown)} held out)")
+    ingest, registered_ids = _register_known(engine, tracks, known, jobs=jobs, tick=tick)
+    stats = engine.stats()
+
+    shared = {}
+    if detect_shared:
+        say("looking for tracks that share audio")
+        tick("shared", 0, len(tracks))
+        shared = find_shared_audio(engine, tracks, registered_ids, on_track=lambda d, t: tick("shared", d, t))
+    specs = plan_clips(durations, known, unknown, lengths=lengths, conditions=conditions, clips=clips,
+                       unknown_clips=unknown_clips, seed=seed)
+    # All clips are made first, then recognised one after another, as a
+    # service answers a stream of queries (making a clip between two queries
+    # would leave the recogniser's caches cold and add to its latency).
+    say(f"making {len(specs)} clips")
+    tick("making", 0, len(specs))
+    redrawn = make_clips(tracks, specs, os.path.join(work_dir, "clips"), seed=seed,
+                         on_clip=lambda d, t: tick("making", d, t))
+    say(f"recognising {len(specs)} clips")
+    rows = _recognise_clips(engine, specs, registered_ids, shared, tick)
+    _check_repeats(tracks, rows)
+    return {
+        "corpus": {"tracks": len(tracks), "unreadable": unreadable, "registered": len(known), "held_out": len(unknown),
+                   "hours_registered": stats["hours"],
+                   "shared_audio_tracks": len(shared),
+                   "shared_audio_pairs": _shared_pairs(shared, registered_ids)},
+        "ingest": ingest,
+        "database": {"bytes": stats["bytes"], "fingerprints": stats["fingerprints"],
+                     "mb_per_hour": stats["bytes"] / 1e6 / stats["hours"] if stats["hours"] else None},
+        **_recognition_summary(rows),
+        "settings": {"lengths": [float(x) for x in lengths], "conditions": list(conditions), "clips": clips,
+                     "unknown_clips": unknown_clips, "holdout": holdout, "seed": seed,
+                     "audible_dbfs": AUDIBLE_DBFS, "silent_excerpts_redrawn": redrawn},
+        "cells": [_cell(rows, condition, length) for condition in conditions for length in lengths],
+        "clips": rows,
+    }
+
+
+def _register_known(engine, tracks, known, *, jobs, tick):
+    """Register the tracks ``known`` (indices); returns the report's
+    ``ingest`` section and {track index: song id (None if not stored)}."""
     tick("registering", 0, len(known))
     registered = [0]
 
@@ -430,25 +485,15 @@ def evaluate(engine, tracks, *, work_dir, lengths=(1, 2, 3, 5, 10), conditions=(
         songs, _ = engine.list_songs()
         for song in songs:
             path_to_song.setdefault(os.path.abspath(song["source_path"]), song["song_id"])
-    registered_ids = {i: path_to_song.get(os.path.abspath(tracks[i])) for i in known}
-    stats = engine.stats()
+    ingest = {"wall_seconds": ingest_wall, "audio_seconds": report.audio_seconds,
+              "speed_x_realtime": report.audio_seconds / ingest_wall if ingest_wall else None,
+              "failed": [(o.path, o.message) for o in report.failed],
+              "peak_rss_mb_main": ru_self / 1024.0, "peak_rss_mb_workers": ru_children / 1024.0}
+    return ingest, {i: path_to_song.get(os.path.abspath(tracks[i])) for i in known}
 
-    shared = {}
-    if detect_shared:
-        say("looking for tracks that share audio")
-        tick("shared", 0, len(tracks))
-        shared = find_shared_audio(engine, tracks, registered_ids, on_track=lambda d, t: tick("shared", d, t))
 
-    specs = plan_clips(durations, known, unknown, lengths=lengths, conditions=conditions, clips=clips,
-                       unknown_clips=unknown_clips, seed=seed)
-    # All clips are made first, then recognised one after another, as a
-    # service answers a stream of queries (making a clip between two queries
-    # would leave the recogniser's caches cold and add to its latency).
-    say(f"making {len(specs)} clips")
-    clip_dir = os.path.join(work_dir, "clips")
-    tick("making", 0, len(specs))
-    redrawn = make_clips(tracks, specs, clip_dir, seed=seed, on_clip=lambda d, t: tick("making", d, t))
-    say(f"recognising {len(specs)} clips")
+def _recognise_clips(engine, specs, registered_ids, shared, tick):
+    """Recognise every written clip, in plan order; the report's rows."""
     tick("clips", 0, len(specs))
     rows = []
     for spec in specs:
@@ -456,64 +501,80 @@ def evaluate(engine, tracks, *, work_dir, lengths=(1, 2, 3, 5, 10), conditions=(
         accept = ({truth} if spec.known and truth else set()) | shared.get(spec.track, set())
         rows.append(_recognise_clip(engine, spec, truth if spec.known else None, accept))
         tick("clips", len(rows), len(specs))
-    _check_repeats(tracks, rows)
-    cells = []
-    for condition in conditions:
-        for length in lengths:
-            cell = [r for r in rows if r["condition"] == condition and r["length"] == float(length)]
-            kn = [r for r in cell if r["known"]]
-            un = [r for r in cell if not r["known"] and not r["accepted"]]
-            ranked = [r["rank"] for r in kn if r["rank"]]
-            correct = [r for r in kn if r["correct"]]
-            offsets = _offset_summary(kn)
-            cells.append({
-                "condition": condition, "length": float(length), "clips": len(kn),
-                "top1": _fraction(len(correct), len(kn)),
-                "top1_interval": wilson_interval(len(correct), len(kn)),
-                "top5": _fraction(sum(1 for r in kn if r["rank"] and r["rank"] <= 5), len(kn)),
-                "mean_rank": float(np.mean(ranked)) if ranked else None,
-                "offset_accuracy": offsets["strict"],
-                "offset_accuracy_repeat_aware": offsets["repeat_aware"],
-                "offset_repeats": offsets["repeats"],
-                "unknown_clips": len(un),
-                "false_positives": sum(1 for r in un if r["match"] is not None),
-                "latency_median_ms": 1000 * _percentile([r["latency"] for r in cell], 50) if cell else None,
-                "latency_p95_ms": 1000 * _percentile([r["latency"] for r in cell], 95) if cell else None,
-            })
+    return rows
+
+
+def _shared_pairs(shared, registered_ids):
+    """Sorted (song id, song id) pairs that share audio; a held-out track
+    ``t`` stands in as ``-1 - t``."""
+    return sorted({tuple(sorted((registered_ids.get(t) or -1 - t, s))) for t, ids in shared.items() for s in ids})
+
+
+def _latency_ms(rows):
+    """{"median_ms", "p95_ms"} over the rows' latencies (None without rows)."""
     latencies = [r["latency"] for r in rows]
+    return {"median_ms": 1000 * _percentile(latencies, 50) if latencies else None,
+            "p95_ms": 1000 * _percentile(latencies, 95) if latencies else None}
+
+
+def _recognition_summary(rows):
+    """The report's ``latency``, ``false_positive_rate`` and ``offset`` over all clips."""
     unknown_rows = [r for r in rows if not r["known"] and not r["accepted"]]
     return {
-        "corpus": {"tracks": len(tracks), "unreadable": unreadable, "registered": len(known), "held_out": len(unknown),
-                   "hours_registered": stats["hours"],
-                   "shared_audio_tracks": len(shared),
-                   "shared_audio_pairs": sorted({tuple(sorted((registered_ids.get(t) or -1 - t, s)))
-                                                 for t, ids in shared.items() for s in ids})},
-        "ingest": {"wall_seconds": ingest_wall, "audio_seconds": report.audio_seconds,
-                   "speed_x_realtime": report.audio_seconds / ingest_wall if ingest_wall else None,
-                   "failed": [(o.path, o.message) for o in report.failed],
-                   "peak_rss_mb_main": ru_self / 1024.0, "peak_rss_mb_workers": ru_children / 1024.0},
-        "database": {"bytes": stats["bytes"], "fingerprints": stats["fingerprints"],
-                     "mb_per_hour": stats["bytes"] / 1e6 / stats["hours"] if stats["hours"] else None},
-        "latency": {"median_ms": 1000 * _percentile(latencies, 50) if latencies else None,
-                    "p95_ms": 1000 * _percentile(latencies, 95) if latencies else None},
+        "latency": _latency_ms(rows),
         "false_positive_rate": _fraction(sum(1 for r in unknown_rows if r["match"] is not None), len(unknown_rows)),
         "offset": {**_offset_summary([r for r in rows if r["known"]]), "tolerance_seconds": OFFSET_TOLERANCE,
                    "repeat_similarity": REPEAT_SIMILARITY},
-        "settings": {"lengths": [float(x) for x in lengths], "conditions": list(conditions), "clips": clips,
-                     "unknown_clips": unknown_clips, "holdout": holdout, "seed": seed,
-                     "audible_dbfs": AUDIBLE_DBFS, "silent_excerpts_redrawn": redrawn},
-        "cells": cells,
-        "clips": rows,
+    }
+
+
+def _cell(rows, condition, length):
+    """One cell of the report: the clips of one condition and length."""
+    cell = [r for r in rows if r["condition"] == condition and r["length"] == float(length)]
+    kn = [r for r in cell if r["known"]]
+    un = [r for r in cell if not r["known"] and not r["accepted"]]
+    ranked = [r["rank"] for r in kn if r["rank"]]
+    correct = [r for r in kn if r["correct"]]
+    offsets = _offset_summary(kn)
+    latency = _latency_ms(cell)
+    return {
+        "condition": condition, "length": float(length), "clips": len(kn),
+        "top1": _fraction(len(correct), len(kn)),
+        "top1_interval": wilson_interval(len(correct), len(kn)),
+        "top5": _fraction(sum(1 for r in kn if r["rank"] and r["rank"] <= 5), len(kn)),
+        "mean_rank": float(np.mean(ranked)) if ranked else None,
+        "offset_accuracy": offsets["strict"],
+        "offset_accuracy_repeat_aware": offsets["repeat_aware"],
+        "offset_repeats": offsets["repeats"],
+        "unknown_clips": len(un),
+        "false_positives": sum(1 for r in un if r["match"] is not None),
+        "latency_median_ms": latency["median_ms"],
+        "latency_p95_ms": latency["p95_ms"],
     }
 
 
 def format_report(report):
-    """The report as a human-readable table."""
-    lines = []
-    c, ing, db, lat = report["corpus"], report["ingest"], report["database"], report["latency"]
-    lines.append(f"corpus: {c['tracks']} tracks ({len(c['unreadable'])} unreadable left out), {c['registered']} registered ({c['hours_registered']:.2f} h), "
-                 f"{c['held_out']} held out; {c['shared_audio_tracks']} tracks share audio with another "
-                 f"({len(c['shared_audio_pairs'])} pairs)")
+    """The report as a human-readable table: a summary, one row per cell,
+    and a legend."""
+    return "\n".join(_summary_lines(report) + [""] + _cell_table(report["cells"]) + [""] + REPORT_LEGEND)
+
+
+REPORT_LEGEND = [
+    "top-1: the match is the right song (95% CI: where the true rate plausibly lies, Wilson); "
+    "top-5: the right song is among 5 candidates; rank: mean rank of the right song when listed",
+    "offset: right start time (within 0.1 s) among top-1 hits; +rep: also counting start times "
+    "on a repeat of the same audio",
+    "unk / FP: clips of held-out songs / how many of them were matched anyway; "
+    "med / p95 ms: time to decode and recognise one clip",
+]
+
+
+def _summary_lines(report):
+    """Corpus, ingest and database lines, then the recognition summary."""
+    c, ing, db = report["corpus"], report["ingest"], report["database"]
+    lines = [f"corpus: {c['tracks']} tracks ({len(c['unreadable'])} unreadable left out), "
+             f"{c['registered']} registered ({c['hours_registered']:.2f} h), {c['held_out']} held out; "
+             f"{c['shared_audio_tracks']} tracks share audio with another ({len(c['shared_audio_pairs'])} pairs)"]
     speed = ing["speed_x_realtime"]
     lines.append(f"ingest: {ing['audio_seconds'] / 3600:.2f} h in {ing['wall_seconds']:.1f} s = "
                  f"{speed:.0f}x realtime; peak memory main {ing['peak_rss_mb_main']:.0f} MB, "
@@ -521,6 +582,13 @@ def format_report(report):
     if db["mb_per_hour"]:
         lines.append(f"database: {db['fingerprints']} fingerprints, {db['bytes'] / 1e6:.1f} MB, "
                      f"{db['mb_per_hour']:.1f} MB per hour")
+    return lines + _recognition_lines(report)
+
+
+def _recognition_lines(report):
+    """Latency, false positives, redrawn excerpts and offsets, where known."""
+    lines = []
+    lat = report["latency"]
     if lat["median_ms"] is not None:
         lines.append(f"query latency: median {lat['median_ms']:.1f} ms, p95 {lat['p95_ms']:.1f} ms")
     fp = report["false_positive_rate"]
@@ -536,30 +604,28 @@ def format_report(report):
         lines.append(f"offsets (within {off['tolerance_seconds']:g} s, {off['judged']} clips found on their own "
                      f"song): {100 * off['strict']:.1f} % right; {100 * off['repeat_aware']:.1f} % counting "
                      f"{off['repeats']} that point at a repeat of the same audio")
-    lines.append("")
-    lines.append(f"{'condition':<10}{'length':>7}{'clips':>7}{'top-1':>8}{'95% CI':>10}{'top-5':>8}{'rank':>6}"
-                 f"{'offset':>8}{'+rep':>8}{'unk':>5}{'FP':>4}{'med ms':>8}{'p95 ms':>8}")
+    return lines
 
-    def pct(v):
-        return f"{100 * v:7.1f}%" if v is not None else "       -"
-    for cell in report["cells"]:
+
+def _pct(v):
+    return f"{100 * v:7.1f}%" if v is not None else "       -"
+
+
+def _cell_table(cells):
+    """The header and one row per cell (condition, length)."""
+    lines = [f"{'condition':<10}{'length':>7}{'clips':>7}{'top-1':>8}{'95% CI':>10}{'top-5':>8}{'rank':>6}"
+             f"{'offset':>8}{'+rep':>8}{'unk':>5}{'FP':>4}{'med ms':>8}{'p95 ms':>8}"]
+    for cell in cells:
         rank = f"{cell['mean_rank']:6.2f}" if cell["mean_rank"] else "     -"
         med = f"{cell['latency_median_ms']:8.1f}" if cell["latency_median_ms"] is not None else "       -"
         p95 = f"{cell['latency_p95_ms']:8.1f}" if cell["latency_p95_ms"] is not None else "       -"
         ci = cell.get("top1_interval")
         ci = f"{100 * ci[0]:5.0f}-{100 * ci[1]:<3.0f}" if ci else "         -"
-        lines.append(f"{cell['condition']:<10}{cell['length']:>6g}s{cell['clips']:>7}{pct(cell['top1'])}{ci:>10}"
-                     f"{pct(cell['top5'])}{rank}{pct(cell['offset_accuracy'])}"
-                     f"{pct(cell.get('offset_accuracy_repeat_aware'))}{cell['unknown_clips']:>5}"
+        lines.append(f"{cell['condition']:<10}{cell['length']:>6g}s{cell['clips']:>7}{_pct(cell['top1'])}{ci:>10}"
+                     f"{_pct(cell['top5'])}{rank}{_pct(cell['offset_accuracy'])}"
+                     f"{_pct(cell.get('offset_accuracy_repeat_aware'))}{cell['unknown_clips']:>5}"
                      f"{cell['false_positives']:>4}{med}{p95}")
-    lines.append("")
-    lines.append("top-1: the match is the right song (95% CI: where the true rate plausibly lies, Wilson); "
-                 "top-5: the right song is among 5 candidates; rank: mean rank of the right song when listed")
-    lines.append("offset: right start time (within 0.1 s) among top-1 hits; +rep: also counting start times "
-                 "on a repeat of the same audio")
-    lines.append("unk / FP: clips of held-out songs / how many of them were matched anyway; "
-                 "med / p95 ms: time to decode and recognise one clip")
-    return "\n".join(lines)
+    return lines
 
 
 def save_report(report, path):

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 
 
 from .audio import file_sha1, iter_decode
+from .config import RegisterParams
 from .errors import AudioDecodeError, DuplicateSongError, StorageError
 from .fingerprint import Fingerprints, StreamingFingerprinter, drop_repeated
 from .sketch import to_bytes
@@ -202,21 +203,18 @@ def _failed(path, message):
     return FileOutcome(path, FAILED, message=message), None, None, None, 0, b""
 
 
-COMMIT_ROWS = 1_000_000      # fingerprints per registration transaction, at most...
-COMMIT_SECONDS = 2.0         # ...and seconds a fingerprinted song waits for its commit
-
-
 class _CommitBatch:
     """Fingerprinted songs waiting for their transaction.
 
     Several songs share one commit (each commit rewrites every index page
     it touched, which for one song is most of a large index); a song and
     its rows still land together or not at all. ``on_file`` hears of a
-    registered song once it is committed.
+    registered song once it is committed. A batch is committed at
+    ``settings.commit_rows`` rows or after ``settings.commit_seconds``.
     """
 
-    def __init__(self, storage, report, on_file):
-        self.storage, self.report, self.on_file = storage, report, on_file
+    def __init__(self, storage, report, on_file, settings):
+        self.storage, self.report, self.on_file, self.settings = storage, report, on_file, settings
         self.songs, self.outcomes, self.rows, self.since = [], [], 0, None
 
     def add(self, outcome, record, hashes, offsets):
@@ -226,7 +224,8 @@ class _CommitBatch:
         self.since = self.since or time.monotonic()
 
     def due(self):
-        return bool(self.songs) and (self.rows >= COMMIT_ROWS or time.monotonic() - self.since >= COMMIT_SECONDS)
+        return bool(self.songs) and (self.rows >= self.settings.commit_rows
+                                     or time.monotonic() - self.since >= self.settings.commit_seconds)
 
     def commit(self):
         if not self.songs:
@@ -290,7 +289,7 @@ def _with_ticks(results, seconds):
 
 
 def register_files(storage, params, paths, *, extensions, jobs=0, on_file=None, on_start=None,
-                   song_name=None, left_out=()):
+                   song_name=None, left_out=(), settings=None):
     """Register files and folders.
 
     Parameters
@@ -308,6 +307,9 @@ def register_files(storage, params, paths, *, extensions, jobs=0, on_file=None, 
         Called after each file (progress bars).
     song_name : callable(path) -> str, optional
         Default: the file name without its extension.
+    settings : RegisterParams, optional
+        How songs are batched into transactions (``commit_rows``,
+        ``commit_seconds``); default: the defaults.
 
     Returns
     -------
@@ -322,8 +324,26 @@ def register_files(storage, params, paths, *, extensions, jobs=0, on_file=None, 
     for outcome in list(left_out) + own:
         report.outcomes.append(outcome)
         log.info("%s: %s", outcome.path, outcome.message)
-
     registered = storage.registered_files()
+    todo, sizes = _changed_files(files, registered, report)
+    if on_start:
+        on_start(len(todo), sum(sizes.values()))
+    for outcome in report.outcomes:
+        if on_file and outcome.status == FAILED:
+            on_file(outcome)
+    _fingerprint_and_store(storage, params, todo, sizes, jobs=jobs, report=report, on_file=on_file,
+                           registered=registered, song_name=song_name, settings=settings or RegisterParams())
+    added = sum(o.hashes for o in report.by_status(REGISTERED))
+    if not report.interrupted and added:
+        storage.optimize(added_rows=added)      # the store decides whether repacking pays
+    report.elapsed_seconds = time.monotonic() - started
+    return report
+
+
+def _changed_files(files, registered, report):
+    """The files to fingerprint: those not registered with their present
+    size and mtime. The others, and those that cannot be read, go into
+    ``report``. Returns (paths, {path: size in bytes})."""
     todo, sizes = [], {}
     for path in files:
         try:
@@ -337,12 +357,13 @@ def register_files(storage, params, paths, *, extensions, jobs=0, on_file=None, 
             continue
         todo.append(path)
         sizes[path] = st.st_size
-    if on_start:
-        on_start(len(todo), sum(sizes.values()))
-    for outcome in report.outcomes:
-        if on_file and outcome.status == FAILED:
-            on_file(outcome)
+    return todo, sizes
 
+
+def _fingerprint_and_store(storage, params, todo, sizes, *, jobs, report, on_file, registered, song_name, settings):
+    """Fingerprint ``todo`` in ``jobs`` processes (1: in this one) and
+    commit the songs in batches. Ctrl-C sets ``report.interrupted`` after
+    committing what was fingerprinted; the pool never outlives the call."""
     known = storage.known_sha1s()
     jobs = jobs or os.cpu_count() or 1
     jobs = max(1, min(jobs, len(todo) or 1))
@@ -357,25 +378,9 @@ def register_files(storage, params, paths, *, extensions, jobs=0, on_file=None, 
             todo.sort(key=lambda p: -sizes[p])
             storage.close_readers()          # no lookup threads of ours in the forked workers
             pool = multiprocessing.get_context("fork").Pool(jobs, _worker_init, (params, known))
-            results = _with_ticks(pool.imap_unordered(_work, todo, chunksize=1), COMMIT_SECONDS / 2)
-        batch = _CommitBatch(storage, report, on_file)
-        for item in results:
-            if item is None:                  # no file finished lately: commit what waits
-                if batch.due():
-                    batch.commit()
-                continue
-            outcome, sha, hashes, offsets, mtime_ns, sketch = item
-            if outcome.status == REGISTERED:
-                batch.add(outcome, SongRecord(readable_path(song_name(outcome.path)), outcome.path, sha, outcome.size,
-                                              mtime_ns, outcome.duration_seconds, sketch), hashes, offsets)
-            else:
-                if outcome.status == DUPLICATE and outcome.path in registered:
-                    # the file there changed to the bytes of another song: its old song goes
-                    storage.forget_path(outcome.path, outcome.song_id)
-                batch.done(outcome)
-            if batch.due():
-                batch.commit()
-        batch.commit()
+            results = _with_ticks(pool.imap_unordered(_work, todo, chunksize=1), max(0.05, settings.commit_seconds / 2))
+        batch = _CommitBatch(storage, report, on_file, settings)
+        _store_results(results, batch, storage, registered, song_name)
         finished = True
     except KeyboardInterrupt:
         report.interrupted = True
@@ -389,10 +394,29 @@ def register_files(storage, params, paths, *, extensions, jobs=0, on_file=None, 
             else:
                 pool.close()
             pool.join()
-    added = sum(o.hashes for o in report.by_status(REGISTERED))
-    if not report.interrupted and added:
-        storage.optimize(added_rows=added)      # the store decides whether repacking pays
-    report.elapsed_seconds = time.monotonic() - started
-    return report
+
+
+def _store_results(results, batch, storage, registered, song_name):
+    """Hand each worker result to ``batch`` (a registered song waits for
+    its commit, any other outcome is recorded at once), committing
+    whenever the batch is due and once at the end. ``None`` items (a pause
+    with no result) only give the batch its chance to commit."""
+    for item in results:
+        if item is None:                  # no file finished lately: commit what waits
+            if batch.due():
+                batch.commit()
+            continue
+        outcome, sha, hashes, offsets, mtime_ns, sketch = item
+        if outcome.status == REGISTERED:
+            batch.add(outcome, SongRecord(readable_path(song_name(outcome.path)), outcome.path, sha, outcome.size,
+                                          mtime_ns, outcome.duration_seconds, sketch), hashes, offsets)
+        else:
+            if outcome.status == DUPLICATE and outcome.path in registered:
+                # the file there changed to the bytes of another song: its old song goes
+                storage.forget_path(outcome.path, outcome.song_id)
+            batch.done(outcome)
+        if batch.due():
+            batch.commit()
+    batch.commit()
 
 

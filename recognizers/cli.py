@@ -1,6 +1,6 @@
 """``dejavu-cn recognize file PATH... [--json] [--top N]``"""
 from dejavu_cn.cli import add_json_flag
-from dejavu_cn.cli.library import format_duration
+from dejavu_cn.formatting import format_duration
 from dejavu_cn.errors import AudioDecodeError
 
 from .file import FileRecognizer

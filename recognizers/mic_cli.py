@@ -9,7 +9,7 @@ terminal both show a live line while listening (:class:`LiveLine`).
 ``devices`` lists the input devices.
 """
 from dejavu_cn.cli import add_json_flag
-from dejavu_cn.cli.library import format_duration
+from dejavu_cn.formatting import format_duration
 
 from .cli import describe_candidate
 

@@ -1,6 +1,6 @@
 """``dejavu-cn compare RECORDING --original ORIGINAL [--json] [--plot FILE.png]``"""
 from dejavu_cn.cli import add_json_flag, add_output_option
-from dejavu_cn.cli.library import format_duration
+from dejavu_cn.formatting import format_duration
 from dejavu_cn.errors import ParameterError
 from segmenter.cli import add_segment_options, segment_params_from_args
 

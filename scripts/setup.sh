@@ -34,7 +34,8 @@ sys.exit(sys.prefix != sys.base_prefix
   [ -x .venv/bin/python3 ] || python3 -m venv .venv
 fi
 . scripts/venv.sh
-python3 -m pip install -q --disable-pip-version-check -e ".[test]"
+# every optional part (microphone, web page, plots) and the test tools: see setup.py's extras
+python3 -m pip install -q --disable-pip-version-check -e ".[all,test]"
 if [ -n "${VIRTUAL_ENV:-}" ] && [ "$VIRTUAL_ENV" -ef .venv ]; then
   echo "dejavu-cn is installed in .venv: '. .venv/bin/activate' puts the dejavu-cn command on PATH" >&2
 fi

@@ -2,7 +2,7 @@
 import os
 
 from dejavu_cn.cli import add_json_flag, add_output_option
-from dejavu_cn.cli.library import format_duration
+from dejavu_cn.formatting import format_duration
 from dejavu_cn.errors import RecognitionError
 
 

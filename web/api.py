@@ -149,7 +149,7 @@ def recognize_plot():
     after showing the answer of ``/api/recognize``. 503 if plotting is not
     installed."""
     if not pictures.plots_available():
-        abort(503, "match pictures are not available on this server (dejavu_cn.plots is missing)")
+        abort(503, pictures.PLOTS_MISSING)
     top = int_arg("top", 2, low=1, high=5)
     with temporary_upload("file", "upload") as (path, shown):
         engine = get_engine()

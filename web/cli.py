@@ -30,7 +30,12 @@ class ServeCommand:
         if args.threads < 1:
             ctx.error("--threads must be >= 1")
             return 2
-        import waitress
+        try:
+            import flask  # noqa: F401
+            import waitress
+        except ImportError as exc:
+            ctx.error(f"the web page needs Flask and waitress ({exc.name} is missing): pip install 'dejavu-cn[web]'")
+            return 1
 
         from . import create_app
         app = create_app(ctx.config)

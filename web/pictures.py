@@ -1,7 +1,9 @@
 """PNG pictures for the page: the offset-difference histogram of a match
 (:mod:`dejavu_cn.plots`, as PNG bytes) and the speech comparison timeline
 (:mod:`recognizers.speech`, as a ``data:`` URL inside the JSON answer).
-Both modules are optional: without them there is no picture.
+Both need matplotlib (the ``[plots]`` extra): without it there is no
+picture (the histogram endpoint answers 503, a comparison comes without
+its timeline).
 
 Matplotlib's state is not thread-safe, and waitress serves from threads, so
 drawing is serialised.
@@ -26,7 +28,14 @@ def _module(name):
 
 
 def plots_available():
-    return _module("dejavu_cn.plots") is not None
+    """True when pictures can be drawn: :mod:`dejavu_cn.plots` and
+    matplotlib both import."""
+    plots = _module("dejavu_cn.plots")
+    return plots is not None and plots.plots_available()
+
+
+PLOTS_MISSING = ("match pictures are not available on this server: plots need matplotlib "
+                 "(pip install 'dejavu-cn[plots]')")
 
 
 def _png(draw):
@@ -57,6 +66,8 @@ def speech_module():
 
 
 def speech_timeline(speech, result):
-    if not hasattr(speech, "plot_timeline"):
+    """The comparison's timeline as a ``data:`` URL, or None when it cannot
+    be drawn (no ``plot_timeline``, or no matplotlib)."""
+    if not hasattr(speech, "plot_timeline") or not plots_available():
         return None
     return _data_url(lambda out: speech.plot_timeline(result, out))

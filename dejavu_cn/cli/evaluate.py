@@ -48,7 +48,8 @@ class EvaluateCommand:
                        help="registration worker processes (default: register.jobs, 0 = all cores)")
         p.add_argument("--no-shared", action="store_true",
                        help="skip the search for tracks that share audio (faster; such clips then count as wrong)")
-        add_output_option(p, metavar="OUT.png", help="also draw accuracy against clip length to this PNG",
+        add_output_option(p, metavar="OUT.png", help="also draw accuracy against clip length to this image "
+                          "(.png, .jpg, .svg or .pdf)",
                           aliases=["--plot"])
         p.add_argument("--database", metavar="PATH",
                        help="SQLite file to register into instead of a temporary one (kept afterwards)")
@@ -84,11 +85,16 @@ class EvaluateCommand:
                 ctx.error(f"cannot write {target}: folder {folder} does not exist")
                 return 1
         if args.output:
-            try:
-                import matplotlib  # noqa: F401
-            except ImportError:
-                ctx.error("-o/--output (the plot) needs matplotlib: pip install matplotlib")
+            from ..errors import ParameterError
+            from ..plots import PLOTS_MISSING, image_format, plots_available
+            if not plots_available():
+                ctx.error(f"-o/--output: {PLOTS_MISSING}")
                 return 1
+            try:
+                image_format(args.output)         # refused now, not after the whole evaluation
+            except ParameterError as exc:
+                ctx.error(str(exc))
+                return 2
         tracks, _ = collect_files([args.folder], ctx.config.register.extensions)
         if not tracks:
             ctx.error(no_audio_message([args.folder], ctx.config.register.extensions))

@@ -1,14 +1,8 @@
 """``list``, ``delete``, ``stats``, ``failures`` and ``config``."""
 import json
 
+from ..formatting import format_duration      # recognizers/mic_cli.py imports it from here too
 from . import add_json_flag
-
-
-def format_duration(seconds):
-    seconds = max(0.0, float(seconds))
-    minutes, secs = divmod(seconds, 60)
-    hours, minutes = divmod(int(minutes), 60)
-    return f"{hours}:{minutes:02d}:{secs:05.2f}" if hours else f"{minutes}:{secs:05.2f}"
 
 
 class ListCommand:

@@ -1,7 +1,9 @@
 """``dejavu-cn plot fingerprint FILE`` and ``dejavu-cn plot match CLIP``.
 
-Both write a PNG (matplotlib, non-interactive backend) and print one line
-saying what is in it; ``--json`` prints the figure's size and a summary.
+Both write an image (matplotlib, non-interactive backend; PNG, JPEG, SVG or
+PDF by the extension of ``-o``) and print one line saying what is in it;
+``--json`` prints the figure's size and a summary. Without matplotlib (the
+``[plots]`` extra) they say which extra to install and exit 1.
 """
 import os
 
@@ -27,7 +29,8 @@ _non_negative.__name__ = "non-negative number"
 
 
 def _add_figure_options(p):
-    add_output_option(p, metavar="OUT.png", help="PNG file to write", required=True)
+    add_output_option(p, metavar="OUT.png", required=True,
+                      help="image to write: .png, .jpg, .svg or .pdf, by the extension")
     p.add_argument("--width", type=_positive, default=10.0, metavar="IN", help="figure width in inches (default 10)")
     p.add_argument("--height", type=_positive, default=6.0, metavar="IN", help="figure height in inches (default 6)")
     p.add_argument("--dpi", type=int, default=100, metavar="N", help="pixels per inch (default 100)")
@@ -35,25 +38,33 @@ def _add_figure_options(p):
 
 
 def _check_matplotlib(ctx):
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        ctx.error("plots need matplotlib: pip install matplotlib (or apt-get install python3-matplotlib)")
+    from ..plots import PLOTS_MISSING, plots_available
+    if not plots_available():
+        ctx.error(PLOTS_MISSING)
         return False
     return True
 
 
 def _check_output(ctx, path):
+    """1 (error) when ``path``'s folder is missing, 2 (usage) for an
+    extension that names no image format, else 0."""
+    from ..errors import ParameterError
+    from ..plots import image_format
+    try:
+        image_format(path)
+    except ParameterError as exc:
+        ctx.error(str(exc))
+        return 2
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         ctx.error(f"cannot write {path}: folder {folder} does not exist")
-        return False
-    return True
+        return 1
+    return 0
 
 
 class PlotFingerprintCommand:
     name = "plot fingerprint"
-    help = "draw a file's spectrogram with its peaks and peak pairs (hashes) to a PNG"
+    help = "draw a file's spectrogram with its peaks and peak pairs (hashes) to an image"
 
     def configure(self, p):
         p.add_argument("file", metavar="FILE", help="any audio file ffmpeg reads")
@@ -69,8 +80,11 @@ class PlotFingerprintCommand:
         if args.dpi < 10:
             ctx.error("--dpi must be at least 10")
             return 2
-        if not _check_matplotlib(ctx) or not _check_output(ctx, args.output):
+        if not _check_matplotlib(ctx):
             return 1
+        refused = _check_output(ctx, args.output)
+        if refused:
+            return refused
         from ..audio import decode_file
         from ..matching import query_params
         from ..plots import fingerprint_data, plot_fingerprint
@@ -96,7 +110,8 @@ class PlotFingerprintCommand:
 
 class PlotMatchCommand:
     name = "plot match"
-    help = "recognise a clip and draw how it lines up with the best songs (offset histogram, time scatter) to a PNG"
+    help = ("recognise a clip and draw how it lines up with the best songs (offset histogram, time scatter) "
+            "to an image")
 
     def configure(self, p):
         p.add_argument("clip", metavar="CLIP", help="audio file to recognise against the configured database")
@@ -109,9 +124,12 @@ class PlotMatchCommand:
         if args.dpi < 10 or not 1 <= args.top <= 5:
             ctx.error("--dpi must be at least 10 and --top in 1..5")
             return 2
-        if not _check_matplotlib(ctx) or not _check_output(ctx, args.output):
+        if not _check_matplotlib(ctx):
             return 1
-        from ..plots import match_data, plot_match
+        refused = _check_output(ctx, args.output)
+        if refused:
+            return refused
+        from ..plots import match_data, match_verdict, plot_match
         engine = ctx.engine_with_songs()
         samples = engine.decode(args.clip, start=args.start, duration=args.duration)
         data = match_data(engine, samples, top=args.top)
@@ -124,10 +142,8 @@ class PlotMatchCommand:
         if ctx.json:
             ctx.emit_json(summary)
         else:
-            match = data["result"]["match"]
-            verdict = (f"{match['song_name']} at {match['offset_seconds']:.2f} s (confidence "
-                       f"{match['confidence']:.2f})" if match else "no match")
-            ctx.out(f"wrote {args.output} ({size['width_px']}x{size['height_px']} px): {verdict}")
+            ctx.out(f"wrote {args.output} ({size['width_px']}x{size['height_px']} px): "
+                    f"{match_verdict(data['result'])}")
         return 0
 
 

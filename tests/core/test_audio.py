@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from audiogen import convert, make_song, write_wav
-from dejavu_cn.audio import (_ffmpeg_resampler, decode_file, ffmpeg_binary, ffmpeg_decode_command, from_pcm,
-                             iter_decode, pcm_to_float, resample)
+from dejavu_cn.audio import (_ffmpeg_resampler, decode_file, ffmpeg_binary, ffmpeg_decode_command, from_audiosegment,
+                             from_pcm, iter_decode, pcm_to_float, resample)
 from dejavu_cn.errors import AudioDecodeError
 
 RATE = 11025
@@ -81,6 +81,16 @@ def test_pcm_widths():
     stereo = np.array([[0.5, -0.5], [1.0, 1.0]], np.float32)
     mono = from_pcm(stereo.reshape(-1), rate=RATE, channels=2, target_rate=RATE)
     np.testing.assert_allclose(mono, [0.0, 1.0])
+
+
+def test_a_pydub_segment_converts_as_its_pcm():
+    from pydub import AudioSegment
+    stereo = (np.array([[16384, -16384], [32767, 32767]] * 8000, np.int16))          # 16-bit, 2 channels, 16 kHz
+    segment = AudioSegment(stereo.tobytes(), frame_rate=16000, sample_width=2, channels=2)
+    mono = from_audiosegment(segment, target_rate=16000)
+    assert mono.dtype == np.float32 and mono.size == 16000
+    np.testing.assert_allclose(mono[:2], [0.0, 32767 / 32768], atol=1e-6)
+    assert from_audiosegment(segment, target_rate=8000).size == 8000
 
 
 def test_resample_keeps_a_tone_frequency():

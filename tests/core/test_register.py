@@ -11,7 +11,6 @@ import pytest
 
 from audiogen import make_song, write_wav
 from dejavu_cn import Dejavu
-from dejavu_cn import register
 from dejavu_cn.fingerprint import sketch_of
 from dejavu_cn.register import DUPLICATE, REGISTERED
 from dejavu_cn.sketch import from_bytes
@@ -50,9 +49,8 @@ def test_parallel_and_serial_give_the_same_index(tmp_path, songs_dir):
         assert np.bitwise_count(got ^ want).sum() < 0.005 * 32 * want.size
 
 
-def test_ctrl_c_keeps_finished_songs_and_resume_completes(tmp_path, many_songs, any_config, monkeypatch):
-    monkeypatch.setattr(register, "COMMIT_SECONDS", 0.0)      # one commit per song
-    engine = Dejavu(any_config)
+def test_ctrl_c_keeps_finished_songs_and_resume_completes(tmp_path, many_songs, any_config):
+    engine = Dejavu({**any_config, "register": {"commit_seconds": 0.0}})      # one commit per song
     seen = []
 
     def interrupt_after_three(outcome):
@@ -77,11 +75,14 @@ def test_songs_share_transactions_and_a_batch_catches_its_own_duplicates(tmp_pat
     folder = tmp_path / "with_copy"
     shutil.copytree(many_songs, folder)
     shutil.copy(folder / "track100.wav", folder / "zz_copy.wav")       # same bytes, fingerprinted in the same batch
-    engine = Dejavu({"database": {"path": str(tmp_path / "b.sqlite3")}})
+    config = {"database": {"path": str(tmp_path / "b.sqlite3")}, "register": {"commit_seconds": 3600.0}}
+    engine = Dejavu(config)
     calls = []
-    real = engine.storage.add_songs
-    monkeypatch.setattr(engine.storage, "add_songs", lambda songs: calls.append(len(songs)) or real(songs))
-    monkeypatch.setattr(register, "COMMIT_SECONDS", 3600.0)
+
+    def count_calls(engine):
+        real = engine.storage.add_songs
+        monkeypatch.setattr(engine.storage, "add_songs", lambda songs: calls.append(len(songs)) or real(songs))
+    count_calls(engine)
     report = engine.register([folder], jobs=2)
     assert calls == [13]                                                 # one transaction for the whole folder
     assert len(report.by_status(REGISTERED)) == 12
@@ -89,7 +90,9 @@ def test_songs_share_transactions_and_a_batch_catches_its_own_duplicates(tmp_pat
     assert dup.song_id in {o.song_id for o in report.by_status(REGISTERED)}
     ok, songs = consistent(engine)
     assert ok and len(songs) == 12
-    monkeypatch.setattr(register, "COMMIT_ROWS", 1)                      # a row limit closes batches too
+    engine.close()
+    engine = Dejavu({**config, "register": {"commit_rows": 1}})        # a row limit closes batches too
+    count_calls(engine)
     calls.clear()
     engine.delete_songs([s["song_id"] for s in songs[:4]])
     engine.register([folder], jobs=2)
@@ -103,9 +106,9 @@ def test_killed_process_resumes_without_duplicates_or_half_songs(tmp_path, many_
     cfg.write_text(json.dumps({"database": {"path": str(db)}}))
     # the real command line, committing each song on its own: with the usual
     # 2 s batches a fast machine registers all 12 songs in the first commit
-    cli = ("import sys; from dejavu_cn import register; register.COMMIT_SECONDS = 0.0; "
-           "from dejavu_cn.cli import console_main; sys.argv[0] = 'dejavu-cn'; console_main()")
-    cmd = [sys.executable, "-c", cli, "--config", str(cfg), "register", str(many_songs), "--jobs", "1"]
+    cli = "import sys; from dejavu_cn.cli import console_main; sys.argv[0] = 'dejavu-cn'; console_main()"
+    cmd = [sys.executable, "-c", cli, "--config", str(cfg), "--set", "register.commit_seconds=0", "register",
+           str(many_songs), "--jobs", "1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     engine = Dejavu({"database": {"path": str(db)}})
     deadline = time.monotonic() + 60

@@ -32,5 +32,5 @@ def test_without_pyaudio_the_error_says_how_to_install_it(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
     rc, message = proc.stdout.split("\n", 1)
     assert rc == "1"
-    assert "PyAudio is not installed" in message and "pip install pyaudio" in message
+    assert "needs PyAudio" in message and "dejavu-cn[mic]" in message
     assert message.count("\n") == 1
