@@ -9,11 +9,12 @@ full report goes to test-artifacts/web/axe-<name>.json.
 import json
 import os
 import shutil
-import threading
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from test_browser import ARTIFACTS, CHROMIUM_ARGS, DESKTOP, PHONE, api_total, browser, page, server, wait_done  # noqa: F401
+# the server and browser fixtures of test_browser.py (a server of this module's own)
+from test_browser import ARTIFACTS, DESKTOP, PHONE, api_total, browser, page, server, wait_done  # noqa: F401
 from webhelpers import TOKEN
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -165,6 +166,9 @@ def tab_through(page, stops=40):
 @pytest.mark.parametrize("path", ["/", "/library", "/compare"])
 def test_keyboard_focus_is_visible(page, server, path):
     page.goto(server + path)
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip-link"
+    page.screenshot(path=os.path.join(ARTIFACTS, f"focus-skip-link{path.replace('/', '-')}.png"))
     seen = tab_through(page)
     assert len(seen) >= 4
     assert [s["what"] for s in seen if not s["ring"]] == []
@@ -179,9 +183,17 @@ def test_keyboard_choose_file_then_focus_on_the_result(page, server, clips):
             break
     assert page.evaluate("document.activeElement.id") == "file"      # reachable by keyboard
     assert page.evaluate(FOCUS_RING)["ring"]                          # and the drop zone shows it
-    with page.expect_file_chooser() as chooser:
-        page.keyboard.press("Space")
-    chooser.value.set_files(str(clips["webm"]))
+    page.screenshot(path=os.path.join(ARTIFACTS, "focus-drop-zone.png"))
+    page.evaluate("window.clicks = 0; document.getElementById('file').addEventListener('click', () => window.clicks++)")
+    try:
+        with page.expect_file_chooser(timeout=5000) as chooser:
+            page.keyboard.press("Space")                              # Space opens the file chooser
+        chooser.value.set_files(str(clips["webm"]))
+    except PlaywrightTimeout:
+        # headless Chromium now and then loses the chooser event (about 1 run in 4 here); the
+        # key did activate the control, which is what is ours to test
+        assert page.evaluate("window.clicks") == 1
+        page.set_input_files("#file", str(clips["webm"]))
     wait_done(page)
     assert page.evaluate("document.activeElement.id") == "song"       # focus moves to the answer
     assert page.evaluate(FOCUS_RING)["ring"]
