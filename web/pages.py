@@ -36,7 +36,7 @@ def library():
                                            offset=(page - 1) * page_size)
     pages = max(1, math.ceil(total / page_size))
     return render_template("library.html", active="library", songs=songs, total=total, search=search,
-                           page=page, pages=pages, writable=_web().writable,
+                           page=page, pages=pages, page_size=page_size, writable=_web().writable,
                            max_upload_mb=_web().max_upload_bytes / (1024 * 1024))
 
 

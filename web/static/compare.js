@@ -36,6 +36,7 @@
     document.getElementById("timeline-figure").hidden = !body.plot;
     if (body.plot) img.src = body.plot;
     document.getElementById("compare-result").hidden = false;
+    document.getElementById("compare-title").focus();     // the keyboard focus moves to the answer
   }
 
   form.addEventListener("submit", async (e) => {

@@ -40,6 +40,8 @@
     });
     document.getElementById("candidates-box").hidden = !(body.candidates || []).length;
     result.hidden = false;
+    // the keyboard focus moves to the answer (its heading), so Tab goes on from there
+    document.getElementById(match ? "song" : "nomatch-title").focus();
   }
 
   let plotUrl = null;
