@@ -346,8 +346,42 @@ def build_section(cls, data, name):
         raise ConfigError(f"'{name}': {exc}") from None
 
 
+# Named presets (Olaf's model: one configuration object, a few named starting
+# points): a "preset" key applies these first, and the file's own values win.
+# Each trade is measured on the benchmark (bench/tune.py, README).
+PRESETS = {
+    "default": {},
+    "compact": {"fingerprint": {"fan_value": 4}},   # a fifth fewer index rows (2.87 M instead of 3.56 M for
+                                                    # 6.18 h): a smaller index, registering faster; accuracy
+                                                    # targets still met, a point or two lower in some cells
+    "quick": {"recognition": {"query_shift_seconds": 3.0}},   # 1-2 s clips read a quarter fewer rows (about
+                                                    # 3 ms less on MariaDB); short noisy clips lose (noise 0 dB
+                                                    # at 2 s: 77 -> 69 %)
+}
+
+
+def apply_preset(data):
+    """``data`` (a configuration dict) with its ``preset`` applied under its
+    own values; the preset's name stays in ``preset``."""
+    name = check_value("preset", data.get("preset", "default"), "")
+    if name not in PRESETS:
+        import difflib
+        close = difflib.get_close_matches(name, sorted(PRESETS), n=1, cutoff=0.6)
+        hint = f" \u2014 did you mean '{close[0]}'?" if close else f" (presets: {', '.join(sorted(PRESETS))})"
+        raise ConfigError(f"unknown preset '{name}'{hint}")
+    merged = {section: dict(values) for section, values in PRESETS[name].items()}
+    for key, value in data.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key].update(value)
+        else:
+            merged[key] = value
+    merged["preset"] = name
+    return merged
+
+
 CORE_SECTIONS = {"database": DatabaseParams, "fingerprint": FingerprintParams,
                  "recognition": RecognitionParams, "register": RegisterParams}
+TOP_KEYS = ("database_type", "preset")
 
 
 @dataclass(frozen=True)
@@ -361,6 +395,7 @@ class Config:
     """
 
     database_type: str = "sqlite"
+    preset: str = "default"           # see PRESETS
     database: DatabaseParams = DatabaseParams()
     fingerprint: FingerprintParams = FingerprintParams()
     recognition: RecognitionParams = RecognitionParams()
@@ -376,9 +411,10 @@ class Config:
             return data
         if not isinstance(data, dict):
             raise ConfigError("the configuration must be a JSON object")
-        extra = {key: value for key, value in data.items() if key != "database_type" and key not in CORE_SECTIONS}
+        data = apply_preset(data)
+        extra = {key: value for key, value in data.items() if key not in TOP_KEYS and key not in CORE_SECTIONS}
         declared = plugin_sections() if extra else {}
-        check_keys("", data, {"database_type", *CORE_SECTIONS, *declared})
+        check_keys("", data, {*TOP_KEYS, *CORE_SECTIONS, *declared})
         database_type = check_value("database_type", data.get("database_type", "sqlite"), "").lower()
         if database_type not in DATABASE_TYPES:
             raise ConfigError(
@@ -386,7 +422,7 @@ class Config:
         core = {name: build_section(section_cls, data.get(name), name) for name, section_cls in CORE_SECTIONS.items()}
         core["database"].check_for(database_type)
         plugins = tuple((name, build_section(declared[name](), value, name)) for name, value in extra.items())
-        return cls(database_type=database_type, plugins=plugins, base_dir=str(base_dir), **core)
+        return cls(database_type=database_type, preset=data["preset"], plugins=plugins, base_dir=str(base_dir), **core)
 
     def section(self, name, cls=None):
         """The section ``name`` of a package built on the core (``web``,
@@ -435,7 +471,7 @@ class Config:
 
     def to_dict(self):
         """The configuration as a dict shaped like ``config.json`` (every key)."""
-        out = {"database_type": self.database_type}
+        out = {"database_type": self.database_type, "preset": self.preset}
         for name in CORE_SECTIONS:
             out[name] = dataclasses.asdict(getattr(self, name))
         out["register"]["extensions"] = list(self.register.extensions)

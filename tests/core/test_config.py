@@ -113,3 +113,44 @@ def test_json_booleans_and_whole_numbers_are_accepted():
                           "segment": {"relative": True}})
     assert c.recognition.top == 3 and isinstance(c.recognition.top, int) and c.recognition.threshold == 1.0
     assert c.section("web").keep_registered is False and c.section("segment").relative is True
+
+
+def test_settings_come_from_the_file_then_the_environment_then_set(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"recognition": {"threshold": 0.5, "top": 4}, "register": {"jobs": 1}}))
+    env = {"DEJAVU_CN_RECOGNITION__THRESHOLD": "0.6", "DEJAVU_CN_REGISTER__EXTENSIONS": '["mp3"]',
+           "DEJAVU_CN_DB_PASSWORD": "not a setting"}
+    c = load_config(path, environ=env, settings=["recognition.threshold=0.7", "database_type=sqlite"])
+    assert (c.recognition.threshold, c.recognition.top, c.register.jobs) == (0.7, 4, 1)
+    assert c.register.extensions == ("mp3",)
+    assert load_config(path, environ=env).recognition.threshold == 0.6
+    with pytest.raises(ConfigError, match="did you mean 'recognition.threshold'"):
+        load_config(path, environ={"DEJAVU_CN_RECOGNITION__TRESHOLD": "1"})
+    with pytest.raises(ConfigError, match="SECTION.KEY=VALUE"):
+        load_config(path, settings=["recognition.threshold"])
+    # a dict goes through the same loader (the Python API and the web app)
+    assert load_config({"recognition": {"top": 2}}, settings=["recognition.top=3"]).recognition.top == 3
+
+
+def test_presets_apply_under_the_files_own_values():
+    c = Config.from_dict({"preset": "compact"})
+    assert c.fingerprint.fan_value == 4 and c.preset == "compact" and c.to_dict()["preset"] == "compact"
+    assert Config.from_dict({"preset": "compact", "fingerprint": {"fan_value": 6}}).fingerprint.fan_value == 6
+    assert Config.from_dict({"preset": "quick"}).recognition.query_shift_seconds == 3.0
+    with pytest.raises(ConfigError, match="unknown preset 'compakt' \u2014 did you mean 'compact'"):
+        Config.from_dict({"preset": "compakt"})
+
+
+def test_every_section_is_typed_and_frozen():
+    import dataclasses
+    c = Config.from_dict({"web": {"page_size": 10}, "microphone": {"confirmations": 2}})
+    assert c.section("web").page_size == 10 and c.section("microphone").confirmations == 2
+    assert c.section("speech").same_threshold == 0.3                        # a section not in the file: defaults
+    for section in (c.database, c.fingerprint, c.recognition, c.register, c.section("web"), c.section("segment")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(section, dataclasses.fields(section)[0].name, None)
+    with pytest.raises(ConfigError, match="'microphone.confirmations' must be a whole number"):
+        Config.from_dict({"microphone": {"confirmations": "3"}})
+    with pytest.raises(ConfigError, match="microphone parameters: confirmations must be >= 1"):
+        Config.from_dict({"microphone": {"confirmations": 0}})
+    assert c.replace(recognition={"top": 2}).recognition.top == 2 and c.recognition.top == 5

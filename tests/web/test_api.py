@@ -384,3 +384,12 @@ def test_serve_command_runs_waitress(library_db, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_one_engine_serves_every_request(app, client):
+    from web.db import EXTENSION
+    engine = app.extensions[EXTENSION]
+    for _ in range(3):
+        assert client.get("/api/health").status_code == 200
+        assert client.get("/api/songs").status_code == 200
+    assert app.extensions[EXTENSION] is engine and len(engine._stores) == 1     # one connection for this thread
