@@ -29,7 +29,6 @@ come from :func:`find_sentences`, which always cuts at :data:`SEGMENT_RATE`
 whatever rate the caller works at, so one file gives one list of sentences.
 """
 import dataclasses
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -443,9 +442,8 @@ def find_sentences(samples, rate, params=None):
     samples = _check_signal(samples, rate)
     duration = samples.size / rate                     # s
     if int(rate) != SEGMENT_RATE:
-        from scipy.signal import resample_poly
-        g = math.gcd(SEGMENT_RATE, int(rate))
-        samples = resample_poly(samples, SEGMENT_RATE // g, int(rate) // g).astype(np.float32)
+        from dejavu_cn.audio import resample
+        samples = resample(samples, int(rate), SEGMENT_RATE)
     cores = sentence_cores(samples, SEGMENT_RATE, params)
     padded = pad_intervals(cores, SEGMENT_RATE, samples.size, params.padding_ms)
     return Sentences(cores=np.minimum(cores / SEGMENT_RATE, duration),
