@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .audio import decode_file
+from .columns import Lookup
 from .config import load_config
 from .decision import Decision, decide, rank
 from .hashing import HASH_BYTES, hash_keys
@@ -28,7 +29,6 @@ from .matching import Query, QueryAnalysis, align, confidence_from_p, query_para
 from .register import (DUPLICATE, FAILED_BEFORE, REGISTERED, SKIPPED, FileOutcome, collect_files,
                        register_files)
 from .sketch import from_bytes, verify
-from .columns import Lookup
 from .storage import open_storage
 from .storage.counts import buckets
 
@@ -82,17 +82,19 @@ class Dejavu:
     def storage(self):
         """The calling thread's store, opened on first use (an in-memory
         SQLite database has one store, which every thread shares)."""
-        if self._storage is None and self.config.database_type == "sqlite" and self.config.database.path == ":memory:":
-            self._storage, self._own_storage = open_storage(self.config), True
         if self._storage is not None:
             return self._storage
         store = getattr(self._local, "store", None)
-        if store is None:
-            with self._stores_lock:
-                store = open_storage(self.config, setup=not self._set_up)
-                self._set_up = True
-                self._stores.append(store)
-            self._local.store = store
+        if store is not None:
+            return store
+        if self.config.database_type == "sqlite" and self.config.database.path == ":memory:":
+            self._storage, self._own_storage = open_storage(self.config), True
+            return self._storage
+        with self._stores_lock:
+            store = open_storage(self.config, setup=not self._set_up)
+            self._set_up = True
+            self._stores.append(store)
+        self._local.store = store
         return store
 
     def close(self):
