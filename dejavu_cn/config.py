@@ -69,6 +69,8 @@ class DatabaseParams:
     path: str = "dejavu_cn.sqlite3"   # SQLite file, relative to the configuration file's folder, or ":memory:"
     host: str = ""
     port: int = 3306
+    hosts: tuple = ()                 # MySQL: the nodes of a cluster as "host:port" strings, tried in order (a
+                                      # Galera cluster: the client moves on when one goes away); (): host, port
     user: str = ""
     password: str = ""
     password_env: str = PASSWORD_ENV_DEFAULT   # environment variable that, when set, wins over "password"
@@ -82,7 +84,20 @@ class DatabaseParams:
         if not 1.0 <= self.timeout_seconds <= 86400.0:
             raise ConfigError("'database.timeout_seconds' must be in [1, 86400] seconds")
         check_tls(self.tls, self.tls_ca)
+        self.host_list()
         return self
+
+    def host_list(self):
+        """[(host, port)]: ``hosts`` if given, else ``host`` and ``port``."""
+        if not self.hosts:
+            return [(self.host, self.port)] if self.host else []
+        out = []
+        for item in self.hosts:
+            host, sep, port = item.rpartition(":") if isinstance(item, str) else ("", "", "")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ConfigError(f"'database.hosts' holds \"host:port\" strings, not {item!r}")
+            out.append((host, int(port)))
+        return out
 
     def check_for(self, database_type):
         """The keys ``database_type`` needs are there."""
@@ -90,7 +105,9 @@ class DatabaseParams:
             if not self.path:
                 raise ConfigError("sqlite needs 'database.path' (a file, or ':memory:')")
             return
-        for key in ("host", "user", "database"):
+        if not self.host_list():
+            raise ConfigError("mysql needs 'database.host' (or 'database.hosts')")
+        for key in ("user", "database"):
             if not getattr(self, key):
                 raise ConfigError(f"mysql needs 'database.{key}'")
 
@@ -464,7 +481,8 @@ class Config:
     def mysql_settings(self):
         """Connection settings for PyMySQL, the password resolved from the environment."""
         db = self.database
-        return {"host": db.host, "port": db.port, "user": db.user, "password": db.password_value(),
+        (host, port), *others = db.host_list()
+        return {"host": host, "port": port, "hosts": others, "user": db.user, "password": db.password_value(),
                 "database": db.database, "tls": db.tls,
                 "tls_ca": self.resolve_path(db.tls_ca) if db.tls_ca else None,
                 "timeout_seconds": db.timeout_seconds}

@@ -73,6 +73,11 @@ class StatsCommand:
                     f"fingerprints: {stats['fingerprints']}\n"
                     f"audio:        {stats['hours']:.2f} h\n"
                     f"size:         {stats['bytes'] / 1e6:.1f} MB ({per_hour:.1f} MB per hour of audio)")
+            for shard in stats.get("shards", []):           # a Spider cluster: where the index lives
+                share = shard["fingerprints"] / stats["fingerprints"] if stats["fingerprints"] else 0.0
+                ctx.out(f"shard:        {shard['node']}  {shard['fingerprints']} fingerprints ({share:.0%})")
+            for node in stats.get("nodes", []):             # a Galera cluster: each node's state
+                ctx.out(f"node:         {node['node']}  {node['state']}")
         return 0
 
 

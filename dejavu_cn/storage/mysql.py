@@ -1,6 +1,7 @@
 """MySQL / MariaDB store through PyMySQL."""
 import functools
 import logging
+import time
 
 from ..config import DB_TIMEOUT_DEFAULT, check_tls
 from ..errors import StorageError
@@ -14,8 +15,11 @@ log = logging.getLogger(__name__)
 _CONNECTION_ERRORS = {2003, 2006, 2013, 2055}
 _ACCESS_ERRORS = {1044, 1045, 1698}
 _UNKNOWN_DATABASE = 1049
+_NOT_READY = 1047             # a Galera node not (yet) part of the primary component: "WSREP has not yet prepared..."
 _DEADLOCK = 1213              # the server rolled a transaction back to break a deadlock: run it again
 DEADLOCK_RETRIES = 3
+FAILOVER_ROUNDS = 3               # a transaction goes round a cluster's hosts at most this many times...
+FAILOVER_PAUSE_SECONDS = 1.0      # ...pausing this long after a node that is not ready (the cluster re-forming)
 OPTIMIZE_TIMEOUT_SECONDS = 3600.0   # s; rebuilding a large index takes minutes, not the usual timeout
 
 _GROUP_CONCAT_MAX = 256 * 1024 * 1024     # bytes of one GROUP_CONCAT (a lookup's rows as one string)
@@ -60,6 +64,12 @@ class MySQLStorage(Storage):
         Seconds to wait for the server to answer a statement (or take a
         statement's data) before giving up with a StorageError: a server
         that stops answering does not hang the caller.
+    hosts : sequence of (host, port), optional
+        Other servers of the same database (a Galera cluster's nodes), in
+        the order they are tried: when the server in use cannot be reached
+        or goes away in the middle of a transaction, the store moves to the
+        next and runs the transaction again there (writes too: the storage
+        contract makes them idempotent, so a song is never stored twice).
     """
 
     placeholder = "%s"
@@ -80,15 +90,32 @@ class MySQLStorage(Storage):
                        "ON DUPLICATE KEY UPDATE song_id = song_id")
 
     def __init__(self, *, host, port=3306, user, password="", database, connect_timeout=10, tls="auto", tls_ca=None,
-                 timeout_seconds=DB_TIMEOUT_DEFAULT):
+                 timeout_seconds=DB_TIMEOUT_DEFAULT, hosts=()):
         super().__init__()
         check_tls(tls, tls_ca)
         self.settings = dict(host=host, port=int(port), user=user, password=password,
                              database=database, connect_timeout=connect_timeout, tls=tls, tls_ca=tls_ca,
                              timeout_seconds=float(timeout_seconds))
+        self.hosts = [(host, int(port))] + [(h, int(p)) for h, p in hosts if (h, int(p)) != (host, int(port))]
+        self._engine = None               # the fingerprint table's engine, once read (index_engine)
 
     def _reader_copy(self):
-        return MySQLStorage(**self.settings)
+        return MySQLStorage(**self.settings, hosts=self.hosts)
+
+    def _fail_over(self, exc, action):
+        """Move to the next of ``hosts`` after ``exc`` (a lost or unreachable
+        server); False when there is no other."""
+        if len(self.hosts) < 2:
+            return False
+        here = (self.settings["host"], self.settings["port"])
+        following = self.hosts[(self.hosts.index(here) + 1) % len(self.hosts)]
+        self.close()
+        if getattr(exc, "not_ready", False):
+            time.sleep(FAILOVER_PAUSE_SECONDS)     # a cluster that lost a node re-forms within seconds
+        self.settings.update(host=following[0], port=following[1])
+        log.warning("%s:%s went away during %s (%s); continuing on %s:%s", here[0], here[1], action, exc,
+                    following[0], following[1])
+        return True
 
     @property
     def description(self):
@@ -119,12 +146,20 @@ class MySQLStorage(Storage):
         # next call reconnects; a read is retried once at once, a write is not replayed.
         # A transaction the server rolled back to break a deadlock (two processes
         # registering at once) is run again: nothing of it was kept.
-        for attempt in range(DEADLOCK_RETRIES + 1):
+        # With several hosts (a Galera cluster), a server that cannot be reached
+        # or goes away hands the transaction to the next one, each tried once.
+        attempt = moves = 0
+        while True:
             try:
                 return super()._run(action, work, write=write)
             except StorageError as exc:
                 if getattr(exc, "deadlock", False) and attempt < DEADLOCK_RETRIES:
+                    attempt += 1
                     log.info("deadlock on %s during %s; running the transaction again", self.description, action)
+                    continue
+                if ((getattr(exc, "connection_lost", False) or getattr(exc, "unreachable", False))
+                        and moves < FAILOVER_ROUNDS * len(self.hosts) - 1 and self._fail_over(exc, action)):
+                    moves += 1
                     continue
                 if getattr(exc, "timed_out", False):
                     self.close()          # the answer may still come: this connection is out of step
@@ -158,15 +193,23 @@ class MySQLStorage(Storage):
                 "or raise 'database.timeout_seconds'.")
             err.timed_out = True
             return err
+        if code == _NOT_READY or "primary component" in str(detail).lower():
+            err = StorageError(f"{self.description} is not ready ({detail}) during {action}: a cluster node that "
+                               "is joining or has lost its cluster. Wait for it, or name the other nodes in "
+                               "'database.hosts'.")
+            err.unreachable = err.not_ready = True
+            return err
         if code == _DEADLOCK:
             err = StorageError(f"{self.description}: {action} failed: {detail}")
             err.deadlock = True
             return err
         if code in _CONNECTION_ERRORS:
+            keys = "'database.hosts'" if len(self.hosts) > 1 else "'database.host' and 'database.port'"
             err = StorageError(
                 f"cannot reach {self.description} ({detail}) during {action}. "
-                "Check that the server is running and that host and port in the configuration are right.")
+                f"Check that the server is running and that {keys} in the configuration are right.")
             err.connection_lost = code in (2006, 2013)
+            err.unreachable = code in (2003, 2055)
             return err
         if code in _ACCESS_ERRORS:
             return StorageError(f"access denied to {self.description} ({detail}). "
@@ -198,6 +241,8 @@ class MySQLStorage(Storage):
         ``added_rows``, only when they are at least ``OPTIMIZE_MIN_ROWS`` and
         ``OPTIMIZE_GROWTH`` of the table. Returns True if it rebuilt."""
         super().optimize(added_rows=added_rows)
+        if self.index_engine() == "SPIDER":
+            return False                    # sharded: each data node keeps its own part (rebuild it there)
         if added_rows is not None:
             if added_rows < OPTIMIZE_MIN_ROWS:
                 return False
@@ -213,6 +258,69 @@ class MySQLStorage(Storage):
         with MySQLStorage(**{**self.settings, "timeout_seconds": OPTIMIZE_TIMEOUT_SECONDS}) as patient:
             patient._run("optimize the index", work, write=True)
         return True
+
+    def index_engine(self, cur=None):
+        """The storage engine of the fingerprint table, upper case: "INNODB",
+        or "SPIDER" when it is spread over data nodes (scripts/cluster.sh up
+        spider). Read once; ``cur``: inside a transaction already open."""
+        if self._engine is None:
+            def work(cur):
+                cur.execute("SELECT UPPER(engine) FROM information_schema.tables "
+                            "WHERE table_schema = DATABASE() AND table_name = 'fingerprints'")
+                row = cur.fetchone()
+                return row[0] if row else "INNODB"
+            self._engine = work(cur) if cur is not None else self._run("read the index's engine", work)
+        return self._engine
+
+    def stats(self):
+        """:meth:`Storage.stats`, plus the cluster's shape: ``shards`` (a
+        Spider index: each data node and the fingerprints it holds) or
+        ``nodes`` (a Galera cluster: each node and its state, "Synced" when
+        it is up to date; "unreachable" when it does not answer)."""
+        out = super().stats()
+        if self.index_engine() == "SPIDER":
+            out["shards"] = self._run("count each shard's fingerprints", self._shards)
+        else:
+            nodes = self._galera_nodes()
+            if nodes is not None:
+                out["nodes"] = nodes
+        return out
+
+    def _shards(self, cur):
+        cur.execute("SELECT p.partition_name, p.partition_comment, s.Host, s.Port FROM information_schema.partitions p "
+                    "LEFT JOIN mysql.servers s ON p.partition_comment LIKE CONCAT('%%\"', s.Server_name, '\"%%') "
+                    "WHERE p.table_schema = DATABASE() AND p.table_name = 'fingerprints' "
+                    "ORDER BY p.partition_ordinal_position")
+        shards = []
+        for partition, comment, host, port in cur.fetchall():
+            cur.execute(f"SELECT COUNT(*) FROM fingerprints PARTITION (`{partition}`)")
+            node = f"{host}:{port}" if host else comment
+            shards.append({"node": node, "partition": partition, "fingerprints": int(cur.fetchone()[0])})
+        return shards
+
+    def _galera_nodes(self):
+        """[{"node", "state"}] of the hosts of a Galera cluster, or None (not one)."""
+        def state(cur):
+            cur.execute("SHOW STATUS LIKE 'wsrep_local_state_comment'")
+            row = cur.fetchone()
+            return row[1] if row else None
+        if self._run("read the cluster's state", state) in (None, ""):
+            return None
+        nodes = []
+        for host, port in self.hosts:
+            probe = MySQLStorage(**{**self.settings, "host": host, "port": port, "timeout_seconds": 5.0})
+            try:
+                nodes.append({"node": f"{host}:{port}", "state": probe._run("read the node's state", state)})
+            except StorageError:
+                nodes.append({"node": f"{host}:{port}", "state": "unreachable"})
+            finally:
+                probe.close()
+        return nodes
+
+    def _packs_lookups(self, cur):
+        # a Spider table cannot join the query's hashes against its nodes (each row a round trip): the
+        # hashes go to the nodes as IN lists instead, each node answering for its range
+        return self.index_engine(cur) != "SPIDER"
 
     def _bytes_used(self, cursor):
         cursor.execute("SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables "
