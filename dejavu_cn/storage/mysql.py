@@ -16,6 +16,7 @@ _CONNECTION_ERRORS = {2003, 2006, 2013, 2055}
 _ACCESS_ERRORS = {1044, 1045, 1698}
 _UNKNOWN_DATABASE = 1049
 _NOT_READY = 1047             # a Galera node not (yet) part of the primary component: "WSREP has not yet prepared..."
+_SHARD_ERRORS = {1429, 12701}  # Spider: a data node cannot be reached / went away
 _DEADLOCK = 1213              # the server rolled a transaction back to break a deadlock: run it again
 DEADLOCK_RETRIES = 3
 FAILOVER_ROUNDS = 3               # a transaction goes round a cluster's hosts at most this many times...
@@ -199,6 +200,12 @@ class MySQLStorage(Storage):
                                "'database.hosts'.")
             err.unreachable = err.not_ready = True
             return err
+        if code in _SHARD_ERRORS:
+            down = ", ".join(self._unreachable_shards()) or "one of them"
+            return StorageError(f"{self.description}: {action} failed: a data node of the sharded index does not "
+                                f"answer: {down} ({detail}). Start it again (a cluster made by scripts/cluster.sh: "
+                                "bash scripts/cluster.sh start NAME) and run the command again; nothing was "
+                                "half-written.")
         if code == _DEADLOCK:
             err = StorageError(f"{self.description}: {action} failed: {detail}")
             err.deadlock = True
@@ -316,6 +323,29 @@ class MySQLStorage(Storage):
             finally:
                 probe.close()
         return nodes
+
+    def _unreachable_shards(self):
+        """"name (host:port)" of each data node of a Spider index that does
+        not answer a connection (for an error message; [] if unknown)."""
+        import pymysql
+        settings = {k: self.settings[k] for k in ("host", "port", "user", "password")}
+        try:
+            head = pymysql.connect(connect_timeout=3, **settings)
+            try:
+                with head.cursor() as cur:
+                    cur.execute("SELECT Server_name, Host, Port, Username, Password FROM mysql.servers")
+                    servers = cur.fetchall()
+            finally:
+                head.close()
+        except pymysql.err.MySQLError:
+            return []
+        down = []
+        for name, host, port, user, password in servers:
+            try:
+                pymysql.connect(host=host, port=int(port), user=user, password=password, connect_timeout=2).close()
+            except pymysql.err.MySQLError:
+                down.append(f"{name} ({host}:{port})")
+        return down
 
     def _packs_lookups(self, cur):
         # a Spider table cannot join the query's hashes against its nodes (each row a round trip): the
