@@ -16,6 +16,7 @@ APT_PACKAGES=(
   python3-dev gcc                            # builds PyAudio
   python3-pip python3-venv                   # pip, and a venv where Debian's Python is externally managed
   openssl                                    # certificates for the MariaDB TLS tests
+  mariadb-plugin-spider galera-4 rsync       # the cluster tests (scripts/cluster.sh: Spider shards, Galera nodes)
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
