@@ -37,19 +37,18 @@ CHROMIUM = "/usr/bin/chromium"
 VIEWPORT = {"width": 1280, "height": 800}                        # CSS px, device scale 1
 MAX_BYTES = 200 * 1024                                           # each picture under 200 KB
 SERVER_WAIT = 30.0                                               # s for `serve` to answer
+# this checkout's code, whatever is installed
+ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p))
+DEJAVU = [sys.executable, "-m", "dejavu_cn"]
 
 
-def run(args, **kwargs):
+def run(args):
     """Runs a command, echoing it; its failure stops the script with its output."""
     print("+", " ".join(str(a) for a in args), flush=True)
-    done = subprocess.run([str(a) for a in args], cwd=ROOT, env=ENV, text=True, capture_output=True, **kwargs)
+    done = subprocess.run([str(a) for a in args], cwd=ROOT, env=ENV, text=True, capture_output=True)
     if done.returncode != 0:
         sys.exit(f"{args[0]} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
     return done.stdout
-
-
-ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p))
-DEJAVU = [sys.executable, "-m", "dejavu_cn"]
 
 
 def make_clip(music, work):

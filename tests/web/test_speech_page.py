@@ -94,9 +94,10 @@ def test_method_in_words_and_the_nearest_place(page, server, speech_pair):
 def test_play_a_sentence_and_its_place_in_the_original(page, server, speech_pair):
     expected = api_compare(page, server, speech_pair)
     compare(page, server, speech_pair)
-    # every sentence has a labelled ▶ for the recording; the two found, one for the original
+    # every sentence has a labelled ▶ for the recording, and one for the original (its place or its nearest)
     for s in expected:
-        assert page.get_by_role("button", name=f"Play sentence {s['index']} at {span(s['start'], s['end'])}").count() == 1
+        name = f"Play sentence {s['index']} at {span(s['start'], s['end'])}"
+        assert page.get_by_role("button", name=name).count() == 1
     assert page.locator("#sentences button.play[data-file='original']").count() == 3
 
     s = expected[1]                                                  # recording 3.8 s, original 7.1 s
@@ -146,3 +147,14 @@ def test_one_stretch_plays_at_a_time_and_the_page_stays_accessible(page, server,
     assert_accessible(page, "compare-playing")
     nearest.click()
     wait_paused(page, "original", 1)
+
+
+def test_a_file_the_browser_cannot_play_is_said_so(page, server, speech_pair):
+    compare(page, server, speech_pair)
+    page.evaluate("""() => { document.getElementById('recording-player').src =
+        URL.createObjectURL(new Blob(['not audio'], {type: 'audio/wav'})); }""")
+    button = page.locator("#sentences button.play[data-file='recording']").first
+    button.click()
+    page.wait_for_selector("#play-status.error")
+    assert page.text_content("#play-status").startswith("This browser cannot play the recording")
+    assert button.get_attribute("aria-pressed") == "false"
