@@ -31,12 +31,13 @@ def span(start, end):
 
 
 def api_compare(page, server, pair):
-    """The JSON the page was given for the same two files."""
+    """The JSON the page was given for the same two files (its sentences and uncovered parts)."""
     files = {key: {"name": pair[key].name, "mimeType": "audio/wav", "buffer": pair[key].read_bytes()}
              for key in ("recording", "original")}
     response = page.request.post(server + "/api/compare", multipart=files)
     assert response.status == 200, response.text()
-    return response.json()["sentences"]
+    body = response.json()
+    return body["sentences"], body["uncovered"]
 
 
 def compare(page, server, pair):
@@ -69,7 +70,7 @@ def wait_paused(page, name, seconds):
 
 
 def test_method_in_words_and_the_nearest_place(page, server, speech_pair):
-    expected = api_compare(page, server, speech_pair)
+    expected, uncovered = api_compare(page, server, speech_pair)
     compare(page, server, speech_pair)
     assert [s["verdict"] for s in expected] == ["same", "same", "not_found"]
     assert page.locator("#sentences td.method").all_text_contents() == [s["method_label"] for s in expected]
@@ -91,8 +92,22 @@ def test_method_in_words_and_the_nearest_place(page, server, speech_pair):
     assert button.count() == 1
 
 
+def test_the_parts_of_the_original_not_heard_can_be_played(page, server, speech_pair):
+    _, uncovered = api_compare(page, server, speech_pair)
+    compare(page, server, speech_pair)
+    assert [u["index"] for u in uncovered] == [1, 3]
+    buttons = page.locator("#uncovered button.play")
+    names = [f"Play original sentence {u['index']} at {span(u['start'], u['end'])}" for u in uncovered]
+    assert [buttons.nth(i).get_attribute("aria-label") for i in range(buttons.count())] == names
+    page.get_by_role("button", name=names[1]).click()
+    wait_for(page, "!document.getElementById('original-player').paused")
+    assert uncovered[1]["start"] - 0.05 <= player(page, "original")["time"] < uncovered[1]["end"]
+    page.get_by_role("button", name=names[1]).click()
+    wait_paused(page, "original", 1)
+
+
 def test_play_a_sentence_and_its_place_in_the_original(page, server, speech_pair):
-    expected = api_compare(page, server, speech_pair)
+    expected, uncovered = api_compare(page, server, speech_pair)
     compare(page, server, speech_pair)
     # every sentence has a labelled ▶ for the recording, and one for the original (its place or its nearest)
     for s in expected:

@@ -79,7 +79,7 @@
     audio.addEventListener("timeupdate", () => { if (playing && playing.audio === audio) checkEnd(); });
     audio.addEventListener("ended", () => { if (playing && playing.audio === audio) stop(); });
   });
-  document.getElementById("sentences").addEventListener("click", (e) => {
+  document.getElementById("compare-result").addEventListener("click", (e) => {
     const button = e.target.closest("button.play");
     if (button) play(button);
   });
@@ -131,7 +131,7 @@
       rec.append(playButton("recording", s.start, s.end, `Play sentence ${s.index}`));
       const similarity = typeof s.similarity === "number" ? `${Math.round(s.similarity * 100)} %` : "–";
       row.append(DJ.el("td", s.index, "num idx"), rec, verdict, originalCell(s),
-                 DJ.el("td", similarity, "num similarity"), DJ.el("td", s.method_label || "–", "method"));
+                 DJ.el("td", similarity, "num similarity"), DJ.el("td", s.method_label || "–", s.method_label ? "method" : "method none"));
       tbody.append(row);
     });
     const counts = {};
@@ -141,7 +141,11 @@
     const uncovered = body.uncovered || [];
     const ul = document.getElementById("uncovered");
     DJ.clear(ul);
-    uncovered.forEach((u) => ul.append(DJ.el("li", span(u.start, u.end))));
+    uncovered.forEach((u) => {
+      const li = document.createElement("li");
+      li.append(playButton("original", u.start, u.end, `Play original sentence ${u.index}`));
+      ul.append(li);
+    });
     document.getElementById("uncovered-box").hidden = !uncovered.length;
     const img = document.getElementById("timeline");
     document.getElementById("timeline-figure").hidden = !body.plot;
