@@ -28,6 +28,8 @@ cd "$(dirname "$0")/.."
 
 DIR="${DEJAVU_CN_CLUSTER_DIR:-/tmp/dejavu-cn-cluster}"
 SHARDS="${DEJAVU_CN_SHARDS:-4}"
+# each instance's InnoDB cache: DEJAVU_CN_BUFFER_POOL (default 256M; a registration's batch of 1 M rows locks
+# more than the server's default 128 MB holds)
 DB="dejavu"
 HEAD_PORT=3310
 GALERA_PORTS=(3320 3321 3322)
@@ -82,7 +84,7 @@ start_instance() {                          # start_instance NAME PORT [mariadbd
   fi
   local args=(--no-defaults --user=mysql --datadir="$d/data" --port="$port" --bind-address=127.0.0.1
               --socket="$d/mysqld.sock" --pid-file="$d/pid" --log-error="$d/error.log"
-              --innodb-buffer-pool-size=128M --max-connections=200 "$@")
+              --innodb-buffer-pool-size="${DEJAVU_CN_BUFFER_POOL:-256M}" --max-connections=200 "$@")
   setsid /usr/sbin/mariadbd "${args[@]}" </dev/null >/dev/null 2>&1 &
   echo "$port" >"$d/port"
   printf '%s\n' "${args[@]}" | grep -v -- '--wsrep-new-cluster' >"$d/args"    # for `start NAME` (rejoins)
