@@ -55,7 +55,7 @@ from dejavu_cn.config import Config  # noqa: E402
 from dejavu_cn.degrade import degrade  # noqa: E402
 from dejavu_cn.fingerprint import drop_repeated, fingerprint, sketch_of  # noqa: E402
 from dejavu_cn.hashing import hash_keys  # noqa: E402
-from dejavu_cn.matching import align, alignment_details  # noqa: E402
+from dejavu_cn.matching import _join, align  # noqa: E402
 from dejavu_cn.sketch import to_bytes  # noqa: E402
 
 from tune import MemoryIndex  # noqa: E402
@@ -363,23 +363,28 @@ def _query(job):
 
 def evidence(engine, samples, match, frame, rate):
     """How the named song's aligned votes lie over the clip: ``hits`` (the
-    candidate's votes on the song, any offset, as :func:`align` counts them), ``spread`` (share of the clip's whole seconds that hold an
-    aligned match), ``unique`` (distinct (query frame, song frame) pairs at the
-    offset), ``query_frames`` (distinct query frames among them)."""
+    candidate's votes on the song, any offset, as :func:`align` counts them),
+    ``spread`` (share of the clip's whole seconds that hold an aligned match),
+    ``unique`` (distinct (query frame, song frame) pairs at the offset),
+    ``query_frames`` (distinct query frames among them), ``distinct_hashes``
+    (distinct query hashes among them: a held note or a loop repeats one)."""
     query = engine.analyze(samples)
-    lookup = engine.storage.lookup(query.hashes, songs=[match["song_id"]])
+    song = match["song_id"]
+    lookup = engine.storage.lookup(query.hashes, songs=[song])
     max_rows = engine.config.recognition.max_hash_rows
-    d = alignment_details(query, lookup, match["song_id"], max_rows=max_rows)
+    keys = hash_keys(query.hashes)
+    q_idx, r_idx, _, _ = _join(keys, lookup, max_rows)
     alone, _ = align(query, lookup, max_rows=max_rows, top=1)
-    at = match["offset_seconds"] / frame
-    near = np.abs(d["difference_frames"] - at) <= 1.5
-    q = np.round(d["query_frames"][near]).astype(np.int64)
-    s = d["song_frames"][near].astype(np.int64)
+    q_frames = query.times[q_idx] / query.shifts
+    s_frames = lookup.offsets[r_idx]
+    near = np.abs(s_frames - q_frames - match["offset_seconds"] / frame) <= 1.5
+    q = np.round(q_frames[near]).astype(np.int64)
+    s = s_frames[near].astype(np.int64)
     seconds = max(1, int(round(samples.size / rate)))
     covered = np.unique(np.minimum(seconds - 1, (q * frame).astype(np.int64))).size
     return {"hits": alone[0].hits if alone else 0, "spread": round(covered / seconds, 3),
             "covered_seconds": int(covered), "unique": int(np.unique(q * (1 << 32) + s).size),
-            "query_frames": int(np.unique(q).size)}
+            "query_frames": int(np.unique(q).size), "distinct_hashes": int(np.unique(keys[q_idx[near]]).size)}
 
 
 def run_jobs(engine, jobs, workers):
@@ -437,21 +442,22 @@ def report(rows):
     vetoes = [(f"spread < {s:g}", lambda r, s=s: r["spread"] < s) for s in (0.2, 0.3, 0.5)]
     vetoes.append(("unique pairs < aligned", lambda r: r["unique"] < r["aligned_frames"]))
     vetoes.append(("query frames < aligned", lambda r: r["query_frames"] < r["aligned_frames"]))
+    vetoes.append(("distinct hashes < aligned", lambda r: r["distinct_hashes"] < r["aligned_frames"]))
     for label, veto in vetoes:
         gone = sum(r["decided_by"] == "hashes" and veto(r) for r in named_unknown)
         lost = sum(r["decided_by"] == "hashes" and veto(r) for r in named_known)
-        lines.append(f"  {label:<24} removes {gone} of {len(named_unknown)} false positives, "
+        lines.append(f"  {label:<26} removes {gone} of {len(named_unknown)} false positives, "
                      f"{lost} of {len(named_known)} right answers")
     fps = named_unknown
     if fps:
         lines.append("")
         lines.append("The false positives:")
         lines.append(f"{'group':<20}{'cond':<6}{'len':>4} {'named':<44}{'conf':>5}{'p':>9}{'alig':>5}{'uniq':>5}"
-                     f"{'qfr':>5}{'hits':>6}{'rep':>4}{'spread':>7} by")
+                     f"{'qfr':>5}{'hsh':>5}{'hits':>6}{'rep':>4}{'spread':>7} by")
         for r in sorted(fps, key=lambda r: (r["group"], -r["confidence"])):
             lines.append(f"{r['group'][:19]:<20}{r['condition']:<6}{r['length']:>4g} {r['name'][:43]:<44}"
                          f"{r['confidence']:>5.2f}{r['p_value']:>9.1e}{r['aligned_frames']:>5}{r['unique']:>5}"
-                         f"{r['query_frames']:>5}{r['hits']:>6}{r['repeat_votes']:>4}{r['spread']:>7.2f} "
+                         f"{r['query_frames']:>5}{r['distinct_hashes']:>5}{r['hits']:>6}{r['repeat_votes']:>4}{r['spread']:>7.2f} "
                          f"{r['decided_by']}  ({r['source']} @{r['start']:.1f}s)")
     return "\n".join(lines)
 
