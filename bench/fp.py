@@ -55,7 +55,7 @@ from dejavu_cn.config import Config  # noqa: E402
 from dejavu_cn.degrade import degrade  # noqa: E402
 from dejavu_cn.fingerprint import drop_repeated, fingerprint, sketch_of  # noqa: E402
 from dejavu_cn.hashing import hash_keys  # noqa: E402
-from dejavu_cn.matching import _join, align  # noqa: E402
+from dejavu_cn.matching import CONFIDENCE_DECADES, _join, align  # noqa: E402
 from dejavu_cn.sketch import to_bytes  # noqa: E402
 
 from tune import MemoryIndex  # noqa: E402
@@ -424,15 +424,20 @@ def report(rows):
                      f"{sum(r['named'] is not None and not r['correct'] for r in known)} named wrong")
     lines.append("")
     lines.append("Reliability (answers at confidence >= c, pooled over folds; wrong = unknown clip named, "
-                 "or known clip named as another song):")
-    lines.append(f"{'c':>6} {'answers':>8} {'wrong':>6} {'share':>8}   interval          promised (p at c)")
+                 "or known clip named as another song; the share depends on how many known clips are mixed in,")
+    lines.append("so the unknown clips named at >= c, against the chance the confidence promises, are shown too):")
+    lines.append(f"{'c':>6} {'answers':>8} {'wrong':>6} {'share':>8}   interval          "
+                 f"unknown clips named at >= c     chance p at c")
     answered = [r for r in rows if r["named"] is not None]
     for c in CONFIDENCE_BINS:
         these = [r for r in answered if r["confidence"] >= c]
         wrong = sum(not r["correct"] for r in these)
         lo, hi = wilson(wrong, len(these))
+        k = sum(r["named"] is not None and r["confidence"] >= c for r in unknown)
+        ulo, uhi = wilson(k, len(unknown))
         lines.append(f"{c:>6g} {len(these):>8} {wrong:>6} {100 * wrong / max(1, len(these)):7.2f} %"
-                     f"   [{100 * lo:.2f}, {100 * hi:.2f}] %   {10 ** (-10 * c):.0e}")
+                     f"   [{100 * lo:.2f}, {100 * hi:.2f}] %   {k:>4} of {len(unknown)} [{100 * ulo:.3f}, "
+                     f"{100 * uhi:.3f}] %   {10 ** (-CONFIDENCE_DECADES * c):.0e}")
     lines.append("")
     lines.append("Vetoes tried on these answers (issue 31's cheapest levers; a hash decision whose aligned matches")
     lines.append("cover less than a share of the clip's seconds, or whose votes counted as distinct (query frame,")
