@@ -96,7 +96,7 @@ def test_unregistered_loops_and_chords_are_no_match_on_hashes(library, seconds):
     assert _named(library[1], seconds) == []
 
 
-# Today the band-energy sketch check names most unregistered held chords and some loops (confidence 0.45-0.83):
+# Today the band-energy sketch check names most unregistered held chords and some loops (confidence 0.45-1.00):
 # when only the level of a static spectrum moves (a swell, a fade), the sketch's bits follow the level, not the
 # notes, and agree with any other such passage far beyond the null fitted on the benchmark's music (issue 31).
 @pytest.mark.xfail(strict=True, reason="issue 31: the sketch check names sustained chords and loops it never saw")
