@@ -217,7 +217,8 @@ def speech_espeak(rate, rng):
 
 def speech_recorded(rate, rng):
     """Asterisk's recorded prompts (a professional voice), concatenated; None if not installed."""
-    files = sorted(glob.glob("/usr/share/asterisk/sounds/en*/*.gsm") + glob.glob("/usr/share/asterisk/sounds/en*/*/*.gsm"))
+    root = "/usr/share/asterisk/sounds"
+    files = sorted(glob.glob(f"{root}/en*/*.gsm") + glob.glob(f"{root}/en*/*/*.gsm"))
     files = [f for f in files if not any(w in os.path.basename(f) for w in ("tone", "beep", "music"))]
     if not files:
         return None
@@ -274,7 +275,8 @@ def loop_track(rate, rng, seconds=60.0):
         pattern[at:end] += sound[: end - at]
     tt = np.arange(int(0.25 * rate)) / rate
     kick = np.sin(2 * np.pi * (45 + 90 * np.exp(-tt * 30)) * tt) * np.exp(-tt * 12)
-    snare = rng.standard_normal(tt.size) * np.exp(-tt * 25) * 0.5 + np.sin(2 * np.pi * 190 * tt) * np.exp(-tt * 20) * 0.3
+    snare = (rng.standard_normal(tt.size) * np.exp(-tt * 25) * 0.5
+             + np.sin(2 * np.pi * 190 * tt) * np.exp(-tt * 20) * 0.3)
     hat = np.diff(rng.standard_normal(int(0.05 * rate) + 1)) * np.exp(-np.arange(int(0.05 * rate)) / rate * 80) * 0.2
     kicks = ([0, 8], [0, 6, 8], [0, 3, 8, 11], [0, 4, 8, 12])[int(rng.integers(4))]
     for s in kicks:
@@ -462,7 +464,8 @@ def report(rows):
         for r in sorted(fps, key=lambda r: (r["group"], -r["confidence"])):
             lines.append(f"{r['group'][:19]:<20}{r['condition']:<6}{r['length']:>4g} {r['name'][:43]:<44}"
                          f"{r['confidence']:>5.2f}{r['p_value']:>9.1e}{r['aligned_frames']:>5}{r['unique']:>5}"
-                         f"{r['query_frames']:>5}{r['distinct_hashes']:>5}{r['hits']:>6}{r['repeat_votes']:>4}{r['spread']:>7.2f} "
+                         f"{r['query_frames']:>5}{r['distinct_hashes']:>5}{r['hits']:>6}{r['repeat_votes']:>4}"
+                         f"{r['spread']:>7.2f} "
                          f"{r['decided_by']}  ({r['source']} @{r['start']:.1f}s)")
     return "\n".join(lines)
 
@@ -473,9 +476,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tunework", required=True, help="a bench/tune.py work directory (its decoded corpus is read)")
     ap.add_argument("--work", default=os.path.join(HERE, "work-fp"), help="decoded new corpora and fingerprints")
-    ap.add_argument("--clips", type=int, default=30, help="clips per held-out corpus, condition and length")
-    ap.add_argument("--negative-clips", type=int, default=12, help="clips per kind of negative, condition and length")
-    ap.add_argument("--known-clips", type=int, default=4, help="clips of registered tracks per fold, condition and length")
+    ap.add_argument("--clips", type=int, default=40, help="clips per held-out corpus, condition and length")
+    ap.add_argument("--negative-clips", type=int, default=20, help="clips per kind of negative, condition and length")
+    ap.add_argument("--known-clips", type=int, default=6,
+                    help="clips of registered tracks per fold, condition and length")
     ap.add_argument("--folds", help="held-out corpora, comma-separated (default: all seven)")
     ap.add_argument("--seed", type=int, default=31)
     ap.add_argument("--jobs", type=int, default=2)
