@@ -6,14 +6,17 @@
 #   bash scripts/cluster.sh up galera   # 3 Galera nodes (synchronous multi-primary replication)
 #   bash scripts/cluster.sh status      # what runs
 #   bash scripts/cluster.sh start NAME  # start a stopped instance again (a Galera node rejoins and catches up)
+#   bash scripts/cluster.sh database DB # another database on the running cluster (its config path printed); drop DB
 #   bash scripts/cluster.sh down        # stops what `up` started (by its pid files) and removes its data
 #
 # `up` prints, as its last line, the path of a dejavu-cn configuration that
 # uses the cluster. Every instance is its own mariadbd (own datadir, port,
 # socket and pid file) on 127.0.0.1, under $DEJAVU_CN_CLUSTER_DIR
 # (default /tmp/dejavu-cn-cluster), run as the mysql user. Ports: Spider head
-# 3310, data nodes 3311...; Galera clients 3320-3322, replication 4567/4577/4587,
-# incremental state transfer 4568/4578/4588, rsync state transfer 4444/4454/4464.
+# $DEJAVU_CN_SPIDER_PORT (3310), data nodes the next ones; Galera clients
+# $DEJAVU_CN_GALERA_PORT (3320) and the next two; replication G, G+10, G+20
+# with G = $DEJAVU_CN_GALERA_GCOMM_PORT (4567), incremental state transfer
+# G+1, G+11, G+21, rsync state transfer G-123, G-113, G-103 (4444...).
 #
 # Spider: songs, sketches and the other small tables live on the head (one
 # copy, InnoDB); the fingerprints, 99 % of the bytes, are spread by hash over
@@ -31,8 +34,10 @@ SHARDS="${DEJAVU_CN_SHARDS:-4}"
 # each instance's InnoDB cache: DEJAVU_CN_BUFFER_POOL (default 256M; a registration's batch of 1 M rows locks
 # more than the server's default 128 MB holds)
 DB="dejavu"
-HEAD_PORT=3310
-GALERA_PORTS=(3320 3321 3322)
+HEAD_PORT="${DEJAVU_CN_SPIDER_PORT:-3310}"
+GALERA_BASE="${DEJAVU_CN_GALERA_PORT:-3320}"
+GALERA_PORTS=("$GALERA_BASE" $((GALERA_BASE + 1)) $((GALERA_BASE + 2)))
+GCOMM="${DEJAVU_CN_GALERA_GCOMM_PORT:-4567}"
 WAIT=60                                     # s an instance may take to answer
 
 SUDO=""
@@ -121,7 +126,7 @@ write_config() {                            # write_config NAME JSON-OF-DATABASE
 up_spider() {
   need_packages mariadb-server mariadb-client mariadb-plugin-spider
   mkdir -p "$DIR"
-  local i port bound partitions="" servers=""
+  local i port
   for ((i = 0; i < SHARDS; i++)); do
     port=$((HEAD_PORT + 1 + i))
     [ -d "$DIR/dn$i/data" ] || init_datadir "dn$i"
@@ -135,38 +140,70 @@ up_spider() {
   start_instance head "$HEAD_PORT" --plugin-load-add=ha_spider --loose-spider-conn-recycle-mode=1 \
     --loose-spider-semi-trx=0 --loose-spider-direct-dup-insert=1 --loose-spider-multi-split-read=100000 \
     --in-predicate-conversion-threshold=0
-  local table
-  table="$(fingerprint_table)"
   for ((i = 0; i < SHARDS; i++)); do
-    port=$((HEAD_PORT + 1 + i))
-    wait_for "$port" "dn$i"
-    root_over_tcp "$port"
-    sql "$port" "CREATE DATABASE IF NOT EXISTS $DB; USE $DB; $(echo "$table" | sed 's/CREATE TABLE/CREATE TABLE IF NOT EXISTS/') ENGINE=InnoDB;"
-    servers+="CREATE OR REPLACE SERVER dn$i FOREIGN DATA WRAPPER mysql OPTIONS (HOST '127.0.0.1', DATABASE '$DB', USER 'root', PASSWORD '', PORT $port); "
-    if ((i < SHARDS - 1)); then bound="$(printf '0x%04X' $((65536 * (i + 1) / SHARDS)))"; else bound=MAXVALUE; fi
-    partitions+="${partitions:+, }PARTITION p$i VALUES LESS THAN ($bound) COMMENT = 'srv \"dn$i\"'"
+    wait_for $((HEAD_PORT + 1 + i)) "dn$i"
+    root_over_tcp $((HEAD_PORT + 1 + i))
   done
   wait_for "$HEAD_PORT" head
   root_over_tcp "$HEAD_PORT"
-  sql "$HEAD_PORT" "$servers"
-  if [ -z "$(sql "$HEAD_PORT" "SELECT 1 FROM information_schema.tables WHERE table_schema = '$DB' AND table_name = 'fingerprints'")" ]; then
-    sql "$HEAD_PORT" "CREATE DATABASE IF NOT EXISTS $DB; USE $DB; $table ENGINE=SPIDER
+  echo spider >"$DIR/kind"
+  spider_database "$DB" spider
+}
+
+spider_database() {                         # spider_database NAME [CONFIG]: a database whose index is spread over
+  local name="$1" config="${2:-$1}" i port bound server partitions="" table   # the nodes; its config CONFIG.json
+  table="$(fingerprint_table)"
+  for ((i = 0; i < SHARDS; i++)); do
+    port=$((HEAD_PORT + 1 + i))
+    sql "$port" "CREATE DATABASE IF NOT EXISTS \`$name\`; USE \`$name\`; $(echo "$table" | sed 's/CREATE TABLE/CREATE TABLE IF NOT EXISTS/') ENGINE=InnoDB;"
+    server="$(server_name "$name" "$i")"
+    sql "$HEAD_PORT" "CREATE OR REPLACE SERVER $server FOREIGN DATA WRAPPER mysql OPTIONS (HOST '127.0.0.1', DATABASE '$name', USER 'root', PASSWORD '', PORT $port)"
+    if ((i < SHARDS - 1)); then bound="$(printf '0x%04X' $((65536 * (i + 1) / SHARDS)))"; else bound=MAXVALUE; fi
+    partitions+="${partitions:+, }PARTITION p$i VALUES LESS THAN ($bound) COMMENT = 'srv \"$server\"'"
+  done
+  if [ -z "$(sql "$HEAD_PORT" "SELECT 1 FROM information_schema.tables WHERE table_schema = '$name' AND table_name = 'fingerprints'")" ]; then
+    sql "$HEAD_PORT" "CREATE DATABASE IF NOT EXISTS \`$name\`; USE \`$name\`; $table ENGINE=SPIDER
       COMMENT = 'wrapper \"mysql\", table \"fingerprints\"' PARTITION BY RANGE COLUMNS (hash) ($partitions);"
   fi
-  echo spider >"$DIR/kind"
-  write_config spider "{\"host\": \"127.0.0.1\", \"port\": $HEAD_PORT, \"user\": \"root\", \"password\": \"\", \"database\": \"$DB\"}"
+  write_config "$config" "{\"host\": \"127.0.0.1\", \"port\": $HEAD_PORT, \"user\": \"root\", \"password\": \"\", \"database\": \"$name\"}"
+}
+
+server_name() {                             # server_name DB I: the head's name for data node I of DB
+  if [ "$1" = "$DB" ]; then echo "dn$2"; else echo "${1}_dn$2"; fi
+}
+
+drop_database() {                           # drop_database NAME: and its tables on every instance
+  local kind i
+  kind="$(cat "$DIR/kind")"
+  if [ "$kind" = spider ]; then
+    sql "$HEAD_PORT" "DROP DATABASE IF EXISTS \`$1\`" || true
+    for ((i = 0; i < SHARDS; i++)); do
+      sql "$HEAD_PORT" "DROP SERVER IF EXISTS $(server_name "$1" "$i")" || true
+      sql $((HEAD_PORT + 1 + i)) "DROP DATABASE IF EXISTS \`$1\`" || true
+    done
+  else
+    sql "${GALERA_PORTS[0]}" "DROP DATABASE IF EXISTS \`$1\`" || true
+  fi
+  rm -f "$DIR/$1.json"
+}
+
+galera_database() {                         # galera_database NAME [CONFIG]
+  local hosts="" port
+  sql "${GALERA_PORTS[0]}" "CREATE DATABASE IF NOT EXISTS \`$1\`"
+  for port in "${GALERA_PORTS[@]}"; do hosts+="${hosts:+, }\"127.0.0.1:$port\""; done
+  write_config "${2:-$1}" "{\"host\": \"127.0.0.1\", \"port\": ${GALERA_PORTS[0]}, \"hosts\": [$hosts], \"user\": \"root\", \"password\": \"\", \"database\": \"$1\"}"
 }
 
 up_galera() {
   need_packages mariadb-server mariadb-client galera-4 rsync
   mkdir -p "$DIR"
-  local i port gport address="" hosts=""
+  local i port gport address=""
   for ((i = 0; i < 3; i++)); do
-    address+="${address:+,}127.0.0.1:$((4567 + 10 * i))"
+    address+="${address:+,}127.0.0.1:$((GCOMM + 10 * i))"
   done
   for ((i = 0; i < 3; i++)); do
     port="${GALERA_PORTS[$i]}"
-    gport=$((4567 + 10 * i))
+    gport=$((GCOMM + 10 * i))
     [ -d "$DIR/g$i/data" ] || init_datadir "g$i"
     local first=()
     if [ "$i" = 0 ]; then first=(--wsrep-new-cluster); fi
@@ -174,15 +211,13 @@ up_galera() {
       --wsrep-cluster-name=dejavu-cn --wsrep-cluster-address="gcomm://$address" \
       --wsrep-node-name="g$i" --wsrep-node-address="127.0.0.1:$gport" \
       --wsrep-provider-options="gmcast.listen_addr=tcp://127.0.0.1:$gport;ist.recv_addr=127.0.0.1:$((gport + 1));evs.suspect_timeout=PT3S;evs.inactive_timeout=PT6S;evs.install_timeout=PT4S;evs.keepalive_period=PT1S" \
-      --wsrep-sst-method=rsync --wsrep-sst-receive-address="127.0.0.1:$((4444 + 10 * i))" \
+      --wsrep-sst-method=rsync --wsrep-sst-receive-address="127.0.0.1:$((GCOMM - 123 + 10 * i))" \
       --binlog-format=ROW --default-storage-engine=InnoDB --innodb-autoinc-lock-mode=2 "${first[@]}"
     wait_for "$port" "g$i"                  # one at a time: each joins the cluster the one before formed
     root_over_tcp "$port"
-    hosts+="${hosts:+, }\"127.0.0.1:$port\""
   done
-  sql "${GALERA_PORTS[0]}" "CREATE DATABASE IF NOT EXISTS $DB"
   echo galera >"$DIR/kind"
-  write_config galera "{\"host\": \"127.0.0.1\", \"port\": ${GALERA_PORTS[0]}, \"hosts\": [$hosts], \"user\": \"root\", \"password\": \"\", \"database\": \"$DB\"}"
+  galera_database "$DB" galera
 }
 
 instances() { find "$DIR" -mindepth 2 -maxdepth 2 -name pid 2>/dev/null | sort; }
@@ -230,5 +265,8 @@ case "${1:-}" in
   down) down ;;
   status) status ;;
   start) start_again "${2:?usage: $0 start NAME}" ;;
+  database)                                 # database NAME: a new database on the running cluster; prints its config
+    "$(cat "$DIR/kind")_database" "${2:?usage: $0 database NAME}" ;;
+  drop) drop_database "${2:?usage: $0 drop NAME}" ;;
   *) echo "usage: $0 up spider|galera | start NAME | status | down" >&2; exit 2 ;;
 esac

@@ -1,7 +1,9 @@
 """The store on a real MariaDB cluster, started by scripts/cluster.sh: a
 Spider head with 4 data nodes (the index spread by hash), and 3 Galera nodes
 (synchronous replicas, the client moving on when one goes away). Each kind
-runs once per module in a folder of its own and is stopped afterwards.
+runs once per test session (tests/conftest.py: ``spider_cluster``,
+``galera_cluster``, shared with the storage contract suite of
+tests/core/test_storage.py), each test in a database of its own.
 
 Needs root (the instances run as the mysql user) and Debian's
 mariadb-plugin-spider and galera-4 (scripts/setup.sh installs them). With
@@ -11,9 +13,7 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
@@ -23,31 +23,7 @@ from dejavu_cn.audio import resample
 from dejavu_cn.errors import StorageError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-SCRIPT = os.path.join(ROOT, "scripts", "cluster.sh")
 SEEDS = range(300, 308)                       # 8 generated songs of 40 s
-
-
-def cluster(kind, folder):
-    """Start a cluster of ``kind`` under ``folder``: (its config (dict), a
-    function running cluster.sh on the same folder, the folder)."""
-    env = {**os.environ, "DEJAVU_CN_CLUSTER_DIR": str(folder)}
-
-    def script(*args, check=True):
-        done = subprocess.run(["bash", SCRIPT, *args], env=env, capture_output=True, text=True, timeout=300)
-        if check and done.returncode != 0:
-            raise RuntimeError(f"cluster.sh {' '.join(args)} failed: {done.stderr[-2000:]}")
-        return done
-    if os.geteuid() != 0:
-        message = "the cluster tests start mariadbd as the mysql user: run them as root"
-        pytest.fail(message) if IN_CI else pytest.skip(message)
-    try:
-        path = script("up", kind).stdout.strip().splitlines()[-1]
-    except (RuntimeError, subprocess.TimeoutExpired) as exc:
-        script("down", check=False)
-        pytest.fail(str(exc)) if IN_CI else pytest.skip(str(exc))
-    with open(path, encoding="utf-8") as f:
-        return json.load(f), script, folder
 
 
 def stop(folder, name, signal):
@@ -70,27 +46,6 @@ def songs(tmp_path_factory):
     return folder
 
 
-def cluster_folder(kind):
-    """A folder the mysql user can reach (pytest's own are root's alone)."""
-    folder = Path(tempfile.mkdtemp(prefix=f"dejavu-cn-{kind}-"))
-    folder.chmod(0o755)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def spider():
-    config, script, folder = cluster("spider", cluster_folder("spider"))
-    yield config, script, folder
-    script("down", check=False)                  # removes the folder
-
-
-@pytest.fixture(scope="module")
-def galera():
-    config, script, folder = cluster("galera", cluster_folder("galera"))
-    yield config, script, folder
-    script("down", check=False)
-
-
 def clip_of(engine, seed, start, seconds=5.0):
     song = make_song(seed, 40.0)
     return resample(song[int(start * 44100):int((start + seconds) * 44100)], 44100, engine.params.sample_rate)
@@ -104,9 +59,8 @@ def exactly_once(engine, folder):
     assert engine.stats()["fingerprints"] == sum(s["total_hashes"] for s in listed)
 
 
-def test_spider_spreads_the_index_by_hash_and_recognises(spider, songs):
-    config = spider[0]
-    engine = Dejavu(config)
+def test_spider_spreads_the_index_by_hash_and_recognises(spider_config, songs):
+    engine = Dejavu(spider_config)
     report = engine.register([songs], jobs=2)
     assert len(report.by_status("registered")) == len(SEEDS) and not report.failed
     exactly_once(engine, songs)
@@ -120,10 +74,10 @@ def test_spider_spreads_the_index_by_hash_and_recognises(spider, songs):
     engine.close()
 
 
-def test_a_spider_data_node_down_is_named_and_a_rerun_completes(spider, songs, tmp_path):
-    config, script, folder = spider
-    Dejavu(config).register([songs], jobs=1)           # (registered by the test before, or now)
-    stop(folder, "dn1", 15)
+def test_a_spider_data_node_down_is_named_and_a_rerun_completes(spider_cluster, spider_config, songs, tmp_path):
+    config = spider_config
+    Dejavu(config).register([songs], jobs=2)
+    stop(spider_cluster.folder, "dn1", 15)
     new = tmp_path / "more"
     new.mkdir()
     write_wav(new / "track399.wav", make_song(399, 40.0), 44100)
@@ -133,7 +87,7 @@ def test_a_spider_data_node_down_is_named_and_a_rerun_completes(spider, songs, t
     with pytest.raises(StorageError, match=r"dn1 \(127\.0\.0\.1:\d+\)"):
         fresh.register([new], jobs=1)
     fresh.close()
-    script("start", "dn1")
+    spider_cluster.script("start", "dn1")
     again = Dejavu(config)
     report = again.register([new], jobs=1)
     assert len(report.by_status("registered")) == 1 and not report.failed
@@ -144,8 +98,8 @@ def test_a_spider_data_node_down_is_named_and_a_rerun_completes(spider, songs, t
     again.close()
 
 
-def test_galera_finishes_a_registration_when_a_node_is_killed(galera, songs, tmp_path):
-    config, script, folder = galera
+def test_galera_finishes_a_registration_when_a_node_is_killed(galera_cluster, galera_config, songs, tmp_path):
+    config = galera_config
     path = tmp_path / "galera.json"
     path.write_text(json.dumps(config))
     cli = "import sys; from dejavu_cn.cli import console_main; sys.argv[0] = 'dejavu-cn'; console_main()"
@@ -156,12 +110,12 @@ def test_galera_finishes_a_registration_when_a_node_is_killed(galera, songs, tmp
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and run.poll() is None and watcher.stats()["songs"] < 2:
         time.sleep(0.2)
-    stop(folder, "g0", 9)                                                # the node the client uses first
+    stop(galera_cluster.folder, "g0", 9)                                 # the node the client uses first
     out, err = run.communicate(timeout=300)
     assert run.returncode == 0, err
     assert "went away" in err
     exactly_once(watcher, songs)
-    script("start", "g0")                                                # rejoins and catches up
+    galera_cluster.script("start", "g0")                                 # rejoins and catches up
     everyone = Dejavu(config)
     for _ in range(120):
         nodes = everyone.stats()["nodes"]
