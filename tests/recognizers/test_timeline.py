@@ -6,14 +6,13 @@ import json
 import numpy as np
 import pytest
 from audiogen import convert, make_song, write_wav
+from mixgen import RATE, build_mix
 
 from dejavu_cn import Dejavu
 from dejavu_cn.cli import main
 from dejavu_cn.errors import ParameterError
 from recognizers.timeline import SegmentTracker, TimelineParams, clustered, scan_timeline
 
-RATE = 44100
-FADE = 2.0           # s of the crossfade into the last song
 TOLERANCE = 1.5      # s; a boundary found this close to the truth is right
 
 
@@ -21,32 +20,6 @@ def run(*argv):
     out, err = io.StringIO(), io.StringIO()
     code = main(list(argv), stdout=out, stderr=err)
     return code, out.getvalue(), err.getvalue()
-
-
-def build_mix():
-    """Unregistered audio, song11 from 2 s, unregistered, song13 from 0 s,
-    unregistered crossfading (2 s) into song15 from 5 s, unregistered.
-    Returns (samples, [(start, end, song name, song offset at start)])."""
-    pieces = [(make_song(97, 5.0), None, 0.0), (make_song(11, 20.0)[2 * RATE:17 * RATE], "song11", 2.0),
-              (make_song(98, 6.0), None, 0.0), (make_song(13, 20.0)[:14 * RATE], "song13", 0.0),
-              (make_song(96, 7.0), None, 0.0), (make_song(15, 20.0)[5 * RATE:], "song15", 5.0),
-              (make_song(95, 5.0), None, 0.0)]
-    fade = int(FADE * RATE)
-    out, truth = np.zeros(0, np.float32), []
-    for k, (x, name, offset) in enumerate(pieces):
-        x = x.copy()
-        start = out.size / RATE
-        if name == "song15":                       # a crossfade: the truth boundary is its middle
-            ramp = np.linspace(0, 1, fade, dtype=np.float32)
-            x[:fade] *= ramp
-            out[-fade:] = out[-fade:] * ramp[::-1] + x[:fade]
-            x = x[fade:]
-            start = (out.size - fade / 2) / RATE
-            offset += FADE / 2
-        out = np.concatenate([out, x])
-        if name:
-            truth.append((start, out.size / RATE, name, offset))
-    return out, truth
 
 
 @pytest.fixture
