@@ -24,7 +24,9 @@ grow with the recording).
 
 Each window either continues the open segment (its song is among the
 window's candidates at the segment's alignment and reaches
-``keep_confidence``), or, when the open song is not decidable there and the
+``keep_confidence``; or the window decides the song at another place but
+the hashes at the open alignment have ``LOOP_SHARE`` of its votes: game
+and dance music loops, the same audio at two places of the song), or, when the open song is not decidable there and the
 window decides another, closes it and opens a new one. A segment also
 closes after ``end_seconds`` without its song. Entries need
 ``min_windows`` deciding windows (a single window that names a song is not
@@ -93,6 +95,8 @@ CLUSTER_SECONDS = 0.5       # a match time counts when others lie within this ei
 CLUSTER_NEIGHBOURS = 2      # ...at least this many (a lone hash that agreed by chance does not)
 END_PAD_SECONDS = 0.3       # the song's last sound follows its last matched anchor by about this
 LOOK_BACK_WINDOWS = 2       # windows before a segment's first that are searched for where it starts
+LOOP_SHARE = 0.5            # a window deciding the open song elsewhere continues it when the open alignment
+                            # has this share of the votes there (the song loops: its audio is at both places)
 
 
 def clustered(times, window=CLUSTER_SECONDS, neighbours=CLUSTER_NEIGHBOURS):
@@ -331,10 +335,14 @@ class TimelineScanner:
         decided = answers[found.candidates.index(found.decision.match)] if found.decision.match is not None else None
         current = tracker.current
         if current is not None:
+            times = self._matched_times(window, current)
+            current.times.append(times)
             mine = next((a for a in answers if tracker.agrees(a)), None)
+            if mine is None and decided is not None and decided["song_id"] == current.song_id \
+                    and np.unique(times).size >= LOOP_SHARE * decided["aligned_frames"]:
+                mine = decided          # a loop: the song's audio repeats, the open alignment fits as well
             if mine is not None and mine["confidence"] >= p.keep_confidence:
                 tracker.heard(now)
-            current.times.append(self._matched_times(window, current))
             if mine is not None and mine["confidence"] >= self.rule.threshold:
                 current.windows += 1
                 current.confidence = max(current.confidence, mine["confidence"])
