@@ -95,6 +95,10 @@ CLUSTER_SECONDS = 0.5       # a match time counts when others lie within this ei
 CLUSTER_NEIGHBOURS = 2      # ...at least this many (a lone hash that agreed by chance does not)
 END_PAD_SECONDS = 0.3       # the song's last sound follows its last matched anchor by about this
 LOOK_BACK_WINDOWS = 2       # windows before a segment's first that are searched for where it starts
+MATCH_FRAMES = 2            # frames; a hash matches the song at the alignment within this (an alignment is
+                            # exact to a frame: a wider net catches chance matches in the audio around)
+ENTRY_NEIGHBOURS = 1        # an entry's boundaries need one other match within CLUSTER_SECONDS (matches are
+                            # counted within MATCH_FRAMES of the alignment: chance rarely puts two so close)
 LOOP_SHARE = 0.5            # a window deciding the open song elsewhere continues it when the open alignment
                             # has this share of the votes there (the song loops: its audio is at both places)
 
@@ -349,7 +353,7 @@ class TimelineScanner:
         song at its alignment."""
         details = alignment_details(window.query, window.lookup, segment.song_id, max_rows=self.max_rows)
         expected = (segment.alignment + window.start) / self.frame
-        near = np.abs(details["difference_frames"] - expected) <= self.params.offset_tolerance / self.frame
+        near = np.abs(details["difference_frames"] - expected) <= MATCH_FRAMES
         return details["query_frames"][near] * self.frame + window.start
 
     def _track(self, window, found):
@@ -409,7 +413,7 @@ class TimelineScanner:
                 "rows_read": self.rows.rows}
 
     def _entry(self, segment, duration):
-        times = clustered(np.concatenate(segment.times)) if segment.times else np.zeros(0)
+        times = clustered(np.concatenate(segment.times), neighbours=ENTRY_NEIGHBOURS) if segment.times else np.zeros(0)
         if times.size:
             start, end = float(times[0]), min(duration, float(times[-1]) + END_PAD_SECONDS)
         else:
