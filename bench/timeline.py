@@ -11,8 +11,8 @@ that shares audio with the truth is not wrong, and such entries back to
 back cover the stretch together: its boundaries are theirs), then the real command runs
 once per mix, process start-up included, timed beside ffmpeg decoding the
 same file (the yardstick). Last, the clean mixes are concatenated into a
-2-hour MP3 whose scan's peak memory (the command's process, from wait4) is
-reported.
+2-hour MP3 whose scan's peak memory (the command's process, measured by
+/usr/bin/time) is reported.
 
     python bench/timeline.py                 # 4 mixes per condition, 2-hour file
     python bench/timeline.py --mixes 2 --no-long
@@ -20,6 +20,7 @@ reported.
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -42,6 +43,7 @@ RATE = 22050                    # Hz; the mixes are written at this rate, mono
 FADE = 2.0                      # s of crossfade between two pieces
 CONDITIONS = ("clean", "noise15", "mp3")
 LONG_SECONDS = 7200.0
+GNU_TIME = "/usr/bin/time"
 
 
 def decode_piece(path, start, seconds):
@@ -90,20 +92,30 @@ def make_mix(rng, tracks, durations, known, held):
 
 
 def run_cli(config, path):
-    """(result, wall seconds, peak RSS in MB, CPU seconds) of the real command in a fresh process
-    (CPU: the process and the ffmpeg it runs, from wait4)."""
+    """(result, wall seconds, peak RSS in MB, CPU seconds) of the real command in a fresh process.
+
+    The command runs under /usr/bin/time (GNU time): a child forked from this
+    large process would report this process's memory as its own peak (Linux
+    keeps the high-water mark of the forked copy across exec), a child of the
+    small ``time`` process does not. CPU: the command and the ffmpeg it runs."""
+    import tempfile
     cmd = [sys.executable, "-m", "dejavu_cn", "--config", config, "recognize", "file", path, "--timeline", "--json"]
     env = dict(os.environ, PYTHONPATH=ROOT)
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    out, err = proc.stdout.read(), proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        sys.exit(f"bench: the command failed ({proc.returncode}): {err.decode(errors='replace')}")
-    return (json.loads(out.decode().strip().splitlines()[-1]), wall, usage.ru_maxrss / 1024.0,
-            usage.ru_utime + usage.ru_stime)
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as stats:
+        if os.path.exists(GNU_TIME):
+            cmd = [GNU_TIME, "-o", stats.name, "-f", "%M %U %S"] + cmd
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, env=env)
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            sys.exit(f"bench: the command failed ({proc.returncode}): {proc.stderr.decode(errors='replace')}")
+        fields = stats.read().split() if os.path.exists(GNU_TIME) else []
+    if len(fields) >= 3:
+        peak_mb, cpu = int(fields[-3]) / 1024.0, float(fields[-2]) + float(fields[-1])
+    else:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        peak_mb, cpu = usage.ru_maxrss / 1024.0, float("nan")
+    return json.loads(proc.stdout.decode().strip().splitlines()[-1]), wall, peak_mb, cpu
 
 
 def ffmpeg_seconds(path, rate):
