@@ -637,3 +637,58 @@ def _set_length_axis(ax, lengths):
 
 __all__ = ["match_data", "plot_match", "fingerprint_data", "plot_fingerprint", "accuracy_data", "plot_accuracy",
            "match_verdict", "plots_available", "image_format", "IMAGE_FORMATS", "PLOTS_MISSING"]
+
+
+# -- timeline of a long recording -------------------------------------------------
+
+def _song_colour(song_id):
+    """One colour per song, from the song id (the same song, the same colour)."""
+    return _COLOURS[int(song_id) % len(_COLOURS)]
+
+
+def plot_timeline(result, out, *, width=12, height=3, dpi=100, title=None):
+    """Draw a recording's timeline: a bar of coloured segments, one per
+    entry, named, over the recording's time axis; the gaps (audio not in
+    the library) left grey.
+
+    Parameters
+    ----------
+    result : dict
+        The JSON of ``dejavu-cn recognize file --timeline --json`` (keys
+        ``timeline``, ``gaps``, ``duration_seconds``).
+    out : str, path or binary file object
+    width, height : float, keyword-only
+        Inches.
+    dpi : int, keyword-only
+
+    Returns
+    -------
+    dict
+        ``width_px``, ``height_px``, ``dpi``, ``entries``.
+    """
+    entries = result.get("timeline") or []
+    total = float(result.get("duration_seconds") or max([e["end_seconds"] for e in entries] + [1.0]))
+    fig = _figure(width, height, dpi)
+    ax = fig.add_axes([0.04, 0.38, 0.92, 0.4])
+    ax.broken_barh([(0.0, total)], (0, 1), facecolors="#e4e7eb")
+    for e in entries:
+        start, span = e["start_seconds"], e["end_seconds"] - e["start_seconds"]
+        ax.broken_barh([(start, span)], (0, 1), facecolors=_song_colour(e["song_id"]), edgecolor="white")
+        label = e["song_name"]
+        if span < total * 0.004 * len(label):         # too narrow for its name: the name goes above
+            ax.text(start + span / 2, 1.08, label, ha="center", va="bottom", fontsize=7, rotation=30)
+        else:
+            ax.text(start + span / 2, 0.5, label, ha="center", va="center", fontsize=8, color="white",
+                    clip_on=True)
+    ax.set_xlim(0, total)
+    ax.set_ylim(0, 1)
+    ax.set_yticks([])
+    ax.set_xlabel("time in the recording (seconds)")
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+    fig.suptitle((f"{title}: " if title else "") + f"{len(entries)} songs in {total:.0f} s", fontsize=11)
+    fig.text(0.04, 0.03, "Each coloured segment is a registered song, placed where it plays; grey: audio not in "
+                         "the library.", fontsize=8, va="bottom", ha="left")
+    info = _save(fig, out, dpi)
+    info["entries"] = len(entries)
+    return info

@@ -1,4 +1,8 @@
-"""``dejavu-cn recognize file PATH... [--json] [--top N]``"""
+"""``dejavu-cn recognize file PATH... [--json] [--top N] [--timeline]``
+
+With ``--timeline`` each file is scanned whole, as a stream, and the songs
+found in it are listed with where they play (:mod:`recognizers.timeline`).
+"""
 from dejavu_cn.cli import add_json_flag
 from dejavu_cn.formatting import format_duration
 from dejavu_cn.errors import AudioDecodeError
@@ -22,6 +26,36 @@ def describe_match(result):
     return describe_candidate(m)
 
 
+def _timeline_section():
+    from .timeline import TimelineParams
+    return TimelineParams
+
+
+CONFIG_SECTIONS = {"timeline": _timeline_section}      # see dejavu_cn.plugins
+
+
+def _clock(seconds):
+    """m:ss.s (or h:mm:ss.s) of a recording time."""
+    seconds = max(0.0, float(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{int(h)}:{int(m):02d}:{s:04.1f}" if h >= 1 else f"{int(m)}:{s:04.1f}"
+
+
+def timeline_lines(result):
+    """The human table of a timeline (a list of lines)."""
+    rows = [(f"{_clock(e['start_seconds'])}-{_clock(e['end_seconds'])}", f"{e['song_name']} (song {e['song_id']})",
+             format_duration(e["offset_seconds"]), f"{e['confidence']:.2f}") for e in result["timeline"]]
+    header = ("time", "song", "offset", "confidence")
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(4)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header] + rows]
+    if not rows:
+        lines.append(f"no registered song found in {format_duration(result['duration_seconds'])}")
+    unknown = sum(g["end_seconds"] - g["start_seconds"] for g in result["gaps"])
+    lines.append(f"{len(rows)} songs; {format_duration(unknown)} of unknown audio in {len(result['gaps'])} gaps")
+    return lines
+
+
 class RecognizeFileCommand:
     name = "recognize file"
     help = "recognise audio files"
@@ -30,12 +64,17 @@ class RecognizeFileCommand:
         p.add_argument("paths", nargs="+", metavar="PATH")
         p.add_argument("--top", type=int, default=None, metavar="N",
                        help="also list the N best candidates (default: recognition.top in the JSON, none in text)")
+        p.add_argument("--timeline", action="store_true",
+                       help="scan each whole file (a mix, a radio hour) and list which songs play where "
+                            "(settings: the timeline section)")
         add_json_flag(p)
 
     def run(self, args, ctx):
         if args.top is not None and args.top < 1:
             ctx.error("--top must be >= 1")
             return 2
+        if args.timeline:
+            return self.run_timeline(args, ctx)
         recognizer = FileRecognizer(ctx.engine_with_songs())
         failures = 0
         for path in args.paths:
@@ -54,6 +93,28 @@ class RecognizeFileCommand:
                 if args.top is not None:
                     for rank, c in enumerate(result["candidates"], 1):
                         ctx.out(f"  {rank}. {describe_candidate(c)}")
+        return 1 if failures else 0
+
+    def run_timeline(self, args, ctx):
+        from .timeline import timeline_of_file
+        engine = ctx.engine_with_songs()
+        failures = 0
+        for path in args.paths:
+            try:
+                result = timeline_of_file(engine, path)
+            except AudioDecodeError as exc:
+                failures += 1
+                ctx.error(str(exc))
+                if ctx.json:
+                    ctx.emit_json({"path": path, "timeline": [], "gaps": [], "error": str(exc)})
+                continue
+            if ctx.json:
+                ctx.emit_json(result)
+            else:
+                if len(args.paths) > 1:
+                    ctx.out(f"{path}:")
+                for line in timeline_lines(result):
+                    ctx.out(line)
         return 1 if failures else 0
 
 

@@ -53,6 +53,8 @@ from dejavu_cn.hashing import hash_keys
 from dejavu_cn.matching import Query, alignment_details
 from dejavu_cn.columns import Lookup
 
+from .timeline import CLUSTER_NEIGHBOURS, CLUSTER_SECONDS, SegmentTracker, clustered  # noqa: F401 (re-exported)
+
 log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
@@ -107,9 +109,9 @@ def live_params(engine, params=None, **changes):
 
 
 # Heuristics of the monitor, in seconds of stream time (not settings: they
-# follow from how a song is heard, whatever the analysis parameters).
-CLUSTER_SECONDS = 0.5       # a match time counts when others lie within this either side...
-CLUSTER_NEIGHBOURS = 2      # ...at least this many (a lone hash that agreed by chance does not)
+# follow from how a song is heard, whatever the analysis parameters). Where a
+# song starts or was last heard is read from clustered match times
+# (:func:`recognizers.timeline.clustered`, CLUSTER_SECONDS either side).
 STILL_PLAYING_SECONDS = 1.5 # the playing song was confirmed this recently: nothing new to identify
 OVERLAP_SECONDS = 0.5       # a new song is looked for from this long before the last one was last heard
 PAST_END_SECONDS = 1.0      # the song's position passed its end by this much: it ended
@@ -463,15 +465,7 @@ def _decided_by_sketch(engine, result, matcher):
     return decide(found.candidates, Rule(rec.threshold, decided_by="sketch")).match is not None
 
 
-def _clustered(times, window=CLUSTER_SECONDS, neighbours=CLUSTER_NEIGHBOURS):
-    """The match times (sorted, distinct) that have at least ``neighbours``
-    other distinct match times within ``window`` seconds: where a song
-    starts or was last heard is read from these, not from a lone hash that
-    agreed by chance (or whose anchor precedes the song, its pair inside)."""
-    times = np.unique(times)
-    lo = np.searchsorted(times, times - window, side="left")
-    hi = np.searchsorted(times, times + window, side="right")
-    return times[hi - lo - 1 >= neighbours]
+_clustered = clustered        # the name this module gave it first
 
 
 class Monitor:
@@ -513,14 +507,25 @@ class Monitor:
         self.recent_seconds = live.recent_seconds
         self.end_seconds = live.end_seconds
         self.keep_confidence = live.keep_confidence
-        self.current = None        # the playing song's match (offset at stream time 0)
-        self.last_heard = None     # stream time the playing song was last confirmed
+        # the playing song's segment and the last one ended: the merge logic the timeline shares
+        self.tracker = SegmentTracker(offset_tolerance=2 * live.offset_tolerance)
         self.since = 0.0           # new songs are identified from audio after this time
-        self.previous = None       # (song_id, offset at stream 0, time) of the last song that ended
 
     @property
     def seconds(self):
         return self.matcher.seconds
+
+    @property
+    def current(self):
+        """The playing song's match (offset at stream time 0), or None."""
+        segment = self.tracker.current
+        return segment.match if segment is not None else None
+
+    @property
+    def last_heard(self):
+        """Stream time the playing song was last confirmed (None: no song playing)."""
+        segment = self.tracker.current
+        return segment.last_heard if segment is not None else None
 
     def feed(self, samples):
         """Add mono float32 samples at the analysis rate; returns new events."""
@@ -543,7 +548,7 @@ class Monitor:
                                     max_rows=m.engine.config.recognition.max_hash_rows)
         near = (np.abs(details["difference_frames"] - offset_seconds / self.frame)
                 <= 2 * m.confirmer.offset_tolerance / self.frame)
-        return _clustered(details["query_frames"][near] * self.frame)
+        return clustered(details["query_frames"][near] * self.frame)
 
     def _heard_until(self, now):
         """Stream time of the last hash of the recent audio that matches the
@@ -560,29 +565,27 @@ class Monitor:
         return float(times.max()) if times.size else None
 
     def _end_event(self, now):
-        c = self.current
+        segment = self.tracker.close()
+        c, last_heard = segment.match, segment.last_heard
         event = {"event": "end", "time": round(now, 3), "song_id": c["song_id"], "song_name": c["song_name"],
-                 "last_heard": round(self.last_heard, 3),
-                 "offset_seconds": round(c["offset_seconds"] + self.last_heard, 3)}
-        self.previous = (c["song_id"], c["offset_seconds"], self.last_heard)
-        self.since = self.last_heard
-        self.current = None
+                 "last_heard": round(last_heard, 3), "offset_seconds": round(c["offset_seconds"] + last_heard, 3)}
+        self.since = last_heard
         self.matcher.confirmer.reset()
         return event
 
     def _look(self):
-        m = self.matcher
+        m, tracker = self.matcher, self.tracker
         now = m.seconds
         events = []
-        if self.current is not None:
+        if tracker.current is not None:
             heard = self._heard_until(now)
             if heard is not None:
-                self.last_heard = max(self.last_heard, heard)
+                tracker.heard(heard)
             song_pos = self.current["offset_seconds"] + now
-            if (now - self.last_heard >= self.end_seconds
+            if (tracker.silent_for(now) >= self.end_seconds
                     or song_pos > self.current["song_duration_seconds"] + PAST_END_SECONDS):
                 events.append(self._end_event(now))
-            elif now - self.last_heard < STILL_PLAYING_SECONDS:
+            elif tracker.silent_for(now) < STILL_PLAYING_SECONDS:
                 m.confirmer.reset()
                 return events
         since = self.since if self.current is None else max(self.since, self.last_heard - OVERLAP_SECONDS)
@@ -594,16 +597,12 @@ class Monitor:
             if best["song_id"] == self.current["song_id"]:
                 return events
             events.append(self._end_event(now))
-        prev = self.previous
-        resumed = (prev is not None and prev[0] == best["song_id"]
-                   and abs(prev[1] - best["offset_seconds"]) <= 2 * m.confirmer.offset_tolerance)
-        self.current = dict(best)
-        self.last_heard = now
+        segment, resumed = tracker.open(best, started=now, heard=now)
         if resumed:
             log.info("song %s heard again at the same place: not announced again", best["song_id"])
             return events
         times = self._matched_times(best["song_id"], best["offset_seconds"], since)
-        started = float(times.min()) if times.size else max(since, -best["offset_seconds"])
+        started = segment.started = float(times.min()) if times.size else max(since, -best["offset_seconds"])
         events.append({"event": "song", "time": round(now, 3), "started": round(started, 3),
                        "match": answer_from_look(result, decided=True, frame_seconds=self.frame)["match"]})
         return events

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, request
 from dejavu_cn.audio import duration_seconds
 from dejavu_cn.errors import AudioDecodeError, RecognitionError, StorageError
 from recognizers.file import FileRecognizer
+from recognizers.timeline import timeline_of_file
 
 from . import pictures
 from .auth import has_token, require_token
@@ -134,10 +135,17 @@ def temporary_upload(field, unnamed=None):
 def recognize():
     """Recognise the multipart field ``file``. The answer is the JSON of a
     line of ``dejavu-cn recognize file --json`` (``path`` is the client's
-    file name). ``?top=N`` asks for N candidates."""
+    file name). ``?top=N`` asks for N candidates. ``?timeline=1`` also
+    scans the whole file and adds what ``recognize file --timeline --json``
+    gives: ``timeline`` (which songs play where), ``gaps``,
+    ``duration_seconds`` and ``windows``."""
     top = int_arg("top", None, low=1, high=MAX_TOP)
     with temporary_upload("file", "upload") as (path, shown):
-        result = FileRecognizer(get_engine()).recognize_file(path, top=top)
+        engine = get_engine()
+        result = FileRecognizer(engine).recognize_file(path, top=top)
+        if flag_arg("timeline"):
+            scan = timeline_of_file(engine, path)
+            result.update({key: scan[key] for key in ("timeline", "gaps", "duration_seconds", "windows")})
     result["path"] = shown
     return jsonify(without_paths(result))
 

@@ -1,4 +1,5 @@
-"""``dejavu-cn plot fingerprint FILE`` and ``dejavu-cn plot match CLIP``.
+"""``dejavu-cn plot fingerprint FILE``, ``dejavu-cn plot match CLIP`` and
+``dejavu-cn plot timeline RESULT.json``.
 
 Both write an image (matplotlib, non-interactive backend; PNG, JPEG, SVG or
 PDF by the extension of ``-o``) and print one line saying what is in it;
@@ -147,4 +148,55 @@ class PlotMatchCommand:
         return 0
 
 
-COMMANDS = [PlotFingerprintCommand(), PlotMatchCommand()]
+class PlotTimelineCommand:
+    name = "plot timeline"
+    help = ("draw the timeline of a long recording (the JSON of 'recognize file --timeline --json') "
+            "as a bar of coloured segments to an image")
+
+    def configure(self, p):
+        p.add_argument("result", metavar="RESULT.json",
+                       help="the output of 'dejavu-cn recognize file MIX --timeline --json' ('-': stdin); "
+                            "its last line is drawn")
+        add_output_option(p, metavar="OUT.png", required=True,
+                          help="image to write: .png, .jpg, .svg or .pdf, by the extension")
+        p.add_argument("--width", type=_positive, default=12.0, metavar="IN", help="figure width in inches (default 12)")
+        p.add_argument("--height", type=_positive, default=3.0, metavar="IN", help="figure height in inches (default 3)")
+        p.add_argument("--dpi", type=int, default=100, metavar="N", help="pixels per inch (default 100)")
+        add_json_flag(p)
+
+    def run(self, args, ctx):
+        import json
+        import sys
+        if args.dpi < 10:
+            ctx.error("--dpi must be at least 10")
+            return 2
+        if not _check_matplotlib(ctx):
+            return 1
+        refused = _check_output(ctx, args.output)
+        if refused:
+            return refused
+        try:
+            if args.result == "-":
+                text = sys.stdin.read()
+            else:
+                with open(args.result, encoding="utf-8") as f:
+                    text = f.read()
+            lines = [line for line in text.splitlines() if line.strip()]
+            result = json.loads(lines[-1]) if lines else None
+        except (OSError, ValueError) as exc:
+            ctx.error(f"cannot read {args.result}: {exc}")
+            return 1
+        if not isinstance(result, dict) or "timeline" not in result:
+            ctx.error(f"{args.result} is not the output of 'recognize file --timeline --json' (no \"timeline\")")
+            return 1
+        from ..plots import plot_timeline
+        title = os.path.basename(result["path"]) if result.get("path") else None
+        info = plot_timeline(result, args.output, width=args.width, height=args.height, dpi=args.dpi, title=title)
+        if ctx.json:
+            ctx.emit_json({"output": args.output, **info})
+        else:
+            ctx.out(f"wrote {args.output} ({info['width_px']}x{info['height_px']} px): {info['entries']} songs")
+        return 0
+
+
+COMMANDS = [PlotFingerprintCommand(), PlotMatchCommand(), PlotTimelineCommand()]

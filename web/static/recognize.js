@@ -30,6 +30,7 @@
         : "Nothing in the library sounds like this.";
     }
     document.getElementById("plot-figure").hidden = true;
+    showTimeline(body);
     const tbody = document.getElementById("candidates");
     DJ.clear(tbody);
     (body.candidates || []).forEach((c) => {
@@ -42,6 +43,44 @@
     result.hidden = false;
     // the keyboard focus moves to the answer (its heading), so Tab goes on from there
     document.getElementById(match ? "song" : "nomatch-title").focus();
+  }
+
+  const TIMELINE_MIN_SECONDS = 30;     // a file this long is shown as a timeline of its songs
+
+  /** One colour per song, dark enough for white text. */
+  function songColour(songId) {
+    return `hsl(${(Number(songId) * 137.5) % 360}, 55%, 34%)`;
+  }
+
+  /** The bar of coloured segments (one per song entry, placed by time) and its table. */
+  function showTimeline(body) {
+    const box = document.getElementById("timeline-box");
+    const entries = body.timeline || [];
+    const total = Number(body.duration_seconds) || 0;
+    box.hidden = !(total >= TIMELINE_MIN_SECONDS);
+    if (box.hidden) return;
+    const bar = document.getElementById("timeline-bar");
+    const rows = document.getElementById("timeline-rows");
+    DJ.clear(bar);
+    DJ.clear(rows);
+    entries.forEach((e) => {
+      const when = `${DJ.fmtTime(e.start_seconds)}–${DJ.fmtTime(e.end_seconds)}`;
+      const item = DJ.el("li", e.song_name, "segment");
+      item.style.left = `${(100 * e.start_seconds) / total}%`;
+      item.style.width = `${(100 * (e.end_seconds - e.start_seconds)) / total}%`;
+      item.style.background = songColour(e.song_id);
+      item.title = `${e.song_name}, ${when}`;
+      item.dataset.songId = e.song_id;
+      bar.append(item);
+      const row = document.createElement("tr");
+      row.append(DJ.el("td", when), DJ.el("td", e.song_name, "name"), DJ.el("td", DJ.fmtTime(e.offset_seconds)),
+                 DJ.el("td", `${Math.round(e.confidence * 100)} %`));
+      rows.append(row);
+    });
+    const unknown = (body.gaps || []).reduce((s, g) => s + g.end_seconds - g.start_seconds, 0);
+    document.getElementById("timeline-summary").textContent =
+      `${entries.length} ${entries.length === 1 ? "song" : "songs"} in ${DJ.fmtTime(total)}; ` +
+      `${DJ.fmtTime(unknown)} of audio not in the library.`;
   }
 
   let plotUrl = null;
@@ -65,11 +104,13 @@
     }
   }
 
-  async function send(blob, filename) {
+  async function send(blob, filename, { timeline = false } = {}) {
     DJ.setStatus(status, "Looking it up…", "busy");
     const form = new FormData();
     form.append("file", blob, filename);
-    const { status: code, body } = await DJ.request("POST", "/api/recognize", {
+    // an uploaded file may be a long recording: the server also lists which songs play where
+    const url = timeline ? "/api/recognize?timeline=1" : "/api/recognize";
+    const { status: code, body } = await DJ.request("POST", url, {
       form,
       onProgress: (p) => { if (p < 1) DJ.setStatus(status, `Uploading… ${Math.round(p * 100)} %`, "busy"); },
     });
@@ -152,7 +193,7 @@
   function sendFile(file) {
     if (!file) return;
     startedAt = 0;
-    send(file, file.name);
+    send(file, file.name, { timeline: true });
   }
 
   fileInput.addEventListener("change", () => sendFile(fileInput.files[0]));
