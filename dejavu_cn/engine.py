@@ -25,8 +25,8 @@ from .config import load_config
 from .decision import Decision, decide, rank
 from .hashing import HASH_BYTES, hash_keys
 from .matching import Query, QueryAnalysis, align, confidence_from_p, query_params, read_order, score_candidates
-from .register import (DUPLICATE, FAILED_BEFORE, REGISTERED, SKIPPED, FileOutcome, collect_files,
-                       register_files)
+from .register import (DUPLICATE, FAILED_BEFORE, LINKED, REGISTERED, SKIPPED, CopyLinker, FileOutcome,
+                       collect_files, register_files)
 from .sketch import from_bytes, verify
 from .columns import Lookup
 from .storage import open_storage
@@ -114,14 +114,18 @@ class Dejavu:
         self.close()
 
     # -- registering -------------------------------------------------------------
-    def register(self, paths, *, extensions=None, jobs=None, on_file=None, on_start=None, retry_failed=False):
+    def register(self, paths, *, extensions=None, jobs=None, on_file=None, on_start=None, retry_failed=False,
+                 link_copies=None):
         """Register files and folders; see :func:`dejavu_cn.register.register_files`.
 
         Failures are remembered in the database: a file that failed before
         and is unchanged since (same size and modification time) is not
         tried again, unless ``retry_failed``; it comes back as an outcome
         with status ``FAILED_BEFORE`` and the earlier reason. A file that
-        registers (or is found registered) is forgotten there."""
+        registers (or is found registered) is forgotten there.
+
+        ``link_copies`` (default ``register.link_copies``): store copies of
+        registered songs as links to them (:class:`~dejavu_cn.register.CopyLinker`)."""
         storage = self.storage
         extensions = extensions or self.config.register.extensions
         files, left_out = collect_files(paths, extensions)
@@ -133,10 +137,14 @@ class Dejavu:
                 before.append(FileOutcome(path, FAILED_BEFORE, message=known["reason"], size=known["size"]))
             else:
                 todo.append(path)
+        settings = self.config.register
+        link = settings.link_copies if link_copies is None else link_copies
+        linker = CopyLinker(self.match_segments, (self.query_params(), self.config.recognition),
+                            coverage=settings.copy_coverage) if link else None
         report = register_files(storage, self.params, todo, extensions=extensions,
-                                jobs=self.config.register.jobs if jobs is None else jobs,
+                                jobs=settings.jobs if jobs is None else jobs,
                                 on_file=on_file, on_start=on_start, left_out=left_out,
-                                settings=self.config.register)
+                                settings=settings, linker=linker)
         report.outcomes.extend(before)
         failed = []
         for outcome in report.failed:
@@ -147,7 +155,7 @@ class Dejavu:
             failed.append((outcome.path, st.st_size, st.st_mtime_ns, outcome.message))
         storage.remember_failures(failed)
         storage.forget_failures([o.path for o in report.outcomes if o.path in remembered
-                                 and o.status in (REGISTERED, SKIPPED, DUPLICATE)])
+                                 and o.status in (REGISTERED, LINKED, SKIPPED, DUPLICATE)])
         return report
 
     def fingerprint_directory(self, path, extensions=None, nprocesses=None, **kwargs):
@@ -160,6 +168,13 @@ class Dejavu:
                                 song_name=(lambda p: song_name) if song_name else None,
                                 settings=self.config.register)
         return report.outcomes[0]
+
+    def match_segments(self, queries):
+        """Match analysed segments of one file (:class:`~dejavu_cn.matching.Query`
+        objects), each on its own, by :meth:`search`: a list of result dicts
+        (the shape of :meth:`match_samples`'s). What registering with
+        ``link_copies`` judges a file by."""
+        return [self.search(query).as_dict() for query in queries]
 
     # -- library ------------------------------------------------------------------
     def list_songs(self, **kwargs):
