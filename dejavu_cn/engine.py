@@ -20,16 +20,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .audio import decode_file
+from .audio import decode_file, file_sha1
 from .config import load_config
 from .decision import Decision, decide, rank
+from .errors import AudioDecodeError
 from .hashing import HASH_BYTES, hash_keys
 from .matching import Query, QueryAnalysis, align, confidence_from_p, query_params, read_order, score_candidates
 from .register import (DUPLICATE, FAILED_BEFORE, LINKED, REGISTERED, SKIPPED, CopyLinker, FileOutcome,
-                       collect_files, register_files)
-from .sketch import from_bytes, verify
+                       collect_files, fingerprint_path, register_files)
+from .sketch import from_bytes, to_bytes, verify
 from .columns import Lookup
-from .storage import open_storage
+from .storage import HasCopiesError, open_storage
 from .storage.counts import buckets
 
 log = logging.getLogger(__name__)
@@ -183,8 +184,61 @@ class Dejavu:
     def get_song(self, song_id):
         return self.storage.song(song_id)
 
-    def delete_songs(self, song_ids):
-        return self.storage.delete_songs(song_ids)
+    def delete_songs(self, song_ids, *, with_copies=False):
+        """Delete songs; returns the ids deleted (see :meth:`delete`)."""
+        return self.delete(song_ids, with_copies=with_copies)["deleted"]
+
+    def delete(self, song_ids, *, with_copies=False):
+        """Delete songs and their fingerprints.
+
+        An original with copies (not deleted too) takes them along if
+        ``with_copies``; otherwise its first copy (lowest id) becomes the
+        original in its place, fingerprinted from its file, which must
+        still hold the bytes it was registered with (else
+        :class:`~dejavu_cn.storage.HasCopiesError`, and nothing is deleted).
+
+        Returns
+        -------
+        dict
+            ``deleted`` (ids, sorted) and ``promoted`` ({deleted original:
+            the copy now original in its place}).
+        """
+        storage = self.storage
+        ids = sorted({int(i) for i in song_ids})
+        promote = {}
+        if not with_copies:
+            for original, copies in sorted(storage.copies_of(ids).items()):
+                left = [c for c in copies if c["song_id"] not in ids]
+                if left:
+                    promote[original] = self._promotable(original, left)
+        prints = {original: fingerprint_path(path, self.params) for original, (_, path) in promote.items()}
+        deleted = storage.delete_songs([i for i in ids if i not in promote], with_copies=with_copies)
+        promoted = {}
+        for original, (copy, path) in promote.items():
+            fps, words, _ = prints[original]
+            storage.promote_copy(original, copy, fps.hashes, fps.offsets, sketch=to_bytes(words))
+            log.info("song %d deleted; its copy, song %d (%s), is the original now", original, copy, path)
+            promoted[original] = copy
+        return {"deleted": sorted(set(deleted) | set(promoted)), "promoted": promoted}
+
+    def _promotable(self, original, copies):
+        """(song id, path) of the copy of ``original`` to promote: the first,
+        if its file is still there and unchanged; else HasCopiesError."""
+        first = copies[0]
+        path = first["source_path"]
+        try:
+            unchanged = file_sha1(path).hex() == first["file_sha1"]
+            problem = "" if unchanged else "has changed since it was registered"
+        except OSError as exc:
+            problem = f"cannot be read ({exc.strerror or exc})"
+        except AudioDecodeError as exc:
+            problem = f"cannot be read ({exc.message})"
+        if problem:
+            listed = ", ".join(str(c["song_id"]) for c in copies)
+            raise HasCopiesError({original: [c["song_id"] for c in copies]},
+                                 f"song {original} has copies ({listed}); its first copy's file, {path}, {problem}, "
+                                 "so it cannot become the original: delete them too with --with-copies")
+        return int(first["song_id"]), path
 
     def stats(self):
         return self.storage.stats()

@@ -177,10 +177,10 @@ class HasCopiesError(StorageError):
     """Songs to delete have copies that are not deleted with them
     (``copies``: {original id: [copy ids]})."""
 
-    def __init__(self, copies):
+    def __init__(self, copies, message=None):
         self.copies = copies
         listed = "; ".join(f"song {o}: {', '.join(map(str, c))}" for o, c in sorted(copies.items()))
-        super().__init__(f"songs to delete have copies linked to them ({listed}): delete them too "
+        super().__init__(message or f"songs to delete have copies linked to them ({listed}): delete them too "
                          "(--with-copies), or promote a copy to original first")
 
 
