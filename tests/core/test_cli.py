@@ -89,7 +89,7 @@ def test_list_stats_delete(library):
     assert abs(stats["hours"] - 40.0 / 3600) < 1e-3
     victim = songs[0]["song_id"]
     code, out, err = run("--config", config, "delete", str(victim), "424242", "--json")
-    assert code == 1 and json.loads(out) == {"deleted": [victim], "not_found": [424242]}
+    assert code == 1 and json.loads(out) == {"deleted": [victim], "not_found": [424242], "promoted": {}}
     assert "424242" in err
     code, out, _ = run("--config", config, "list")
     assert code == 0 and songs[0]["song_name"] not in out and songs[1]["song_name"] in out
