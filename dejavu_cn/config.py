@@ -242,8 +242,9 @@ class RegisterParams:
     copy_coverage: float = 0.9        # share of the file (copy) or of the registered song (original) that must
                                       # be covered at one offset
     copy_segment_seconds: float = 8.0     # a file is matched in segments this long: 8 s = 344 frames...
-    copy_segments: int = 48               # ...at most this many, spread over its length (48 x 8 s tile 6.4 min;
-                                          # a longer file is sampled, every 2nd, 4th... segment)
+    copy_segments: int = 16               # ...at most this many, spread over its length (16 x 8 s tile 2:08;
+                                          # a longer file is sampled: every 2nd, 4th... segment)
+    copy_row_budget: int = 3000           # index rows each segment reads, its rarest hashes first (0: no limit)
 
     def validate(self):
         if self.jobs < 0:
@@ -252,8 +253,9 @@ class RegisterParams:
             raise ConfigError("register.commit_rows must be >= 1 and commit_seconds >= 0")
         if not 0.5 <= self.copy_coverage <= 1.0:
             raise ConfigError("register.copy_coverage must be in [0.5, 1]")
-        if self.copy_segment_seconds < 1.0 or self.copy_segments < 1:
-            raise ConfigError("register.copy_segment_seconds must be >= 1 and copy_segments >= 1")
+        if self.copy_segment_seconds < 1.0 or self.copy_segments < 1 or self.copy_row_budget < 0:
+            raise ConfigError("register.copy_segment_seconds must be >= 1, copy_segments >= 1 and "
+                              "copy_row_budget >= 0")
         return dataclasses.replace(self, extensions=tuple(str(v).lower().lstrip(".") for v in self.extensions))
 
 

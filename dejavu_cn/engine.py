@@ -170,12 +170,19 @@ class Dejavu:
                                 settings=self.config.register)
         return report.outcomes[0]
 
-    def match_segments(self, queries):
+    def match_segments(self, queries, *, budget=None):
         """Match analysed segments of one file (:class:`~dejavu_cn.matching.Query`
-        objects), each on its own, by :meth:`search`: a list of result dicts
-        (the shape of :meth:`match_samples`'s). What registering with
-        ``link_copies`` judges a file by."""
-        return [self.search(query).as_dict() for query in queries]
+        objects), each on its own, by :meth:`search` on at most ``budget``
+        rows each (default ``register.copy_row_budget``; the rarest hashes
+        first, see :class:`QueryReader`): a list of result dicts (the shape
+        of :meth:`match_samples`'s). What registering with ``link_copies``
+        judges a file by."""
+        budget = self.config.register.copy_row_budget if budget is None else budget
+        found = []
+        for query in queries:
+            reader = QueryReader(self).read(query, budget)
+            found.append(self.search(query, lookup=reader.lookup, songs_searched=reader.songs_searched()).as_dict())
+        return found
 
     # -- library ------------------------------------------------------------------
     def list_songs(self, **kwargs):

@@ -550,15 +550,19 @@ def judge_copy(segments, duration_seconds, *, coverage=0.9, tolerance=0.25):
     tolerance : float
         Seconds two segments' offsets may differ by and still agree.
 
-    A song is aligned with the file where the segments it was decided for
-    (by the recognition rule) agree on an offset (the song's time minus the
-    file's). A segment *agrees* if that song is among its candidates at
-    that offset (an undecided segment then counts too: chance does not
-    repeat an offset). The file is a copy of the song if the segments that
-    agree make up ``coverage`` of the file's segments and the song spans
-    ``coverage`` of the file at that offset. Otherwise the file covers the
-    song if, at that offset, the file spans ``coverage`` of the song and
-    the segments lying within the song agree by ``coverage``.
+    A song is aligned with the file at each offset (the song's time minus
+    the file's) that a segment decided for it (by the recognition rule)
+    gives. At an alignment, a segment *agrees* if the song is among its
+    candidates at that offset (an undecided segment then counts too: chance
+    does not repeat an offset); it *repeats* if its best candidate is the
+    song at another offset (music that repeats itself: the segment's audio
+    is in the song, at more than one place); other segments count against.
+    The file is a copy of the song if the segments that agree make up
+    ``coverage`` of those that do not repeat, and half of all, and the song
+    spans ``coverage`` of the file at that offset. Otherwise the file
+    covers the song if, at that offset, the file spans ``coverage`` of the
+    song and the segments lying within the song that do not repeat agree by
+    ``coverage`` (at least one).
 
     Returns
     -------
@@ -575,42 +579,57 @@ def judge_copy(segments, duration_seconds, *, coverage=0.9, tolerance=0.25):
             names.setdefault(int(c["song_id"]), c.get("song_name", ""))
             durations.setdefault(int(c["song_id"]), float(c.get("song_duration_seconds") or 0.0))
 
-    def agrees(result, start, song, delta):
-        return any(int(c["song_id"]) == song and abs(float(c["offset_seconds"]) - start - delta) <= tolerance
-                   for c in result.get("candidates", ()))
+    def verdict_of(result, start, song, delta):
+        """'agrees', 'repeats' or None (see above)."""
+        candidates = result.get("candidates", ())
+        if any(int(c["song_id"]) == song and abs(float(c["offset_seconds"]) - start - delta) <= tolerance
+               for c in candidates):
+            return "agrees"
+        return "repeats" if candidates and int(candidates[0]["song_id"]) == song else None
 
-    alignments = []
+    alignments = []                      # (agreeing share of what does not repeat, song, delta, per segment)
     for song, deltas in votes.items():
-        deltas = np.asarray(deltas)
-        support = [(np.abs(deltas - d) <= tolerance).sum() for d in deltas]
-        centre = deltas[int(np.argmax(support))]
-        delta = float(np.median(deltas[np.abs(deltas - centre) <= tolerance]))
-        agreeing = [(start, length) for start, length, r in segments if agrees(r, start, song, delta)]
-        alignments.append((sum(length for _, length in agreeing) / total if total else 0.0, song, delta, agreeing))
-    alignments.sort(key=lambda a: (-a[0], a[1]))
+        centres = []
+        for d in sorted(deltas, key=lambda d: -sum(abs(e - d) <= tolerance for e in deltas)):
+            if all(abs(d - c) > tolerance for c in centres):
+                centres.append(d)
+        for centre in centres:
+            delta = float(np.median([d for d in deltas if abs(d - centre) <= tolerance]))
+            said = [(start, length, verdict_of(r, start, song, delta)) for start, length, r in segments]
+            agree = sum(n for _, n, v in said if v == "agrees")
+            rest = sum(n for _, n, v in said if v is None)
+            alignments.append((agree / (agree + rest) if agree + rest else 0.0, agree / total if total else 0.0,
+                               song, delta, said))
+    alignments.sort(key=lambda a: (-a[0], -a[1], a[2]))
 
     def spans(delta, song):
         """Seconds the file and the song share at ``delta``."""
         return max(0.0, min(delta + duration_seconds, durations[song]) - max(delta, 0.0))
 
-    for share, song, delta, _ in alignments:
-        if share >= coverage and duration_seconds and spans(delta, song) >= coverage * duration_seconds:
+    for share, of_all, song, delta, _ in alignments:
+        if share >= coverage and of_all >= 0.5 and duration_seconds and \
+                spans(delta, song) >= coverage * duration_seconds:
             offset = round(delta, 3)
             return CopyVerdict("copy", song, offset, message=f"a copy of song {song} ({names[song]}) from "
                                f"{offset:.2f} s, {share:.0%} of it matched")
     verdict = CopyVerdict("original")
-    for share, song, delta, agreeing in alignments:
+    best = {}                            # song: (agreeing seconds, delta) of its best covering alignment
+    for share, of_all, song, delta, said in alignments:
         lo, hi = max(0.0, -delta), min(duration_seconds, durations[song] - delta)     # the song, in the file
-        if durations[song] and hi - lo >= coverage * durations[song]:
-            inside = [(s, n) for s, n, _ in segments if s >= lo - 0.5 and s + n <= hi + 0.5] or \
-                     [(s, n) for s, n, _ in segments if min(s + n, hi) - max(s, lo) >= n / 2]
-            covered = sum(n for s, n in inside if (s, n) in agreeing)
-            inside_seconds = sum(n for _, n in inside)
-            if inside_seconds and covered >= coverage * inside_seconds:
-                verdict.covers.append((song, round(-delta, 3)))
-                continue
-        if share >= 0.2:
-            verdict.overlaps.append((song, names[song], round(share, 3)))
+        if not durations[song] or hi - lo < coverage * durations[song]:
+            continue
+        inside = [(s, n, v) for s, n, v in said if s >= lo - 0.5 and s + n <= hi + 0.5] or \
+                 [(s, n, v) for s, n, v in said if min(s + n, hi) - max(s, lo) >= n / 2]
+        agree = sum(n for _, n, v in inside if v == "agrees")
+        rest = sum(n for _, n, v in inside if v is None)
+        if agree and agree >= coverage * (agree + rest) and agree > best.get(song, (0.0,))[0]:
+            best[song] = (agree, delta)
+    verdict.covers = [(song, round(-delta, 3)) for song, (_, delta) in sorted(best.items())]
+    seen = set(best)
+    for share, of_all, song, delta, _ in sorted(alignments, key=lambda a: -a[1]):
+        if song not in seen and of_all >= 0.2:
+            seen.add(song)
+            verdict.overlaps.append((song, names[song], round(of_all, 3)))
     parts = []
     if verdict.covers:
         parts.append("covers " + ", ".join(f"song {s} ({names[s]}, from {o:.2f} s in this file)"

@@ -297,9 +297,16 @@ def test_judge_copy_known_answers():
     # a copy from 30 s: every segment at offset 30 + start (one undecided but at the same offset)
     v = judge_copy([seg(0, 30.0), seg(8, 38.02), seg(16, 46.0, matched=False), seg(24, 54.0)], 32.0)
     assert v.kind == "copy" and v.copy_of == 5 and abs(v.offset_seconds - 30.0) < 0.05
-    # one segment at another offset: 75 % < 90 %
+    # one segment from another song: 75 % < 90 %, and said so
+    other = {"song_id": 6, "song_name": "six", "song_duration_seconds": 50.0}
+    v = judge_copy([seg(0, 30.0), seg(8, 38.0), seg(16, 12.0, song_=other), seg(24, 54.0)], 32.0)
+    assert v.kind == "original" and not v.covers and [s for s, _, _ in v.overlaps] == [5, 6]
+    # one segment found at another place of the same song (music that repeats itself): still a copy
     v = judge_copy([seg(0, 30.0), seg(8, 38.0), seg(16, 70.0), seg(24, 54.0)], 32.0)
-    assert v.kind == "original" and not v.covers
+    assert v.kind == "copy" and abs(v.offset_seconds - 30.0) < 0.05
+    # half one song, half another: a mashup
+    v = judge_copy([seg(0, 30.0), seg(8, 38.0), seg(16, 12.0, song_=other), seg(24, 20.0, song_=other)], 32.0)
+    assert v.kind == "original" and "mashup" in v.message and {s for s, _, _ in v.overlaps} == {5, 6}
     # a 200 s file whose 40 s..140 s is the registered song: it covers it
     segs = [seg(s, s - 40.0) if 40 <= s and s + 8 <= 140 else (s, 8.0, {"match": None, "candidates": []})
             for s in range(0, 200, 8)]
