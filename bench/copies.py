@@ -136,7 +136,8 @@ def main(argv=None):
         length = seconds_of[track]
         start = round(float(rng.uniform(0.0, length - EXCERPT_SECONDS)), 2)
         name = "excerpt-" + os.path.splitext(os.path.basename(track))[0] + ".wav"
-        ffmpeg("-ss", start, "-t", EXCERPT_SECONDS, "-i", track, "-ac", "1", "-ar", RATE, os.path.join(excerpts, name))
+        x = decode_file(track, target_rate=RATE)      # cut by samples: ffmpeg's -ss on Ogg can land seconds off
+        write_wav(os.path.join(excerpts, name), x[int(start * RATE):int((start + EXCERPT_SECONDS) * RATE)])
         excerpt_at[os.path.splitext(name)[0]] = (track, start)
 
     base, lib, ref = (os.path.join(work, f"{n}.sqlite3") for n in ("base", "library", "reference"))

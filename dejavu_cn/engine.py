@@ -141,7 +141,7 @@ class Dejavu:
         settings = self.config.register
         link = settings.link_copies if link_copies is None else link_copies
         linker = CopyLinker(self.match_segments, (self.query_params(), self.config.recognition),
-                            coverage=settings.copy_coverage) if link else None
+                            coverage=settings.copy_coverage, place_song=self.place_song) if link else None
         report = register_files(storage, self.params, todo, extensions=extensions,
                                 jobs=settings.jobs if jobs is None else jobs,
                                 on_file=on_file, on_start=on_start, left_out=left_out,
@@ -183,6 +183,30 @@ class Dejavu:
             reader = QueryReader(self).read(query, budget)
             found.append(self.search(query, lookup=reader.lookup, songs_searched=reader.songs_searched()).as_dict())
         return found
+
+    def place_song(self, hashes, offsets, song_id):
+        """Where the registered song ``song_id`` starts in a file, by the
+        file's fingerprints (``hashes`` (n, 10) uint8, ``offsets`` frames):
+        the offset difference most of their shared hashes agree on, in
+        seconds (negative: the song starts before the file), or None if
+        they share none. One lookup, of that song's rows only."""
+        hashes = np.asarray(hashes, np.uint8).reshape(-1, HASH_BYTES)
+        offsets = np.asarray(offsets, np.int64).reshape(-1)
+        if not len(hashes):
+            return None
+        found = self.storage.lookup(np.unique(hashes, axis=0), songs=[int(song_id)])
+        keys = hash_keys(hashes)
+        order = np.argsort(keys, kind="stable")
+        keys, offsets = keys[order], offsets[order]
+        lo, hi = np.searchsorted(keys, found.keys, "left"), np.searchsorted(keys, found.keys, "right")
+        if not found.keys.size or not (hi > lo).any():
+            return None
+        counts = hi - lo
+        rows = np.repeat(np.arange(found.keys.size), counts)              # each stored row, once per file hash
+        within = np.arange(rows.size) - np.repeat(np.cumsum(counts) - counts, counts)
+        differences = offsets[lo[rows] + within] - found.offsets[rows]     # file frame - song frame
+        values, votes = np.unique(differences, return_counts=True)
+        return round(float(values[np.argmax(votes)]) * self.params.frame_seconds(), 3)
 
     # -- library ------------------------------------------------------------------
     def list_songs(self, **kwargs):

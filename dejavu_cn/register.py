@@ -499,7 +499,7 @@ def _store_results(results, batch, storage, registered, song_name, linker=None):
                 if batch.songs:               # the library it is matched against holds every song before it
                     batch.commit()
                     storage.expire_counts()
-                linker.decide(outcome, record, segments)
+                linker.decide(outcome, record, segments, hashes, offsets)
             batch.add(outcome, record, hashes, offsets)
         else:
             if outcome.status == DUPLICATE and outcome.path in registered:
@@ -531,6 +531,7 @@ class CopyVerdict:
     covers: list = field(default_factory=list)
     overlaps: list = field(default_factory=list)
     message: str = ""
+    names: dict = field(default_factory=dict)     # song id: name, of the songs above
 
 
 def judge_copy(segments, duration_seconds, *, coverage=0.9, tolerance=0.25):
@@ -630,6 +631,14 @@ def judge_copy(segments, duration_seconds, *, coverage=0.9, tolerance=0.25):
         if song not in seen and of_all >= 0.2:
             seen.add(song)
             verdict.overlaps.append((song, names[song], round(of_all, 3)))
+    verdict.names = {s: names[s] for s in seen}
+    verdict.message = judge_message(verdict)
+    return verdict
+
+
+def judge_message(verdict):
+    """What a :class:`CopyVerdict` of kind original says (empty if nothing)."""
+    names = verdict.names
     parts = []
     if verdict.covers:
         parts.append("covers " + ", ".join(f"song {s} ({names[s]}, from {o:.2f} s in this file)"
@@ -643,8 +652,7 @@ def judge_copy(segments, duration_seconds, *, coverage=0.9, tolerance=0.25):
     elif verdict.overlaps:
         s, n, share = verdict.overlaps[0]
         parts.append(f"covers {share:.0%} of its length from song {s} ({n}); stored as a new original")
-    verdict.message = "; ".join(parts)
-    return verdict
+    return "; ".join(parts)
 
 
 class CopyLinker:
@@ -659,19 +667,31 @@ class CopyLinker:
         How the workers analyse the segments (as recognition does).
     coverage : float
         See :func:`judge_copy`.
+    place_song : callable(hashes, offsets, song_id) -> float or None, optional
+        Where a registered song starts in a file, by all of the file's
+        fingerprints (:meth:`~dejavu_cn.engine.Dejavu.place_song`): refines
+        the place of a song the file covers (sampled segments of music that
+        repeats itself can agree on a place one phrase off).
     """
 
-    def __init__(self, match_segments, query_settings, *, coverage=0.9):
+    def __init__(self, match_segments, query_settings, *, coverage=0.9, place_song=None):
         self.match_segments = match_segments
         self.query_settings = tuple(query_settings)
         self.coverage = coverage
+        self.place_song = place_song
 
-    def decide(self, outcome, record, segments):
-        """Judge a fingerprinted file by its segments [(start s, Query)] and
-        say so in ``record`` (what to store) and ``outcome``."""
+    def decide(self, outcome, record, segments, hashes=None, offsets=None):
+        """Judge a fingerprinted file by its segments [(start s, Query)] (and
+        its fingerprints, ``hashes`` and ``offsets``) and say so in ``record``
+        (what to store) and ``outcome``."""
         results = self.match_segments([q for _, q in segments])
         verdict = judge_copy([(start, q.duration_seconds, r) for (start, q), r in zip(segments, results)],
                              outcome.duration_seconds, coverage=self.coverage)
+        if verdict.covers and self.place_song is not None and hashes is not None:
+            placed = [(song, self.place_song(hashes, offsets, song)) for song, _ in verdict.covers]
+            verdict.covers = [(song, at if at is not None else old)
+                              for (song, at), (_, old) in zip(placed, verdict.covers)]
+            verdict.message = judge_message(verdict)
         if verdict.kind == "copy":
             record.copy_of, record.copy_offset_seconds = verdict.copy_of, verdict.offset_seconds
             outcome.status, outcome.hashes = LINKED, 0
