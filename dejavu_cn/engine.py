@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .audio import decode_file, file_sha1
+from .audio import decode_file, file_sha1, iter_decode
 from .config import load_config
 from .decision import Decision, decide, rank
 from .errors import AudioDecodeError
@@ -184,29 +184,33 @@ class Dejavu:
             found.append(self.search(query, lookup=reader.lookup, songs_searched=reader.songs_searched()).as_dict())
         return found
 
-    def place_song(self, hashes, offsets, song_id):
-        """Where the registered song ``song_id`` starts in a file, by the
-        file's fingerprints (``hashes`` (n, 10) uint8, ``offsets`` frames):
-        the offset difference most of their shared hashes agree on, in
-        seconds (negative: the song starts before the file), or None if
-        they share none. One lookup, of that song's rows only."""
-        hashes = np.asarray(hashes, np.uint8).reshape(-1, HASH_BYTES)
-        offsets = np.asarray(offsets, np.int64).reshape(-1)
-        if not len(hashes):
+    def place_song(self, path, song_id, around_seconds, song_seconds, *, margin_seconds=5.0):
+        """Where the registered song ``song_id`` (``song_seconds`` long)
+        starts in the file ``path``, near ``around_seconds``: that stretch of
+        the file (a margin either side) is recognised as a clip is, at the
+        query's density and start shifts (registration hashes alone lie on
+        one frame grid, which music repeating itself can fool by a phrase).
+        Seconds into the file, or None if the song is not among the
+        candidates. The file is decoded from its start (seeking can land
+        seconds off in some formats), up to the stretch's end."""
+        rate = self.params.sample_rate
+        first = max(0.0, float(around_seconds) - margin_seconds)
+        a, b = int(first * rate), int((first + float(song_seconds) + 2 * margin_seconds) * rate)
+        pieces, at = [], 0
+        for chunk in iter_decode(path, target_rate=rate):
+            lo, hi = max(a, at), min(b, at + chunk.size)
+            if hi > lo:
+                pieces.append(chunk[lo - at:hi - at])
+            at += chunk.size
+            if at >= b:
+                break
+        if not pieces:
             return None
-        found = self.storage.lookup(np.unique(hashes, axis=0), songs=[int(song_id)])
-        keys = hash_keys(hashes)
-        order = np.argsort(keys, kind="stable")
-        keys, offsets = keys[order], offsets[order]
-        lo, hi = np.searchsorted(keys, found.keys, "left"), np.searchsorted(keys, found.keys, "right")
-        if not found.keys.size or not (hi > lo).any():
-            return None
-        counts = hi - lo
-        rows = np.repeat(np.arange(found.keys.size), counts)              # each stored row, once per file hash
-        within = np.arange(rows.size) - np.repeat(np.cumsum(counts) - counts, counts)
-        differences = offsets[lo[rows] + within] - found.offsets[rows]     # file frame - song frame
-        values, votes = np.unique(differences, return_counts=True)
-        return round(float(values[np.argmax(votes)]) * self.params.frame_seconds(), 3)
+        found = self.match_samples(np.concatenate(pieces))
+        for c in found["candidates"]:
+            if int(c["song_id"]) == int(song_id):
+                return round(first - float(c["offset_seconds"]), 3)
+        return None
 
     # -- library ------------------------------------------------------------------
     def list_songs(self, **kwargs):

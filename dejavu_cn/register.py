@@ -499,7 +499,7 @@ def _store_results(results, batch, storage, registered, song_name, linker=None):
                 if batch.songs:               # the library it is matched against holds every song before it
                     batch.commit()
                     storage.expire_counts()
-                linker.decide(outcome, record, segments, hashes, offsets)
+                linker.decide(outcome, record, segments)
             batch.add(outcome, record, hashes, offsets)
         else:
             if outcome.status == DUPLICATE and outcome.path in registered:
@@ -531,7 +531,8 @@ class CopyVerdict:
     covers: list = field(default_factory=list)
     overlaps: list = field(default_factory=list)
     message: str = ""
-    names: dict = field(default_factory=dict)     # song id: name, of the songs above
+    names: dict = field(default_factory=dict)     # song id: name, of the songs above...
+    durations: dict = field(default_factory=dict)     # ...and seconds
 
 
 def judge_copy(segments, duration_seconds, *, coverage=0.9, tolerance=0.25):
@@ -632,6 +633,7 @@ def judge_copy(segments, duration_seconds, *, coverage=0.9, tolerance=0.25):
             seen.add(song)
             verdict.overlaps.append((song, names[song], round(of_all, 3)))
     verdict.names = {s: names[s] for s in seen}
+    verdict.durations = {s: durations[s] for s in seen}
     verdict.message = judge_message(verdict)
     return verdict
 
@@ -667,11 +669,11 @@ class CopyLinker:
         How the workers analyse the segments (as recognition does).
     coverage : float
         See :func:`judge_copy`.
-    place_song : callable(hashes, offsets, song_id) -> float or None, optional
-        Where a registered song starts in a file, by all of the file's
-        fingerprints (:meth:`~dejavu_cn.engine.Dejavu.place_song`): refines
-        the place of a song the file covers (sampled segments of music that
-        repeats itself can agree on a place one phrase off).
+    place_song : callable(path, song_id, around s, song s) -> float or None, optional
+        Where a registered song starts in a file, near a place
+        (:meth:`~dejavu_cn.engine.Dejavu.place_song`): refines the place of
+        a song the file covers (sampled segments of music that repeats
+        itself can agree on a place one phrase off).
     """
 
     def __init__(self, match_segments, query_settings, *, coverage=0.9, place_song=None):
@@ -680,15 +682,15 @@ class CopyLinker:
         self.coverage = coverage
         self.place_song = place_song
 
-    def decide(self, outcome, record, segments, hashes=None, offsets=None):
-        """Judge a fingerprinted file by its segments [(start s, Query)] (and
-        its fingerprints, ``hashes`` and ``offsets``) and say so in ``record``
-        (what to store) and ``outcome``."""
+    def decide(self, outcome, record, segments):
+        """Judge a fingerprinted file by its segments [(start s, Query)] and
+        say so in ``record`` (what to store) and ``outcome``."""
         results = self.match_segments([q for _, q in segments])
         verdict = judge_copy([(start, q.duration_seconds, r) for (start, q), r in zip(segments, results)],
                              outcome.duration_seconds, coverage=self.coverage)
-        if verdict.covers and self.place_song is not None and hashes is not None:
-            placed = [(song, self.place_song(hashes, offsets, song)) for song, _ in verdict.covers]
+        if verdict.covers and self.place_song is not None:
+            placed = [(song, self.place_song(record.source_path, song, at, verdict.durations[song]))
+                      for song, at in verdict.covers]
             verdict.covers = [(song, at if at is not None else old)
                               for (song, at), (_, old) in zip(placed, verdict.covers)]
             verdict.message = judge_message(verdict)
