@@ -187,9 +187,11 @@ class Dejavu:
     def place_song(self, path, song_id, around_seconds, song_seconds, *, margin_seconds=5.0):
         """Where the registered song ``song_id`` (``song_seconds`` long)
         starts in the file ``path``, near ``around_seconds``: that stretch of
-        the file (a margin either side) is recognised as a clip is, at the
-        query's density and start shifts (registration hashes alone lie on
-        one frame grid, which music repeating itself can fool by a phrase).
+        the file (a margin either side) is matched as a clip is, at the
+        query's density, all of it (registration hashes alone lie on one
+        frame grid, which music repeating itself fools by a phrase). Music
+        that loops exactly holds the song at several places: this finds the
+        one nearest ``around_seconds`` that the stretch shows.
         Seconds into the file, or None if the song is not among the
         candidates. The file is decoded from its start (seeking can land
         seconds off in some formats), up to the stretch's end."""
@@ -206,7 +208,7 @@ class Dejavu:
                 break
         if not pieces:
             return None
-        found = self.match_samples(np.concatenate(pieces))
+        found = self.search(self.analysis(np.concatenate(pieces)).whole()).as_dict()    # all of it: no early decision
         for c in found["candidates"]:
             if int(c["song_id"]) == int(song_id):
                 return round(first - float(c["offset_seconds"]), 3)
