@@ -186,33 +186,40 @@ class Dejavu:
 
     def place_song(self, path, song_id, around_seconds, song_seconds, *, margin_seconds=5.0):
         """Where the registered song ``song_id`` (``song_seconds`` long)
-        starts in the file ``path``, near ``around_seconds``: that stretch of
-        the file (a margin either side) is matched as a clip is, at the
-        query's density, all of it (registration hashes alone lie on one
-        frame grid, which music repeating itself fools by a phrase). Music
-        that loops exactly holds the song at several places: this finds the
-        one nearest ``around_seconds`` that the stretch shows.
-        Seconds into the file, or None if the song is not among the
-        candidates. The file is decoded from its start (seeking can land
-        seconds off in some formats), up to the stretch's end."""
+        starts in the file ``path``, near one of the places ``around_seconds``
+        (a list). The stretch of the file around each place (a margin either
+        side) is matched as a clip is, at the query's density, all of it
+        (registration hashes alone lie on one frame grid, which music
+        repeating itself fools by a phrase); the stretch where the song
+        aligns with the most hashes wins. Music that loops holds the song at
+        several places, only one of them its own. Seconds into the file, or
+        None if the song is among no stretch's candidates. The file is
+        decoded once from its start (seeking can land seconds off in some
+        formats), up to the last stretch's end."""
         rate = self.params.sample_rate
-        first = max(0.0, float(around_seconds) - margin_seconds)
-        a, b = int(first * rate), int((first + float(song_seconds) + 2 * margin_seconds) * rate)
+        around = sorted({float(a) for a in np.atleast_1d(around_seconds)})
+        firsts = [max(0.0, a - margin_seconds) for a in around]
+        length = float(song_seconds) + 2 * margin_seconds
+        end = int((max(firsts) + length) * rate)
         pieces, at = [], 0
         for chunk in iter_decode(path, target_rate=rate):
-            lo, hi = max(a, at), min(b, at + chunk.size)
-            if hi > lo:
-                pieces.append(chunk[lo - at:hi - at])
+            pieces.append(chunk[:max(0, end - at)])
             at += chunk.size
-            if at >= b:
+            if at >= end:
                 break
-        if not pieces:
-            return None
-        found = self.search(self.analysis(np.concatenate(pieces)).whole()).as_dict()    # all of it: no early decision
-        for c in found["candidates"]:
-            if int(c["song_id"]) == int(song_id):
-                return round(first - float(c["offset_seconds"]), 3)
-        return None
+        audio = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+        best = None
+        for first in firsts:
+            stretch = audio[int(first * rate):int((first + length) * rate)]
+            if stretch.size < rate:
+                continue
+            found = self.search(self.analysis(stretch).whole()).as_dict()     # all of it: no early decision
+            for c in found["candidates"]:
+                if int(c["song_id"]) == int(song_id):
+                    score = int(c["hashes_matched_in_input"])
+                    if best is None or score > best[0]:
+                        best = (score, round(first - float(c["offset_seconds"]), 3))
+        return None if best is None else best[1]
 
     # -- library ------------------------------------------------------------------
     def list_songs(self, **kwargs):

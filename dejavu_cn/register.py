@@ -533,6 +533,7 @@ class CopyVerdict:
     message: str = ""
     names: dict = field(default_factory=dict)     # song id: name, of the songs above...
     durations: dict = field(default_factory=dict)     # ...and seconds
+    places: dict = field(default_factory=dict)        # song covered: every place in this file (s) it could start
 
 
 def judge_copy(segments, duration_seconds, *, coverage=0.9, tolerance=0.25):
@@ -624,8 +625,10 @@ def judge_copy(segments, duration_seconds, *, coverage=0.9, tolerance=0.25):
                  [(s, n, v) for s, n, v in said if min(s + n, hi) - max(s, lo) >= n / 2]
         agree = sum(n for _, n, v in inside if v == "agrees")
         rest = sum(n for _, n, v in inside if v is None)
-        if agree and agree >= coverage * (agree + rest) and agree > best.get(song, (0.0,))[0]:
-            best[song] = (agree, delta)
+        if agree and agree >= coverage * (agree + rest):
+            verdict.places.setdefault(song, []).append(round(-delta, 3))
+            if agree > best.get(song, (0.0,))[0]:
+                best[song] = (agree, delta)
     verdict.covers = [(song, round(-delta, 3)) for song, (_, delta) in sorted(best.items())]
     seen = set(best)
     for share, of_all, song, delta, _ in sorted(alignments, key=lambda a: -a[1]):
@@ -669,8 +672,8 @@ class CopyLinker:
         How the workers analyse the segments (as recognition does).
     coverage : float
         See :func:`judge_copy`.
-    place_song : callable(path, song_id, around s, song s) -> float or None, optional
-        Where a registered song starts in a file, near a place
+    place_song : callable(path, song_id, [around s], song s) -> float or None, optional
+        Where a registered song starts in a file, near one of some places
         (:meth:`~dejavu_cn.engine.Dejavu.place_song`): refines the place of
         a song the file covers (sampled segments of music that repeats
         itself can agree on a place one phrase off).
@@ -689,7 +692,8 @@ class CopyLinker:
         verdict = judge_copy([(start, q.duration_seconds, r) for (start, q), r in zip(segments, results)],
                              outcome.duration_seconds, coverage=self.coverage)
         if verdict.covers and self.place_song is not None:
-            placed = [(song, self.place_song(record.source_path, song, at, verdict.durations[song]))
+            placed = [(song, self.place_song(record.source_path, song, verdict.places.get(song, [at]),
+                                             verdict.durations[song]))
                       for song, at in verdict.covers]
             verdict.covers = [(song, at if at is not None else old)
                               for (song, at), (_, old) in zip(placed, verdict.covers)]
