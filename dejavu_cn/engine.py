@@ -187,7 +187,8 @@ class Dejavu:
     def place_song(self, path, song_id, around_seconds, song_seconds, *, margin_seconds=5.0):
         """Where the registered song ``song_id`` (``song_seconds`` long)
         starts in the file ``path``, near one of the places ``around_seconds``
-        (a list). The stretch of the file around each place (a margin either
+        (a list; and places between and about them, a quarter of the song
+        apart). The stretch of the file around each place (a margin either
         side) is matched as a clip is, at the query's density, all of it
         (registration hashes alone lie on one frame grid, which music
         repeating itself fools by a phrase); the stretch where the song
@@ -197,8 +198,10 @@ class Dejavu:
         decoded once from its start (seeking can land seconds off in some
         formats), up to the last stretch's end."""
         rate = self.params.sample_rate
-        around = sorted({float(a) for a in np.atleast_1d(around_seconds)})
-        firsts = [max(0.0, a - margin_seconds) for a in around]
+        around = np.asarray(around_seconds, float).reshape(-1)
+        step = max(1.0, float(song_seconds) / 4)        # places between and about them, a quarter song apart
+        around = np.arange(around.min() - 2 * step, around.max() + 2 * step + 1e-9, step)
+        firsts = sorted({round(max(0.0, a - margin_seconds), 3) for a in around})
         length = float(song_seconds) + 2 * margin_seconds
         end = int((max(firsts) + length) * rate)
         pieces, at = [], 0
