@@ -835,7 +835,8 @@ class Storage(ABC):
             fingerprints = int(cur.fetchone()[0])
             cur.execute("SELECT COUNT(*) FROM songs WHERE copy_of IS NOT NULL")
             copies = int(cur.fetchone()[0])
-            return {"songs": int(songs), "copies": copies, "fingerprints": fingerprints, "hours": float(seconds) / 3600.0,
+            return {"songs": int(songs), "copies": copies, "fingerprints": fingerprints,
+                    "hours": float(seconds) / 3600.0,
                     "seconds": float(seconds), "bytes": int(self._bytes_used(cur))}
         return self._run("read statistics", work)
 
