@@ -253,12 +253,26 @@ class RegisterParams:
     commit_rows: int = 1_000_000      # fingerprints per registration transaction, at most...
     commit_seconds: float = 2.0       # ...and seconds a fingerprinted song waits for its commit (0: one commit
                                       # per song)
+    link_copies: bool = False         # match each file against the library first: a copy of a registered song
+                                      # is stored as a link to it (no fingerprints), and a file covering a
+                                      # registered song becomes its original (dejavu_cn.register.judge_copy)
+    copy_coverage: float = 0.9        # share of the file (copy) or of the registered song (original) that must
+                                      # be covered at one offset
+    copy_segment_seconds: float = 8.0     # a file is matched in segments this long: 8 s = 344 frames...
+    copy_segments: int = 16               # ...at most this many, spread over its length (16 x 8 s tile 2:08;
+                                          # a longer file is sampled: every 2nd, 4th... segment)
+    copy_row_budget: int = 3000           # index rows each segment reads, its rarest hashes first (0: no limit)
 
     def validate(self):
         if self.jobs < 0:
             raise ConfigError("register.jobs must be >= 0")
         if self.commit_rows < 1 or self.commit_seconds < 0:
             raise ConfigError("register.commit_rows must be >= 1 and commit_seconds >= 0")
+        if not 0.5 <= self.copy_coverage <= 1.0:
+            raise ConfigError("register.copy_coverage must be in [0.5, 1]")
+        if self.copy_segment_seconds < 1.0 or self.copy_segments < 1 or self.copy_row_budget < 0:
+            raise ConfigError("register.copy_segment_seconds must be >= 1, copy_segments >= 1 and "
+                              "copy_row_budget >= 0")
         return dataclasses.replace(self, extensions=tuple(str(v).lower().lstrip(".") for v in self.extensions))
 
 

@@ -20,16 +20,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .audio import decode_file
+from .audio import decode_file, file_sha1, iter_decode
 from .columns import Lookup
 from .config import load_config
 from .decision import Decision, decide, rank
+from .errors import AudioDecodeError
 from .hashing import HASH_BYTES, hash_keys
 from .matching import Query, QueryAnalysis, align, confidence_from_p, query_params, read_order, score_candidates
-from .register import (DUPLICATE, FAILED_BEFORE, REGISTERED, SKIPPED, FileOutcome, collect_files,
-                       register_files)
-from .sketch import from_bytes, verify
-from .storage import open_storage
+from .register import (DUPLICATE, FAILED_BEFORE, LINKED, REGISTERED, SKIPPED, CopyLinker, FileOutcome,
+                       collect_files, fingerprint_path, register_files)
+from .sketch import from_bytes, to_bytes, verify
+from .storage import HasCopiesError, open_storage
 from .storage.counts import buckets
 
 log = logging.getLogger(__name__)
@@ -116,14 +117,18 @@ class Dejavu:
         self.close()
 
     # -- registering -------------------------------------------------------------
-    def register(self, paths, *, extensions=None, jobs=None, on_file=None, on_start=None, retry_failed=False):
+    def register(self, paths, *, extensions=None, jobs=None, on_file=None, on_start=None, retry_failed=False,
+                 link_copies=None):
         """Register files and folders; see :func:`dejavu_cn.register.register_files`.
 
         Failures are remembered in the database: a file that failed before
         and is unchanged since (same size and modification time) is not
         tried again, unless ``retry_failed``; it comes back as an outcome
         with status ``FAILED_BEFORE`` and the earlier reason. A file that
-        registers (or is found registered) is forgotten there."""
+        registers (or is found registered) is forgotten there.
+
+        ``link_copies`` (default ``register.link_copies``): store copies of
+        registered songs as links to them (:class:`~dejavu_cn.register.CopyLinker`)."""
         storage = self.storage
         extensions = extensions or self.config.register.extensions
         files, left_out = collect_files(paths, extensions)
@@ -135,10 +140,14 @@ class Dejavu:
                 before.append(FileOutcome(path, FAILED_BEFORE, message=known["reason"], size=known["size"]))
             else:
                 todo.append(path)
+        settings = self.config.register
+        link = settings.link_copies if link_copies is None else link_copies
+        linker = CopyLinker(self.match_segments, (self.query_params(), self.config.recognition),
+                            coverage=settings.copy_coverage, place_song=self.place_song) if link else None
         report = register_files(storage, self.params, todo, extensions=extensions,
-                                jobs=self.config.register.jobs if jobs is None else jobs,
+                                jobs=settings.jobs if jobs is None else jobs,
                                 on_file=on_file, on_start=on_start, left_out=left_out,
-                                settings=self.config.register)
+                                settings=settings, linker=linker)
         report.outcomes.extend(before)
         failed = []
         for outcome in report.failed:
@@ -149,7 +158,7 @@ class Dejavu:
             failed.append((outcome.path, st.st_size, st.st_mtime_ns, outcome.message))
         storage.remember_failures(failed)
         storage.forget_failures([o.path for o in report.outcomes if o.path in remembered
-                                 and o.status in (REGISTERED, SKIPPED, DUPLICATE)])
+                                 and o.status in (REGISTERED, LINKED, SKIPPED, DUPLICATE)])
         return report
 
     def fingerprint_directory(self, path, extensions=None, nprocesses=None, **kwargs):
@@ -163,6 +172,60 @@ class Dejavu:
                                 settings=self.config.register)
         return report.outcomes[0]
 
+    def match_segments(self, queries, *, budget=None):
+        """Match analysed segments of one file (:class:`~dejavu_cn.matching.Query`
+        objects), each on its own, by :meth:`search` on at most ``budget``
+        rows each (default ``register.copy_row_budget``; the rarest hashes
+        first, see :class:`QueryReader`): a list of result dicts (the shape
+        of :meth:`match_samples`'s). What registering with ``link_copies``
+        judges a file by."""
+        budget = self.config.register.copy_row_budget if budget is None else budget
+        found = []
+        for query in queries:
+            reader = QueryReader(self).read(query, budget)
+            found.append(self.search(query, lookup=reader.lookup, songs_searched=reader.songs_searched()).as_dict())
+        return found
+
+    def place_song(self, path, song_id, around_seconds, song_seconds, *, margin_seconds=5.0):
+        """Where the registered song ``song_id`` (``song_seconds`` long)
+        starts in the file ``path``, near one of the places ``around_seconds``
+        (a list; and places between and about them, a quarter of the song
+        apart). The stretch of the file around each place (a margin either
+        side) is matched as a clip is, at the query's density, all of it
+        (registration hashes alone lie on one frame grid, which music
+        repeating itself fools by a phrase); the stretch where the song
+        aligns with the most hashes wins. Music that loops holds the song at
+        several places, only one of them its own. Seconds into the file, or
+        None if the song is among no stretch's candidates. The file is
+        decoded once from its start (seeking can land seconds off in some
+        formats), up to the last stretch's end."""
+        rate = self.params.sample_rate
+        around = np.asarray(around_seconds, float).reshape(-1)
+        step = max(1.0, float(song_seconds) / 4)        # places between and about them, a quarter song apart
+        around = np.arange(around.min() - 2 * step, around.max() + 2 * step + 1e-9, step)
+        firsts = sorted({round(max(0.0, a - margin_seconds), 3) for a in around})
+        length = float(song_seconds) + 2 * margin_seconds
+        end = int((max(firsts) + length) * rate)
+        pieces, at = [], 0
+        for chunk in iter_decode(path, target_rate=rate):
+            pieces.append(chunk[:max(0, end - at)])
+            at += chunk.size
+            if at >= end:
+                break
+        audio = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+        best = None
+        for first in firsts:
+            stretch = audio[int(first * rate):int((first + length) * rate)]
+            if stretch.size < rate:
+                continue
+            found = self.search(self.analysis(stretch).whole()).as_dict()     # all of it: no early decision
+            for c in found["candidates"]:
+                if int(c["song_id"]) == int(song_id):
+                    score = int(c["hashes_matched_in_input"])
+                    if best is None or score > best[0]:
+                        best = (score, round(first - float(c["offset_seconds"]), 3))
+        return None if best is None else best[1]
+
     # -- library ------------------------------------------------------------------
     def list_songs(self, **kwargs):
         return self.storage.list_songs(**kwargs)
@@ -170,8 +233,61 @@ class Dejavu:
     def get_song(self, song_id):
         return self.storage.song(song_id)
 
-    def delete_songs(self, song_ids):
-        return self.storage.delete_songs(song_ids)
+    def delete_songs(self, song_ids, *, with_copies=False):
+        """Delete songs; returns the ids deleted (see :meth:`delete`)."""
+        return self.delete(song_ids, with_copies=with_copies)["deleted"]
+
+    def delete(self, song_ids, *, with_copies=False):
+        """Delete songs and their fingerprints.
+
+        An original with copies (not deleted too) takes them along if
+        ``with_copies``; otherwise its first copy (lowest id) becomes the
+        original in its place, fingerprinted from its file, which must
+        still hold the bytes it was registered with (else
+        :class:`~dejavu_cn.storage.HasCopiesError`, and nothing is deleted).
+
+        Returns
+        -------
+        dict
+            ``deleted`` (ids, sorted) and ``promoted`` ({deleted original:
+            the copy now original in its place}).
+        """
+        storage = self.storage
+        ids = sorted({int(i) for i in song_ids})
+        promote = {}
+        if not with_copies:
+            for original, copies in sorted(storage.copies_of(ids).items()):
+                left = [c for c in copies if c["song_id"] not in ids]
+                if left:
+                    promote[original] = self._promotable(original, left)
+        prints = {original: fingerprint_path(path, self.params) for original, (_, path) in promote.items()}
+        deleted = storage.delete_songs([i for i in ids if i not in promote], with_copies=with_copies)
+        promoted = {}
+        for original, (copy, path) in promote.items():
+            fps, words, _ = prints[original]
+            storage.promote_copy(original, copy, fps.hashes, fps.offsets, sketch=to_bytes(words))
+            log.info("song %d deleted; its copy, song %d (%s), is the original now", original, copy, path)
+            promoted[original] = copy
+        return {"deleted": sorted(set(deleted) | set(promoted)), "promoted": promoted}
+
+    def _promotable(self, original, copies):
+        """(song id, path) of the copy of ``original`` to promote: the first,
+        if its file is still there and unchanged; else HasCopiesError."""
+        first = copies[0]
+        path = first["source_path"]
+        try:
+            unchanged = file_sha1(path).hex() == first["file_sha1"]
+            problem = "" if unchanged else "has changed since it was registered"
+        except OSError as exc:
+            problem = f"cannot be read ({exc.strerror or exc})"
+        except AudioDecodeError as exc:
+            problem = f"cannot be read ({exc.message})"
+        if problem:
+            listed = ", ".join(str(c["song_id"]) for c in copies)
+            raise HasCopiesError({original: [c["song_id"] for c in copies]},
+                                 f"song {original} has copies ({listed}); its first copy's file, {path}, {problem}, "
+                                 "so it cannot become the original: delete them too with --with-copies")
+        return int(first["song_id"]), path
 
     def stats(self):
         return self.storage.stats()

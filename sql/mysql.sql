@@ -22,9 +22,17 @@ CREATE TABLE IF NOT EXISTS songs (
     total_hashes     INT UNSIGNED       NOT NULL,
     anchor_frames    INT UNSIGNED       NOT NULL,  -- distinct frames holding an anchor peak
     date_created     TIMESTAMP          NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    copy_of             MEDIUMINT UNSIGNED NULL,   -- a copy: the song_id of its original (NULL: an original)...
+    copy_offset_seconds DOUBLE             NULL,   -- ...and where the copy starts in it (s); a copy has no fingerprints
     UNIQUE KEY songs_sha1 (file_sha1),
-    KEY songs_source (source_path(255))
+    KEY songs_source (source_path(255)),
+    KEY songs_copy_of (copy_of)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- Databases made before copies were linked get the columns in place (each
+-- ALTER runs only where its column is missing; see Storage.setup).
+ALTER TABLE songs ADD COLUMN copy_of MEDIUMINT UNSIGNED NULL, ADD KEY songs_copy_of (copy_of);
+ALTER TABLE songs ADD COLUMN copy_offset_seconds DOUBLE NULL;
 
 -- The index proper: clustered on the hash, no secondary index, 16 bytes of
 -- key per row. `offset` is a reserved word in MariaDB 10.6+. Songs arrive in

@@ -20,9 +20,17 @@ CREATE TABLE IF NOT EXISTS songs (
     duration_seconds REAL    NOT NULL,
     total_hashes     INTEGER NOT NULL,
     anchor_frames    INTEGER NOT NULL,  -- distinct frames holding an anchor peak
-    date_created     TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+    date_created     TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    copy_of             INTEGER NULL,   -- a copy: the song_id of its original (NULL: an original)...
+    copy_offset_seconds REAL    NULL    -- ...and where the copy starts in it (s); a copy has no fingerprints
 );
 CREATE INDEX IF NOT EXISTS songs_source ON songs (source_path);
+
+-- Databases made before copies were linked get the columns in place (each
+-- ALTER runs only where its column is missing; see Storage.setup).
+ALTER TABLE songs ADD COLUMN copy_of INTEGER NULL;
+ALTER TABLE songs ADD COLUMN copy_offset_seconds REAL NULL;
+CREATE INDEX IF NOT EXISTS songs_copy_of ON songs (copy_of);
 
 -- The index proper. Clustered on the hash (WITHOUT ROWID), so a lookup is a
 -- range scan and no second index is stored.

@@ -24,12 +24,37 @@ class ListCommand:
             ctx.out("no songs registered" if not args.search else "no song matches")
             return 0
         width = max(len(str(s["song_id"])) for s in songs)
-        for s in songs:
-            ctx.out(f"{s['song_id']:>{width}}  {format_duration(s['duration_seconds']):>10}  "
-                    f"{s['total_hashes']:>8} hashes  {s['song_name']}")
+        for s, depth in copies_under_originals(songs):
+            if depth:
+                ctx.out(f"{'':>{width}}  \u2514 {s['song_id']}  {format_duration(s['duration_seconds']):>10}  "
+                        f"copy from {format_duration(s['copy_offset_seconds'])}: {s['song_name']}")
+            elif s["copy_of"] is not None:
+                ctx.out(f"{s['song_id']:>{width}}  {format_duration(s['duration_seconds']):>10}  "
+                        f"copy of song {s['copy_of']} from {format_duration(s['copy_offset_seconds'])}: "
+                        f"{s['song_name']}")
+            else:
+                ctx.out(f"{s['song_id']:>{width}}  {format_duration(s['duration_seconds']):>10}  "
+                        f"{s['total_hashes']:>8} hashes  {s['song_name']}")
         if total > len(songs):
             ctx.out(f"({len(songs)} of {total} shown)")
         return 0
+
+
+def copies_under_originals(songs):
+    """``songs`` in order, each copy moved under its original when that is
+    among them: (song, 0 for an original or a copy shown alone, 1 under its original)."""
+    shown = {s["song_id"] for s in songs if s["copy_of"] is None}
+    under = {}
+    for s in songs:
+        if s["copy_of"] in shown:
+            under.setdefault(s["copy_of"], []).append(s)
+    out = []
+    for s in songs:
+        if s["copy_of"] in shown:
+            continue
+        out.append((s, 0))
+        out.extend((c, 1) for c in under.get(s["song_id"], ()))
+    return out
 
 
 class DeleteCommand:
@@ -38,15 +63,22 @@ class DeleteCommand:
 
     def configure(self, p):
         p.add_argument("ids", nargs="+", type=int, metavar="ID")
+        p.add_argument("--with-copies", action="store_true",
+                       help="delete an original's copies with it (default: its first copy becomes the original, "
+                            "fingerprinted from its file)")
         add_json_flag(p)
 
     def run(self, args, ctx):
-        deleted = ctx.engine().delete_songs(args.ids)
+        done = ctx.engine().delete(args.ids, with_copies=args.with_copies)
+        deleted, promoted = done["deleted"], done["promoted"]
         missing = sorted(set(args.ids) - set(deleted))
         if ctx.json:
-            ctx.emit_json({"deleted": deleted, "not_found": missing})
+            ctx.emit_json({"deleted": deleted, "not_found": missing,
+                           "promoted": {str(k): v for k, v in promoted.items()}})
         else:
             ctx.out(f"deleted {len(deleted)} song(s)" + (f": {', '.join(map(str, deleted))}" if deleted else ""))
+            for original, copy in sorted(promoted.items()):
+                ctx.out(f"song {copy}, a copy of song {original}, is the original now")
         if missing:
             ctx.error(f"no song with id {', '.join(map(str, missing))}")
             return 1
@@ -69,7 +101,7 @@ class StatsCommand:
         else:
             per_hour = stats["bytes"] / stats["hours"] / 1e6 if stats["hours"] else 0.0
             ctx.out(f"database:     {stats['database']}\n"
-                    f"songs:        {stats['songs']}\n"
+                    f"songs:        {stats['songs']} ({stats['copies']} of them copies linked to an original)\n"
                     f"fingerprints: {stats['fingerprints']}\n"
                     f"audio:        {stats['hours']:.2f} h\n"
                     f"size:         {stats['bytes'] / 1e6:.1f} MB ({per_hour:.1f} MB per hour of audio)")

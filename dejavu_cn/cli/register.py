@@ -1,4 +1,9 @@
-"""``dejavu-cn register PATH... [--jobs N] [--ext EXT]... [--retry-failed] [--json]``
+"""``dejavu-cn register PATH... [--jobs N] [--ext EXT]... [--retry-failed] [--link-copies] [--json]``
+
+With ``--link-copies`` (or ``register.link_copies``), a file that is a copy
+of a registered song is stored as a link to it, without fingerprints, and a
+file that covers a registered song becomes its original; each such file is
+said on stderr (see :func:`dejavu_cn.register.judge_copy`).
 
 On a terminal, a progress bar over the bytes to read runs on stderr; each
 failure is printed once, above it, as it happens, and the bar ends at 100 %
@@ -25,10 +30,13 @@ class RegisterCommand:
                        help="file extension to take from folders (repeatable; default: register.extensions)")
         p.add_argument("--retry-failed", action="store_true",
                        help="try again the files that failed before, even if unchanged")
+        p.add_argument("--link-copies", action="store_true", default=None,
+                       help="store copies of registered songs (other encodings, excerpts, noisy reposts) as links "
+                            "to them instead of fingerprinting them again (default: register.link_copies)")
         add_json_flag(p)
 
     def run(self, args, ctx):
-        from ..register import DUPLICATE, FAILED, FAILED_BEFORE, REGISTERED, SKIPPED
+        from ..register import DUPLICATE, FAILED, FAILED_BEFORE, LINKED, REGISTERED, SKIPPED
         if args.jobs is not None and args.jobs < 0:
             ctx.error("--jobs must be >= 0")
             return 2
@@ -39,7 +47,7 @@ class RegisterCommand:
             try:
                 report = engine.register(args.paths, extensions=extensions, jobs=args.jobs,
                                          retry_failed=args.retry_failed, on_start=progress.start,
-                                         on_file=progress.update)
+                                         on_file=progress.update, link_copies=args.link_copies)
             except BaseException:
                 progress.close()
                 raise
@@ -57,7 +65,8 @@ class RegisterCommand:
             speed = f", {data['speed_x_realtime']}x realtime" if data["speed_x_realtime"] else ""
             before = (f"; skipped {c[FAILED_BEFORE]} that failed before and are unchanged "
                       "('dejavu-cn failures' lists them, --retry-failed tries them again)" if c[FAILED_BEFORE] else "")
-            ctx.out(f"registered {c[REGISTERED]}, already registered {c[SKIPPED]}, duplicates {c[DUPLICATE]}, "
+            linked = f"linked {c[LINKED]} as copies, " if c[LINKED] else ""
+            ctx.out(f"registered {c[REGISTERED]}, {linked}already registered {c[SKIPPED]}, duplicates {c[DUPLICATE]}, "
                     f"failed {c[FAILED]} ({data['audio_seconds'] / 3600:.2f} h of audio in "
                     f"{data['elapsed_seconds']:.1f} s{speed}){before}")
         return 1 if report.failed else 0
@@ -84,7 +93,7 @@ class _Progress:
         self.ctx = ctx
         self.enabled = enabled
         self.bar = None
-        self.counts = {"registered": 0, "known": 0, "failed": 0}
+        self.counts = {"registered": 0, "linked": 0, "known": 0, "failed": 0}
 
     def logging(self):
         """While the bar runs, log records go above it too."""
@@ -101,10 +110,12 @@ class _Progress:
                         desc=f"registering {files} file{'s' if files != 1 else ''}", dynamic_ncols=True, smoothing=0.05)
 
     def update(self, outcome):
-        from ..register import DUPLICATE, FAILED, REGISTERED
+        from ..register import DUPLICATE, FAILED, LINKED, REGISTERED
         if outcome.status == FAILED:
             self.write(f"failed: {outcome.path}: {outcome.message}")
-        key = {REGISTERED: "registered", DUPLICATE: "known", FAILED: "failed"}.get(outcome.status)
+        elif outcome.status in (LINKED, REGISTERED) and outcome.message:
+            self.write(f"{outcome.path}: {outcome.message}")
+        key = {REGISTERED: "registered", LINKED: "linked", DUPLICATE: "known", FAILED: "failed"}.get(outcome.status)
         if key is None:
             return
         self.counts[key] += 1
@@ -130,10 +141,10 @@ class _Progress:
         registered before, duplicates, failed before)."""
         if self.bar is None:
             return
-        from ..register import DUPLICATE, FAILED, FAILED_BEFORE, REGISTERED, SKIPPED
+        from ..register import DUPLICATE, FAILED, FAILED_BEFORE, LINKED, REGISTERED, SKIPPED
         if complete:
             self.bar.n = self.bar.total
-        self.bar.set_postfix(registered=counts[REGISTERED],
+        self.bar.set_postfix(registered=counts[REGISTERED], linked=counts[LINKED],
                              known=counts[SKIPPED] + counts[DUPLICATE] + counts[FAILED_BEFORE],
                              failed=counts[FAILED], refresh=False)
         self.bar.close()

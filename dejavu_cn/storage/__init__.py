@@ -1,5 +1,5 @@
 """Stores: :class:`SQLiteStorage` (embedded default) and :class:`MySQLStorage`."""
-from .base import Lookup, SongRecord, Storage
+from .base import HasCopiesError, Lookup, SongRecord, Storage
 from .mysql import MySQLStorage
 from .sqlite import SQLiteStorage
 

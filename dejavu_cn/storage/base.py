@@ -21,7 +21,20 @@ replicated cluster, say) must keep:
   nothing and reports a :class:`~dejavu_cn.errors.DuplicateSongError`
   (so an interrupted registration that is run again, or a write retried
   after its connection died, never stores a song twice). Song ids are
-  never reused, and a song's row never changes once written.
+  never reused, and a song's row never changes once written, but for its
+  copy link (below).
+* **Copies are atomic too.** A song may be a copy of another (``copy_of``,
+  ``copy_offset_seconds``: where it starts in its original) and then has
+  no fingerprints and no sketch; an original is never itself a copy. A
+  copy's row is added only while its original is one (else the song is
+  stored with its fingerprints, :attr:`SongRecord.copy_of` cleared);
+  turning an original into a copy of a new song (:attr:`SongRecord.demotes`)
+  and promoting a copy to original (:meth:`Storage.promote_copy`) move the
+  fingerprints and every link in one transaction. A song with copies is
+  deleted only with them (:meth:`Storage.delete_songs`).
+* **Older databases** get the columns the schema files add since
+  (``ALTER TABLE ... ADD COLUMN``, run only where the column is missing,
+  by one process at a time) when :meth:`Storage.setup` opens them.
 * **What a reader may see mid-write:** the songs committed before its
   statement began (each reader statement sees one committed state; a
   lookup split over several connections or statements may see songs
@@ -44,6 +57,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -104,6 +118,13 @@ def schema_file(name):
     raise StorageError(f"schema file sql/{name} not found (looked in {', '.join(map(str, candidates))})")
 
 
+_ADD_COLUMN = re.compile(r"\s*ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(\w+)", re.IGNORECASE)
+
+
+class _NeedsMigration(StorageError):
+    """The schema file adds a column the database lacks (see :meth:`Storage.setup`)."""
+
+
 def split_statements(text):
     """SQL statements of a schema file (comments dropped, split at ';' ending a line)."""
     lines = [line for line in text.splitlines() if not line.strip().startswith("--")]
@@ -130,10 +151,15 @@ class SongRecord:
     file_mtime_ns: int
     duration_seconds: float
     sketch: bytes = b""              # the song's band-energy sketch (dejavu_cn.sketch.to_bytes), if any
+    copy_of: int = None              # a copy: its original's song_id (its fingerprints are then not stored)...
+    copy_offset_seconds: float = None    # ...and where it starts in the original (s)
+    demotes: tuple = ()              # an original: (song_id, offset s) of registered songs it covers, which
+                                     # become its copies (starting at that offset in it)
 
 
 SONG_COLUMNS = ("song_id", "song_name", "source_path", "file_sha1", "file_size",
-                "duration_seconds", "total_hashes", "anchor_frames", "date_created")
+                "duration_seconds", "total_hashes", "anchor_frames", "date_created",
+                "copy_of", "copy_offset_seconds")
 
 
 def _song_dict(row):
@@ -141,7 +167,21 @@ def _song_dict(row):
     song["file_sha1"] = bytes(song["file_sha1"]).hex()
     song["date_created"] = str(song["date_created"])
     song["duration_seconds"] = float(song["duration_seconds"])
+    song["copy_of"] = None if song["copy_of"] is None else int(song["copy_of"])
+    if song["copy_offset_seconds"] is not None:
+        song["copy_offset_seconds"] = round(float(song["copy_offset_seconds"]), 3)
     return song
+
+
+class HasCopiesError(StorageError):
+    """Songs to delete have copies that are not deleted with them
+    (``copies``: {original id: [copy ids]})."""
+
+    def __init__(self, copies, message=None):
+        self.copies = copies
+        listed = "; ".join(f"song {o}: {', '.join(map(str, c))}" for o, c in sorted(copies.items()))
+        super().__init__(message or f"songs to delete have copies linked to them ({listed}): delete them too "
+                         "(--with-copies), or promote a copy to original first")
 
 
 class Storage(ABC):
@@ -152,8 +192,10 @@ class Storage(ABC):
     #: insert a song row unless one with its file_sha1 exists (then no row changes:
     #: rowcount 0); written with "?" placeholders
     insert_song_sql = ("INSERT INTO songs (song_name, source_path, file_sha1, file_size, file_mtime_ns, "
-                       "duration_seconds, total_hashes, anchor_frames) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                       "ON CONFLICT (file_sha1) DO NOTHING")
+                       "duration_seconds, total_hashes, anchor_frames, copy_of, copy_offset_seconds) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (file_sha1) DO NOTHING")
+    #: appended to a read that must hold its rows until the transaction ends
+    lock_rows_sql = ""
     #: how the offset column is written in SQL
     offset_column = "offset"
     #: largest number of values bound in one lookup statement
@@ -326,15 +368,24 @@ class Storage(ABC):
         statements = split_statements(schema_file(self._schema_name()).read_text(encoding="utf-8"))
         wanted = json.dumps(parameters, sort_keys=True)
 
-        def work(cur):
+        def work(cur, write=False):
             for statement in statements:
-                cur.execute(statement)
+                added = _ADD_COLUMN.match(statement)
+                if added is None:
+                    cur.execute(statement)
+                elif added.group(2).lower() not in self._columns(cur, added.group(1)):
+                    if not write:
+                        raise _NeedsMigration()       # again, holding the write lock: one process migrates
+                    self._add_column(cur, statement, *added.groups())
             for key, value in (("schema_version", SCHEMA_VERSION), ("fingerprint_parameters", wanted)):
                 cur.execute(self._insert_ignore_meta_sql(), (key, value))
             cur.execute(self._sql("SELECT meta_key, meta_value FROM dejavu_meta"))
             return dict(cur.fetchall())
 
-        meta = self._run("create schema", work)     # idempotent; takes no write lock where nothing is new
+        try:
+            meta = self._run("create schema", work)     # idempotent; takes no write lock where nothing is new
+        except _NeedsMigration:
+            meta = self._run("add columns", lambda cur: work(cur, write=True), write=True)
         if meta.get("schema_version") != SCHEMA_VERSION:
             raise StorageError(f"{self.description} has schema version {meta.get('schema_version')}, "
                                f"this dejavu-cn needs {SCHEMA_VERSION}: register the music into a new database")
@@ -348,6 +399,25 @@ class Storage(ABC):
         if COUNTS_META_KEY not in meta:
             self._count_existing_index()
         return self
+
+    def _columns(self, cur, table):
+        """Lower-case column names of ``table`` (a name from the schema file)."""
+        cur.execute(f"SELECT * FROM {table} LIMIT 0")
+        names = [d[0].lower() for d in cur.description]
+        cur.fetchall()
+        return names
+
+    def _add_column(self, cur, statement, table, column):
+        """Run an ``ALTER TABLE ... ADD COLUMN`` of the schema file on a
+        database made before the column existed. Where DDL commits at once
+        (MySQL), another process may have added it meanwhile: that is no error."""
+        try:
+            cur.execute(statement)
+        except Exception:
+            if column.lower() not in self._columns(cur, table):
+                raise
+        log.info("%s: added the column %s.%s (a database made by an earlier dejavu-cn)",
+                 self.description, table, column)
 
     def _sql(self, text):
         return text.replace("?", self.placeholder).replace("{offset}", self.offset_column)
@@ -408,25 +478,36 @@ class Storage(ABC):
         anchors = [np.unique(np.asarray(o)).size for _, _, o in songs]
 
         def work(cur):
-            results, seen = [], {}
-            song_ids = np.full(len(songs), -1, np.int64)
+            results, seen, unlinked = [], {}, []
+            song_ids = np.full(len(songs), -1, np.int64)      # the songs stored with their fingerprints
             for i, (record, _, _) in enumerate(songs):
                 sha = bytes(record.file_sha1)
                 if sha in seen:
                     results.append(DuplicateSongError(seen[sha], f"already registered as song {seen[sha]}"))
                     continue
+                link = None if record.copy_of is None else self._original_of(cur, record.copy_of,
+                                                                             record.copy_offset_seconds)
+                if record.copy_of is not None and link is None:
+                    log.info("%s: its original, song %s, is gone; stored with its fingerprints",
+                             record.source_path, record.copy_of)
+                    unlinked.append(i)
                 # the unique key on file_sha1 decides, not an earlier read: another
                 # process registering the same file meanwhile makes this a duplicate
                 cur.execute(self._sql(self.insert_song_sql),
                             (record.song_name, record.source_path, record.file_sha1, int(record.file_size),
-                             int(record.file_mtime_ns), float(record.duration_seconds), int(totals[i]),
-                             int(anchors[i])))
+                             int(record.file_mtime_ns), float(record.duration_seconds),
+                             0 if link else int(totals[i]), int(anchors[i]),
+                             *(link or (None, None))))
                 if cur.rowcount == 1:
-                    song_id = seen[sha] = song_ids[i] = cur.lastrowid
+                    song_id = seen[sha] = cur.lastrowid
                     results.append(int(song_id))
-                    if record.sketch:
-                        cur.execute(self._sql("INSERT INTO sketches (song_id, data) VALUES (?, ?)"),
-                                    (int(song_id), bytes(record.sketch)))
+                    if link is None:
+                        song_ids[i] = song_id
+                        if record.sketch:
+                            cur.execute(self._sql("INSERT INTO sketches (song_id, data) VALUES (?, ?)"),
+                                        (int(song_id), bytes(record.sketch)))
+                        for old, offset in record.demotes:
+                            self._demote(cur, int(old), int(song_id), float(offset))
                 else:
                     cur.execute(self._sql("SELECT song_id FROM songs WHERE file_sha1 = ?"), (record.file_sha1,))
                     song_id = seen[sha] = cur.fetchone()[0]
@@ -438,11 +519,109 @@ class Storage(ABC):
                 self._insert_fingerprints(cur, hashes[keep],
                                           (song_ids[index[keep]] << SONG_SHIFT) | (packed[keep] & OFFSET_MASK))
                 self._add_count_delta(cur, hashes[keep], 1)
-            return results
+            return results, unlinked
 
-        results = self._run("add songs", work, write=True)
+        results, unlinked = self._run("add songs", work, write=True)
+        for i in unlinked:                          # told once committed: stored as originals
+            songs[i][0].copy_of = songs[i][0].copy_offset_seconds = None
         self._fold_counts_if_due()
         return results
+
+    # -- copies --------------------------------------------------------------------
+    def _original_of(self, cur, song_id, offset):
+        """(original id, offset s) to link a copy of ``song_id`` starting at
+        ``offset`` in it: the song itself if it is an original, its original
+        if it became a copy meanwhile; None if it is gone. Holds the row
+        until the transaction ends (no delete can slip in between)."""
+        cur.execute(self._sql("SELECT copy_of, copy_offset_seconds FROM songs WHERE song_id = ?" + self.lock_rows_sql),
+                    (int(song_id),))
+        row = cur.fetchone()
+        if row is None:
+            return None
+        if row[0] is None:
+            return int(song_id), float(offset)
+        return self._original_of(cur, int(row[0]), float(offset) + float(row[1]))
+
+    def _demote(self, cur, old_id, new_id, offset):
+        """Turn the original ``old_id`` into a copy of ``new_id`` starting at
+        ``offset`` s in it, with its own copies (inside a transaction): its
+        fingerprints and sketch go. False if it is no longer an original."""
+        cur.execute(self._sql("SELECT copy_of FROM songs WHERE song_id = ?" + self.lock_rows_sql), (old_id,))
+        row = cur.fetchone()
+        if row is None or row[0] is not None:
+            log.info("song %d is no longer a registered original; not linked to song %d", old_id, new_id)
+            return False
+        cur.execute(self._sql("SELECT hash FROM fingerprints WHERE song_id = ?"), (old_id,))
+        self._add_count_delta(cur, bytes_to_hashes([bytes(r[0]) for r in cur.fetchall()]), -1)
+        cur.execute(self._sql("DELETE FROM fingerprints WHERE song_id = ?"), (old_id,))
+        cur.execute(self._sql("DELETE FROM sketches WHERE song_id = ?"), (old_id,))
+        cur.execute(self._sql("UPDATE songs SET copy_of = ?, copy_offset_seconds = copy_offset_seconds + ? "
+                              "WHERE copy_of = ?"), (new_id, offset, old_id))
+        cur.execute(self._sql("UPDATE songs SET copy_of = ?, copy_offset_seconds = ?, total_hashes = 0 "
+                              "WHERE song_id = ?"), (new_id, offset, old_id))
+        self._song_cache.clear()
+        log.info("song %d is now a copy of song %d (from %.2f s)", old_id, new_id, offset)
+        return True
+
+    def copies_of(self, song_ids):
+        """{original id: [song dicts of its copies, by id]} for the given ids (those with copies)."""
+        ids = sorted({int(i) for i in song_ids})
+        if not ids:
+            return {}
+
+        def work(cur):
+            marks = ", ".join([self.placeholder] * len(ids))
+            cur.execute(f"SELECT {', '.join(SONG_COLUMNS)} FROM songs WHERE copy_of IN ({marks}) ORDER BY song_id",
+                        ids)
+            found = {}
+            for row in cur.fetchall():
+                song = _song_dict(row)
+                found.setdefault(song["copy_of"], []).append(song)
+            return found
+        return self._run("list copies", work)
+
+    def promote_copy(self, original_id, copy_id, hashes, offsets, *, sketch=b""):
+        """Delete the original ``original_id`` and make its copy ``copy_id``
+        an original with these fingerprints (of the copy's file) in its
+        place, in one transaction; the other copies are linked to it (their
+        offsets then count from its start, negative where they start before
+        it). Raises StorageError if ``copy_id`` is not a copy of ``original_id``."""
+        hashes = np.ascontiguousarray(hashes, dtype=np.uint8).reshape(-1, HASH_BYTES)
+        offsets = np.asarray(offsets, dtype=np.int64).reshape(-1)
+        packed = (np.int64(copy_id) << SONG_SHIFT) | offsets
+        rows, _ = unique_rows(hashes, packed)
+        hashes, packed = hashes[rows], packed[rows]
+
+        def work(cur):
+            cur.execute(self._sql("SELECT copy_of, copy_offset_seconds FROM songs WHERE song_id = ?"
+                                  + self.lock_rows_sql), (int(copy_id),))
+            row = cur.fetchone()
+            if row is None or row[0] is None or int(row[0]) != int(original_id):
+                raise StorageError(f"song {copy_id} is not a copy of song {original_id}")
+            start = float(row[1])
+            self._insert_fingerprints(cur, hashes, packed)
+            self._add_count_delta(cur, hashes, 1)
+            if sketch:
+                cur.execute(self._sql("INSERT INTO sketches (song_id, data) VALUES (?, ?)"), (int(copy_id), sketch))
+            cur.execute(self._sql("UPDATE songs SET copy_of = NULL, copy_offset_seconds = NULL, total_hashes = ?, "
+                                  "anchor_frames = ? WHERE song_id = ?"),
+                        (len(packed), int(np.unique(offsets).size), int(copy_id)))
+            cur.execute(self._sql("UPDATE songs SET copy_of = ?, copy_offset_seconds = copy_offset_seconds - ? "
+                                  "WHERE copy_of = ?"), (int(copy_id), start, int(original_id)))
+            self._delete_rows(cur, [int(original_id)])
+            self._song_cache.clear()
+
+        self._run("promote a copy", work, write=True)
+        self._fold_counts_if_due()
+        return int(copy_id)
+
+    def expire_counts(self):
+        """Have the next :meth:`hash_counts` read the counts written since
+        (a registration that matches each file against the songs it stored
+        just before)."""
+        shared = self._counts_state()
+        with shared.lock:
+            shared.checked = float("-inf")
 
     def _replace_path(self, cur, source_path, song_id):
         """Delete the songs registered earlier from ``source_path`` other than
@@ -605,8 +784,12 @@ class Storage(ABC):
             return [_song_dict(r) for r in cur.fetchall()], total
         return self._run("list songs", work)
 
-    def delete_songs(self, song_ids):
-        """Delete songs and their fingerprints. Returns the ids that existed."""
+    def delete_songs(self, song_ids, *, with_copies=False):
+        """Delete songs and their fingerprints. Returns the ids that existed.
+
+        The copies of a deleted song go with it if ``with_copies`` (and are
+        among the ids returned); else a song with copies that are not
+        deleted too is refused (:class:`HasCopiesError`), and nothing is deleted."""
         ids = sorted({int(i) for i in song_ids})
         if not ids:
             return []
@@ -614,8 +797,17 @@ class Storage(ABC):
         def work(cur):
             marks = ", ".join([self.placeholder] * len(ids))
             cur.execute(f"SELECT song_id FROM songs WHERE song_id IN ({marks})", ids)
-            found = sorted(r[0] for r in cur.fetchall())
+            found = sorted(int(r[0]) for r in cur.fetchall())
             if found:
+                marks = ", ".join([self.placeholder] * len(found))
+                cur.execute(f"SELECT song_id, copy_of FROM songs WHERE copy_of IN ({marks})", found)
+                copies = {}
+                for copy, original in cur.fetchall():
+                    if int(copy) not in found:
+                        copies.setdefault(int(original), []).append(int(copy))
+                if copies and not with_copies:
+                    raise HasCopiesError(copies)
+                found = sorted(set(found).union(*copies.values()))
                 self._delete_rows(cur, found)
             return found
         found = self._run("delete songs", work, write=True)
@@ -641,7 +833,10 @@ class Storage(ABC):
             songs, seconds, hashes = cur.fetchone()
             cur.execute("SELECT COUNT(*) FROM fingerprints")
             fingerprints = int(cur.fetchone()[0])
-            return {"songs": int(songs), "fingerprints": fingerprints, "hours": float(seconds) / 3600.0,
+            cur.execute("SELECT COUNT(*) FROM songs WHERE copy_of IS NOT NULL")
+            copies = int(cur.fetchone()[0])
+            return {"songs": int(songs), "copies": copies, "fingerprints": fingerprints,
+                    "hours": float(seconds) / 3600.0,
                     "seconds": float(seconds), "bytes": int(self._bytes_used(cur))}
         return self._run("read statistics", work)
 

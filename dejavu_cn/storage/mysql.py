@@ -87,8 +87,9 @@ class MySQLStorage(Storage):
                               "ON DUPLICATE KEY UPDATE data = VALUES(data)")
     # on a duplicate file_sha1 nothing changes, so rowcount is 0 (PyMySQL does not ask for found rows)
     insert_song_sql = ("INSERT INTO songs (song_name, source_path, file_sha1, file_size, file_mtime_ns, "
-                       "duration_seconds, total_hashes, anchor_frames) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                       "ON DUPLICATE KEY UPDATE song_id = song_id")
+                       "duration_seconds, total_hashes, anchor_frames, copy_of, copy_offset_seconds) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE song_id = song_id")
+    lock_rows_sql = " FOR UPDATE"
 
     def __init__(self, *, host, port=3306, user, password="", database, connect_timeout=10, tls="auto", tls_ca=None,
                  timeout_seconds=DB_TIMEOUT_DEFAULT, hosts=()):

@@ -37,7 +37,7 @@ def test_register_folder_reports_corrupt_and_duplicate(library):
     code, out, err = run("--config", config, "register", str(music), "--jobs", "2", "--json")
     assert code == 1                                   # failures listed, non-zero exit
     report = json.loads(out)
-    assert report["counts"] == {"registered": 5, "skipped": 0, "duplicate": 1, "failed": 2, "failed_before": 0}
+    assert report["counts"] == {"registered": 5, "linked": 0, "skipped": 0, "duplicate": 1, "failed": 2, "failed_before": 0}
     failed = {f["path"].rsplit("/", 1)[-1] for f in report["files"] if f["status"] == "failed"}
     assert failed == {"broken.mp3", "empty.ogg"}
     assert "broken.mp3" in err and "empty.ogg" in err
@@ -45,7 +45,7 @@ def test_register_folder_reports_corrupt_and_duplicate(library):
     # broken files are remembered and skipped while unchanged, so the rerun succeeds
     code, out, _ = run("--config", config, "register", str(music), "--json")
     counts = json.loads(out)["counts"]
-    assert counts == {"registered": 0, "skipped": 5, "duplicate": 1, "failed": 0, "failed_before": 2}
+    assert counts == {"registered": 0, "linked": 0, "skipped": 5, "duplicate": 1, "failed": 0, "failed_before": 2}
     assert code == 0
 
 
@@ -89,7 +89,7 @@ def test_list_stats_delete(library):
     assert abs(stats["hours"] - 40.0 / 3600) < 1e-3
     victim = songs[0]["song_id"]
     code, out, err = run("--config", config, "delete", str(victim), "424242", "--json")
-    assert code == 1 and json.loads(out) == {"deleted": [victim], "not_found": [424242]}
+    assert code == 1 and json.loads(out) == {"deleted": [victim], "not_found": [424242], "promoted": {}}
     assert "424242" in err
     code, out, _ = run("--config", config, "list")
     assert code == 0 and songs[0]["song_name"] not in out and songs[1]["song_name"] in out
