@@ -233,9 +233,13 @@ def register_songs():
 @bp.delete("/songs/<int:song_id>")
 @require_token
 def delete_song(song_id):
+    from dejavu_cn.storage import HasCopiesError
     engine = get_engine()
     song = song_or_404(engine, song_id)
-    deleted = engine.delete_songs([song_id])
+    try:        # an original with copies: its first copy takes its place, or ?with_copies=1 deletes them too
+        deleted = engine.delete_songs([song_id], with_copies=flag_arg("with_copies"))
+    except HasCopiesError as exc:
+        abort(409, f"{exc} (add ?with_copies=1 to delete its copies too)")
     if not deleted:
         abort(404, f"no song with id {song_id}")
     source = song.get("source_path") or ""

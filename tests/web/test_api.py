@@ -393,3 +393,19 @@ def test_one_engine_serves_every_request(app, client):
         assert client.get("/api/health").status_code == 200
         assert client.get("/api/songs").status_code == 200
     assert app.extensions[EXTENSION] is engine and len(engine._stores) == 1     # one connection for this thread
+
+
+def test_deleting_an_original_whose_copies_cannot_take_its_place_is_409(app, client, monkeypatch):
+    from dejavu_cn.storage import HasCopiesError
+    from web.db import EXTENSION
+    engine = app.extensions[EXTENSION]
+    song_id = client.get("/api/songs").get_json()["songs"][0]["song_id"]
+
+    def refuse(ids, with_copies=False):
+        if not with_copies:
+            raise HasCopiesError({ids[0]: [99]}, "its first copy's file is gone")
+        return list(ids)
+    monkeypatch.setattr(engine, "delete_songs", refuse)
+    message = assert_json_error(client.delete(f"/api/songs/{song_id}", headers=AUTH), 409)
+    assert "with_copies=1" in message
+    assert client.delete(f"/api/songs/{song_id}?with_copies=1", headers=AUTH).status_code == 200
