@@ -38,12 +38,20 @@ def _add_figure_options(p):
     add_json_flag(p)
 
 
-def _check_matplotlib(ctx):
+def _refused(ctx, args, *, usage=None):
+    """The exit code that stops a plot command before any work (2: a usage
+    error, ``usage`` being a message when the command found one besides
+    ``--dpi``; 1: no matplotlib, or no folder to write into), else 0."""
+    if usage is None and args.dpi < 10:
+        usage = "--dpi must be at least 10"
+    if usage:
+        ctx.error(usage)
+        return 2
     from ..plots import PLOTS_MISSING, plots_available
     if not plots_available():
         ctx.error(PLOTS_MISSING)
-        return False
-    return True
+        return 1
+    return _check_output(ctx, args.output)
 
 
 def _check_output(ctx, path):
@@ -78,12 +86,7 @@ class PlotFingerprintCommand:
         _add_figure_options(p)
 
     def run(self, args, ctx):
-        if args.dpi < 10:
-            ctx.error("--dpi must be at least 10")
-            return 2
-        if not _check_matplotlib(ctx):
-            return 1
-        refused = _check_output(ctx, args.output)
+        refused = _refused(ctx, args)
         if refused:
             return refused
         from ..audio import decode_file
@@ -122,12 +125,8 @@ class PlotMatchCommand:
         _add_figure_options(p)
 
     def run(self, args, ctx):
-        if args.dpi < 10 or not 1 <= args.top <= 5:
-            ctx.error("--dpi must be at least 10 and --top in 1..5")
-            return 2
-        if not _check_matplotlib(ctx):
-            return 1
-        refused = _check_output(ctx, args.output)
+        bad = args.dpi < 10 or not 1 <= args.top <= 5
+        refused = _refused(ctx, args, usage="--dpi must be at least 10 and --top in 1..5" if bad else None)
         if refused:
             return refused
         from ..plots import match_data, match_verdict, plot_match
@@ -167,12 +166,7 @@ class PlotTimelineCommand:
     def run(self, args, ctx):
         import json
         import sys
-        if args.dpi < 10:
-            ctx.error("--dpi must be at least 10")
-            return 2
-        if not _check_matplotlib(ctx):
-            return 1
-        refused = _check_output(ctx, args.output)
+        refused = _refused(ctx, args)
         if refused:
             return refused
         try:
