@@ -100,8 +100,9 @@ class StatsCommand:
             ctx.emit_json(stats)
         else:
             per_hour = stats["bytes"] / stats["hours"] / 1e6 if stats["hours"] else 0.0
+            copies = f" ({stats['copies']} of them copies linked to an original)" if stats["copies"] else ""
             ctx.out(f"database:     {stats['database']}\n"
-                    f"songs:        {stats['songs']} ({stats['copies']} of them copies linked to an original)\n"
+                    f"songs:        {stats['songs']}{copies}\n"
                     f"fingerprints: {stats['fingerprints']}\n"
                     f"audio:        {stats['hours']:.2f} h\n"
                     f"size:         {stats['bytes'] / 1e6:.1f} MB ({per_hour:.1f} MB per hour of audio)")
