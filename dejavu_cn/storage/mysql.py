@@ -149,7 +149,8 @@ class MySQLStorage(Storage):
         # A transaction the server rolled back to break a deadlock (two processes
         # registering at once) is run again: nothing of it was kept.
         # With several hosts (a Galera cluster), a server that cannot be reached
-        # or goes away hands the transaction to the next one, each tried once.
+        # or goes away hands the transaction to the next one (at most
+        # FAILOVER_ROUNDS times round them all).
         attempt = moves = 0
         while True:
             try:
@@ -205,8 +206,8 @@ class MySQLStorage(Storage):
             down = ", ".join(self._unreachable_shards()) or "one of them"
             return StorageError(f"{self.description}: {action} failed: a data node of the sharded index does not "
                                 f"answer: {down} ({detail}). Start it again (a cluster made by scripts/cluster.sh: "
-                                "bash scripts/cluster.sh start NAME) and run the command again; nothing was "
-                                "half-written.")
+                                "bash scripts/cluster.sh start NAME) and run the command again; the "
+                                "transaction was rolled back.")
         if code == _DEADLOCK:
             err = StorageError(f"{self.description}: {action} failed: {detail}")
             err.deadlock = True
