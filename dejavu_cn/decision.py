@@ -80,6 +80,7 @@ class Candidate:
     offset_frames: int = 0
     offset_seconds: float = 0.0
     input_total_hashes: int = 0
+    hashes_matched_in_input: int = 0  # hashes_matched per analysis start point
     input_confidence: float = 0.0
     fingerprinted_confidence: float = 0.0
 
@@ -94,7 +95,7 @@ class Candidate:
         in_span = min(1.0, query.duration_seconds / max(song["duration_seconds"], 1e-9))
         expected = max(1.0, song["anchor_frames"] * in_span)
         self.fingerprinted_confidence = round(float(min(1.0, self.aligned_frames / expected)), 4)
-        self.hashes_matched = int(round(self.hashes_matched / max(1, query.shifts)))
+        self.hashes_matched_in_input = int(round(self.hashes_matched / max(1, query.shifts)))
         return self
 
     def as_dict(self):
@@ -105,7 +106,6 @@ class Candidate:
             "file_sha1": song.get("file_sha1"),
             "song_duration_seconds": round(song["duration_seconds"], 3) if "duration_seconds" in song else None,
             "fingerprinted_hashes_in_db": int(song.get("total_hashes", 0)),
-            "hashes_matched_in_input": int(self.hashes_matched),
             "confidence": round(self.confidence, 4), "p_value": float(f"{self.p_value:.3g}"),
         }
         return {name: values[name] if name in values else getattr(self, name) for name in RESULT_FIELDS}

@@ -218,12 +218,10 @@ class Dejavu:
             stretch = audio[int(first * rate):int((first + length) * rate)]
             if stretch.size < rate:
                 continue
-            found = self.search(self.analysis(stretch).whole()).as_dict()     # all of it: no early decision
-            for c in found["candidates"]:
-                if int(c["song_id"]) == int(song_id):
-                    score = int(c["hashes_matched_in_input"])
-                    if best is None or score > best[0]:
-                        best = (score, round(first - float(c["offset_seconds"]), 3))
+            found = self.search(self.analysis(stretch).whole())                # all of it: no early decision
+            for c in found.candidates:
+                if c.song_id == int(song_id) and (best is None or c.hashes_matched_in_input > best[0]):
+                    best = (c.hashes_matched_in_input, round(first - c.offset_seconds, 3))
         return None if best is None else best[1]
 
     # -- library ------------------------------------------------------------------

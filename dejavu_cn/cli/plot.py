@@ -29,11 +29,12 @@ _positive.__name__ = "positive number"
 _non_negative.__name__ = "non-negative number"
 
 
-def _add_figure_options(p):
+def _add_figure_options(p, *, width=10.0, height=6.0):
     add_output_option(p, metavar="OUT.png", required=True,
                       help="image to write: .png, .jpg, .svg or .pdf, by the extension")
-    p.add_argument("--width", type=_positive, default=10.0, metavar="IN", help="figure width in inches (default 10)")
-    p.add_argument("--height", type=_positive, default=6.0, metavar="IN", help="figure height in inches (default 6)")
+    p.add_argument("--width", type=_positive, default=width, metavar="IN", help=f"figure width in inches (default {width:g})")
+    p.add_argument("--height", type=_positive, default=height, metavar="IN",
+                   help=f"figure height in inches (default {height:g})")
     p.add_argument("--dpi", type=int, default=100, metavar="N", help="pixels per inch (default 100)")
     add_json_flag(p)
 
@@ -156,12 +157,7 @@ class PlotTimelineCommand:
         p.add_argument("result", metavar="RESULT.json",
                        help="the output of 'dejavu-cn recognize file MIX --timeline --json' ('-': stdin); "
                             "its last line is drawn")
-        add_output_option(p, metavar="OUT.png", required=True,
-                          help="image to write: .png, .jpg, .svg or .pdf, by the extension")
-        p.add_argument("--width", type=_positive, default=12.0, metavar="IN", help="figure width in inches (default 12)")
-        p.add_argument("--height", type=_positive, default=3.0, metavar="IN", help="figure height in inches (default 3)")
-        p.add_argument("--dpi", type=int, default=100, metavar="N", help="pixels per inch (default 100)")
-        add_json_flag(p)
+        _add_figure_options(p, width=12.0, height=3.0)
 
     def run(self, args, ctx):
         import json
