@@ -96,8 +96,8 @@ def main(argv=None):
     folders = {kind: os.path.join(args.cluster_dir, kind) for kind in ("spider", "galera")}
     for folder in folders.values():
         os.makedirs(folder, exist_ok=True)
-        os.chmod(args.cluster_dir, 0o755)
         os.chmod(folder, 0o755)
+    os.chmod(args.cluster_dir, 0o755)
     configs = {"one node": one_node_config(), "spider": cluster_config("spider", folders["spider"]),
                "galera": cluster_config("galera", folders["galera"])}
     print(f"registering {len(tracks)} tracks ({seconds / 3600:.2f} h) into each backend", flush=True)

@@ -36,10 +36,7 @@ CONFIG_SECTIONS = {"timeline": _timeline_section}      # see dejavu_cn.plugins
 
 def _clock(seconds):
     """m:ss.s (or h:mm:ss.s) of a recording time."""
-    seconds = max(0.0, float(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{int(h)}:{int(m):02d}:{s:04.1f}" if h >= 1 else f"{int(m)}:{s:04.1f}"
+    return format_duration(seconds, 1)
 
 
 def timeline_lines(result):

@@ -53,7 +53,7 @@ from dejavu_cn.hashing import hash_keys
 from dejavu_cn.matching import Query, alignment_details
 from dejavu_cn.columns import Lookup
 
-from .timeline import CLUSTER_NEIGHBOURS, CLUSTER_SECONDS, SegmentTracker, clustered  # noqa: F401 (re-exported)
+from .timeline import SegmentTracker, clustered
 
 log = logging.getLogger(__name__)
 
@@ -187,11 +187,11 @@ class StreamingMatcher:
         self.top = top
         self.confirmer = _Confirmer(self.live.confirmations, self.live.offset_tolerance)
         self.last_search = None                     # the last look's Search (candidate objects)
-        # a final hash is released this long after its sound: the window keeps that much more audio
-        self._lag_seconds = 1.0 + StreamingFingerprinter(self.params).lag_frames * self.params.frame_seconds()
         # one recognition (no window) also keeps the first analysis's band energies, for :meth:`sketch`
         self._fps = [StreamingFingerprinter(self.params, keep_sketch=k == 0 and window_seconds is None)
                      for k in range(self.shifts)]
+        # a final hash is released this long after its sound: the window keeps that much more audio
+        self._lag_seconds = 1.0 + self._fps[0].lag_frames * self.params.frame_seconds()
         self._skip = [int(round(k * self.params.hop_size / self.shifts)) for k in range(self.shifts)]
         self._hashes = np.zeros((0, 10), np.uint8)   # final hashes, all shifts
         self._times = np.zeros(0, np.int64)          # their query times in sub-frames
@@ -465,9 +465,6 @@ def _decided_by_sketch(engine, result, matcher):
     return decide(found.candidates, Rule(rec.threshold, decided_by="sketch")).match is not None
 
 
-_clustered = clustered        # the name this module gave it first
-
-
 class Monitor:
     """Continuous monitoring of a stream (a radio, a room): announces each
     song when it starts being heard and when it ends or another replaces it,
@@ -540,11 +537,12 @@ class Monitor:
             return None
         return self._end_event(self.seconds)
 
-    def _matched_times(self, song_id, offset_seconds, since):
+    def _matched_times(self, song_id, offset_seconds, since, query=None):
         """Stream times (s) of the hashes after ``since`` that match a song at
-        an alignment (song offset at stream time 0, seconds)."""
+        an alignment (song offset at stream time 0, seconds); ``query``: the
+        stream's query since then, when the caller has it already."""
         m = self.matcher
-        details = alignment_details(m.query(since=since), m._lookup, song_id,
+        details = alignment_details(query or m.query(since=since), m._lookup, song_id,
                                     max_rows=m.engine.config.recognition.max_hash_rows)
         near = (np.abs(details["difference_frames"] - offset_seconds / self.frame)
                 <= 2 * m.confirmer.offset_tolerance / self.frame)
@@ -561,7 +559,7 @@ class Monitor:
         if not any(r.song_id == c["song_id"] and r.confidence >= self.keep_confidence
                    and abs(r.offset_seconds - c["offset_seconds"]) <= tolerance for r in recent.candidates):
             return None
-        times = self._matched_times(c["song_id"], c["offset_seconds"], since)
+        times = self._matched_times(c["song_id"], c["offset_seconds"], since, recent.query)
         return float(times.max()) if times.size else None
 
     def _end_event(self, now):

@@ -1,7 +1,7 @@
 """``list``, ``delete``, ``stats``, ``failures`` and ``config``."""
 import json
 
-from ..formatting import format_duration      # recognizers/mic_cli.py imports it from here too
+from ..formatting import format_duration
 from . import add_json_flag
 
 

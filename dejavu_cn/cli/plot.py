@@ -177,7 +177,13 @@ class PlotTimelineCommand:
             ctx.error(f"cannot read {args.result}: {exc}")
             return 1
         if not isinstance(result, dict) or "timeline" not in result:
-            ctx.error(f"{args.result} is not the output of 'recognize file --timeline --json' (no \"timeline\")")
+            why = f"an error: {result['error']}" if isinstance(result, dict) and "error" in result else 'no "timeline"'
+            ctx.error(f"{args.result} is not the output of 'recognize file --timeline --json' ({why})")
+            return 1
+        needed = ("start_seconds", "end_seconds", "song_id", "song_name")
+        if not isinstance(result["timeline"], list) or not all(
+                isinstance(e, dict) and all(k in e for k in needed) for e in result["timeline"]):
+            ctx.error(f"{args.result}: every timeline entry needs {', '.join(needed)}")
             return 1
         from ..plots import plot_timeline
         title = os.path.basename(result["path"]) if result.get("path") else None

@@ -11,6 +11,7 @@ with the counts. Files that failed in an earlier run and are unchanged are
 skipped (one line says how many; ``dejavu-cn failures`` lists them) and do
 not make the exit code 1; ``--retry-failed`` tries them again.
 """
+import argparse
 import contextlib
 import os
 
@@ -30,7 +31,7 @@ class RegisterCommand:
                        help="file extension to take from folders (repeatable; default: register.extensions)")
         p.add_argument("--retry-failed", action="store_true",
                        help="try again the files that failed before, even if unchanged")
-        p.add_argument("--link-copies", action="store_true", default=None,
+        p.add_argument("--link-copies", action=argparse.BooleanOptionalAction, default=None,
                        help="store copies of registered songs (other encodings, excerpts, noisy reposts) as links "
                             "to them instead of fingerprinting them again (default: register.link_copies)")
         add_json_flag(p)

@@ -259,10 +259,15 @@ class Storage(ABC):
     #: writes one base chunk of the hash counts, bound as (chunk, data)
     upsert_count_chunk_sql = "INSERT OR REPLACE INTO hash_counts (chunk, data) VALUES (?, ?)"
 
+    def counts_key(self):
+        """What names this database among those whose counts a process
+        keeps: its description (a store on several hosts names them all)."""
+        return self.description
+
     def _counts_state(self):
         """This database's :class:`_SharedCounts`: one per database and
         process (the stores of a process on one database share their counts)."""
-        key = self.description
+        key = self.counts_key()
         with _shared_counts_lock:
             state = _shared_counts.pop(key, None) or _SharedCounts()
             _shared_counts[key] = state
@@ -551,10 +556,7 @@ class Storage(ABC):
         if row is None or row[0] is not None:
             log.info("song %d is no longer a registered original; not linked to song %d", old_id, new_id)
             return False
-        cur.execute(self._sql("SELECT hash FROM fingerprints WHERE song_id = ?"), (old_id,))
-        self._add_count_delta(cur, bytes_to_hashes([bytes(r[0]) for r in cur.fetchall()]), -1)
-        cur.execute(self._sql("DELETE FROM fingerprints WHERE song_id = ?"), (old_id,))
-        cur.execute(self._sql("DELETE FROM sketches WHERE song_id = ?"), (old_id,))
+        self._drop_index_rows(cur, [old_id])
         cur.execute(self._sql("UPDATE songs SET copy_of = ?, copy_offset_seconds = copy_offset_seconds + ? "
                               "WHERE copy_of = ?"), (new_id, offset, old_id))
         cur.execute(self._sql("UPDATE songs SET copy_of = ?, copy_offset_seconds = ?, total_hashes = 0 "
@@ -633,13 +635,19 @@ class Storage(ABC):
             log.info("%s changed: song(s) %s replaced by song %d", source_path, old, song_id)
             self._delete_rows(cur, old)
 
-    def _delete_rows(self, cur, ids):
-        """Delete songs, their sketches and fingerprints (inside a transaction)."""
+    def _drop_index_rows(self, cur, ids):
+        """Remove songs' fingerprints (with their count delta) and sketches,
+        not their song rows (inside a transaction)."""
         marks = ", ".join([self.placeholder] * len(ids))
         cur.execute(f"SELECT hash FROM fingerprints WHERE song_id IN ({marks})", ids)
         self._add_count_delta(cur, bytes_to_hashes([bytes(r[0]) for r in cur.fetchall()]), -1)
         cur.execute(f"DELETE FROM fingerprints WHERE song_id IN ({marks})", ids)
         cur.execute(f"DELETE FROM sketches WHERE song_id IN ({marks})", ids)
+
+    def _delete_rows(self, cur, ids):
+        """Delete songs, their sketches and fingerprints (inside a transaction)."""
+        self._drop_index_rows(cur, ids)
+        marks = ", ".join([self.placeholder] * len(ids))
         cur.execute(f"DELETE FROM songs WHERE song_id IN ({marks})", ids)
         for i in ids:
             self._song_cache.pop(i, None)
@@ -811,8 +819,6 @@ class Storage(ABC):
                 self._delete_rows(cur, found)
             return found
         found = self._run("delete songs", work, write=True)
-        for i in ids:
-            self._song_cache.pop(i, None)
         self._fold_counts_if_due()
         return found
 

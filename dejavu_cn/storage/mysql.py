@@ -102,7 +102,14 @@ class MySQLStorage(Storage):
         self._engine = None               # the fingerprint table's engine, once read (index_engine)
 
     def _reader_copy(self):
-        return MySQLStorage(**self.settings, hosts=self.hosts)
+        copy = MySQLStorage(**self.settings, hosts=self.hosts)
+        copy._engine = self._engine           # the index's engine, read once
+        return copy
+
+    def counts_key(self):
+        # one database on a cluster's hosts: the counts survive a move to another host
+        s = self.settings
+        return f"MySQL {s['database']} at {sorted(self.hosts)}"
 
     def _fail_over(self, exc, action):
         """Move to the next of ``hosts`` after ``exc`` (a lost or unreachable
@@ -264,7 +271,7 @@ class MySQLStorage(Storage):
             cur.execute("ANALYZE TABLE fingerprints")
             cur.fetchall()
         log.info("repacking the fingerprint index of %s", self.description)
-        with MySQLStorage(**{**self.settings, "timeout_seconds": OPTIMIZE_TIMEOUT_SECONDS}) as patient:
+        with MySQLStorage(**{**self.settings, "timeout_seconds": OPTIMIZE_TIMEOUT_SECONDS}, hosts=self.hosts) as patient:
             patient._run("optimize the index", work, write=True)
         return True
 
@@ -328,25 +335,28 @@ class MySQLStorage(Storage):
 
     def _unreachable_shards(self):
         """"name (host:port)" of each data node of a Spider index that does
-        not answer a connection (for an error message; [] if unknown)."""
-        import pymysql
-        settings = {k: self.settings[k] for k in ("host", "port", "user", "password")}
+        not answer a connection (for an error message; [] if unknown). The
+        probes connect as this store does (TLS included), 3 s at most."""
+        def servers_of(cur):
+            cur.execute("SELECT Server_name, Host, Port, Username, Password, Db FROM mysql.servers")
+            return cur.fetchall()
+        head = MySQLStorage(**{**self.settings, "timeout_seconds": 3.0})
         try:
-            head = pymysql.connect(connect_timeout=3, **settings)
-            try:
-                with head.cursor() as cur:
-                    cur.execute("SELECT Server_name, Host, Port, Username, Password FROM mysql.servers")
-                    servers = cur.fetchall()
-            finally:
-                head.close()
-        except pymysql.err.MySQLError:
+            servers = head._run("list the data nodes", servers_of)
+        except StorageError:
             return []
+        finally:
+            head.close()
         down = []
-        for name, host, port, user, password in servers:
+        for name, host, port, user, password, database in servers:
+            probe = MySQLStorage(**{**self.settings, "host": host, "port": int(port), "user": user,
+                                    "password": password, "database": database, "timeout_seconds": 3.0})
             try:
-                pymysql.connect(host=host, port=int(port), user=user, password=password, connect_timeout=2).close()
-            except pymysql.err.MySQLError:
+                probe._run("reach a data node", lambda cur: cur.execute("SELECT 1"))
+            except StorageError:
                 down.append(f"{name} ({host}:{port})")
+            finally:
+                probe.close()
         return down
 
     def _packs_lookups(self, cur):

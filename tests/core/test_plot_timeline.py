@@ -37,3 +37,15 @@ def test_not_a_timeline_is_refused(tmp_path):
     source.write_text(json.dumps({"match": None}))
     code, _, err = run("plot", "timeline", str(source), "-o", str(tmp_path / "t.png"))
     assert code == 1 and "timeline" in err
+
+
+@pytest.mark.parametrize("result,said", [
+    ({"path": "mix.wav", "error": "cannot decode mix.wav"}, "an error: cannot decode mix.wav"),
+    ({"timeline": [{"start_seconds": 1.0}]}, "every timeline entry needs"),
+    ({"timeline": "nonsense"}, "every timeline entry needs"),
+])
+def test_an_error_line_or_broken_entries_are_refused_with_a_line(tmp_path, result, said):
+    source = tmp_path / "bad.json"
+    source.write_text(json.dumps(result))
+    code, _, err = run("plot", "timeline", str(source), "-o", str(tmp_path / "t.png"))
+    assert code == 1 and said in err and "Traceback" not in err and not (tmp_path / "t.png").exists()

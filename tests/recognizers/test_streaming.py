@@ -13,7 +13,8 @@ from dejavu_cn.hashing import hash_keys
 from dejavu_cn.matching import analyze_query
 from recognizers.cli import describe_match
 from recognizers.microphone import StreamResampler
-from recognizers.streaming import Monitor, StreamingMatcher, _clustered, recognize_stream
+from recognizers.streaming import Monitor, StreamingMatcher, recognize_stream
+from recognizers.timeline import clustered as _clustered
 
 RATE = 11025
 
