@@ -117,6 +117,10 @@ class DatabaseParams:
         return (environ.get(self.password_env) if self.password_env else None) or self.password or ""
 
 
+LANDMARKS = ("pair", "triplet")
+IMPLIED_FINGERPRINT = {"landmark": "pair"}   # what a database that does not record a parameter was built with
+
+
 @dataclass(frozen=True)
 class FingerprintParams:
     """Analysis parameters. They are stored in the database at creation, and a
@@ -138,7 +142,8 @@ class FingerprintParams:
     peak_level_seconds: float = 1.0   # s either side over which the level (mean in-band power) is taken
     peak_margin_weight: float = 2.0   # score = dB over the level + this * dB by which the peak beats its neighbourhood
     peaks_per_second: float = 40.0    # cap on peaks kept, best scored first, per second of audio (loudness-independent)
-    fan_value: int = 5                # peaks each anchor is paired with
+    landmark: str = "pair"            # "pair": anchor + one target per hash; "triplet": anchor + two targets
+    fan_value: int = 5                # targets of each anchor: a pair with each, or a triplet with each two
     max_hash_repeats: int = 8         # a hash a song holds at more than this many places is not stored (0: no limit)
     min_hash_time_delta: int = 1      # frames: 1 * 23.2 ms
     max_hash_time_delta: int = 63     # frames: 63 * 23.2 ms = 1.46 s (6 bits)
@@ -164,7 +169,9 @@ class FingerprintParams:
             (self.peaks_per_second > 0, "peaks_per_second must be > 0"),
             (self.peak_level_seconds >= 0 and self.peak_margin_weight >= 0,
              "peak_level_seconds and peak_margin_weight must be >= 0"),
-            (self.fan_value >= 1, "fan_value must be >= 1"),
+            (self.landmark in LANDMARKS, f"landmark must be one of {', '.join(LANDMARKS)}"),
+            (self.fan_value >= (2 if self.landmark == "triplet" else 1), "fan_value must be >= 1 (2 for triplets)"),
+            (self.window_size // 2 < 4096, "window_size must be below 8192 (bins are stored in 12 bits)"),
             (self.max_hash_repeats >= 0, "max_hash_repeats must be >= 0 (0: no limit)"),
             (1 <= self.min_hash_time_delta <= self.max_hash_time_delta <= 255,
              "need 1 <= min_hash_time_delta <= max_hash_time_delta <= 255"),

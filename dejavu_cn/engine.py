@@ -22,7 +22,7 @@ import numpy as np
 
 from .audio import decode_file, file_sha1, iter_decode
 from .columns import Lookup
-from .config import load_config
+from .config import IMPLIED_FINGERPRINT, load_config
 from .decision import Decision, decide, rank
 from .errors import AudioDecodeError
 from .hashing import HASH_BYTES, hash_keys
@@ -71,7 +71,7 @@ class Dejavu:
         self._own_storage = False             # self._storage was opened here (an in-memory database)
         if storage is not None:
             import dataclasses
-            storage.setup(dataclasses.asdict(self.config.fingerprint))
+            storage.setup(dataclasses.asdict(self.config.fingerprint), implied=IMPLIED_FINGERPRINT)
 
     # -- plumbing ------------------------------------------------------------
     @property

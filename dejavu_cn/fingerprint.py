@@ -1,4 +1,4 @@
-"""Spectrogram -> peaks -> peak pairs -> hashes.
+"""Spectrogram -> peaks -> landmarks (peak pairs or triplets) -> hashes.
 
 Pure array code: samples in, arrays out. The work is done by
 :class:`StreamingFingerprinter`, which takes audio in pieces of any size and
@@ -21,7 +21,7 @@ import numpy as np
 from scipy.fft import rfft
 
 from .columns import Columns
-from .hashing import HASH_BYTES, hash_pairs, unique_rows
+from .hashing import HASH_BYTES, hash_landmarks, unique_rows
 from .sketch import SKETCH_BITS, band_edges, band_energy, sketch_words
 
 _DB_EPS = 1e-20
@@ -50,25 +50,39 @@ class Fingerprints(Columns):
 
 @dataclass
 class Landmarks(Columns):
-    """Peak pairs before hashing: ``f1``, ``f2`` (bins), ``dt`` (frames) and
-    ``t1`` (anchor frame), int64 arrays of one length."""
+    """Landmarks before hashing, int64 arrays of one length: ``f1``, ``f2``
+    (bins), ``dt`` (frames from the anchor to the target) and ``t1`` (anchor
+    frame) of peak pairs; a triplet's second target adds ``f3`` and ``dt3``
+    (both 0 for a pair)."""
 
     f1: np.ndarray
     f2: np.ndarray
     dt: np.ndarray
     t1: np.ndarray
+    f3: np.ndarray
+    dt3: np.ndarray
 
-    _FIELDS = ("f1", "f2", "dt", "t1")
+    _FIELDS = ("f1", "f2", "dt", "t1", "f3", "dt3")
 
     @classmethod
     def empty(cls):
         return cls(*(np.zeros(0, np.int64) for _ in cls._FIELDS))
 
     def hashed(self):
-        """The :class:`Fingerprints` of these pairs."""
+        """The :class:`Fingerprints` of these landmarks."""
         if len(self) == 0:
             return Fingerprints.empty()
-        return Fingerprints(hash_pairs(self.f1, self.f2, self.dt), self.t1.astype(np.int32))
+        triplet = self.dt3 > 0
+        if triplet.all():
+            hashes = hash_landmarks(self.f1, self.f2, self.dt, self.f3, self.dt3)
+        elif not triplet.any():
+            hashes = hash_landmarks(self.f1, self.f2, self.dt)
+        else:
+            hashes = np.empty((len(self), HASH_BYTES), np.uint8)
+            hashes[triplet] = hash_landmarks(self.f1[triplet], self.f2[triplet], self.dt[triplet],
+                                             self.f3[triplet], self.dt3[triplet])
+            hashes[~triplet] = hash_landmarks(self.f1[~triplet], self.f2[~triplet], self.dt[~triplet])
+        return Fingerprints(hashes, self.t1.astype(np.int32))
 
 
 @dataclass
@@ -253,24 +267,21 @@ def _stronger_counts(idx, lo, hi, scores):
     return (valid & ((other > mine) | ((other == mine) & (cols < idx[:, None])))).sum(axis=1)
 
 
-def pair_peaks(peaks, params, *, anchor_end=None):
-    """Pair each anchor peak with the next ``fan_value`` peaks in its target
-    zone (``min_hash_time_delta`` <= dt <= ``max_hash_time_delta`` frames,
-    |f2 - f1| <= ``max_hash_freq_delta`` bins).
+def _target_zones(peaks, params, anchor_end):
+    """Each anchor's first ``fan_value`` targets, in chunks of anchors.
 
-    ``peaks`` is sorted by (frame, bin). Only anchors with index < ``anchor_end``
-    are paired (all by default). Returns (anchor_index, f1, f2, dt, t1).
-    """
+    A target lies in the anchor's zone: ``min_hash_time_delta`` <= dt <=
+    ``max_hash_time_delta`` frames, |f2 - f1| <= ``max_hash_freq_delta``
+    bins. Yields (anchor indices, targets), ``targets`` an (anchors,
+    fan_value) array of peak indices in time order, -1 where an anchor has
+    fewer. Bounded memory: a chunk is a few thousand anchors, never a loop
+    over peaks."""
     n = len(peaks)
-    anchor_end = n if anchor_end is None else anchor_end
-    empty = np.zeros(0, np.int64)
-    if n < 2 or anchor_end <= 0:
-        return empty, empty, empty, empty, empty
+    fan = params.fan_value
     frames, bins = peaks.frames.astype(np.int64), peaks.bins.astype(np.int64)
     reach = np.searchsorted(frames, frames[:anchor_end] + params.max_hash_time_delta, side="right")
-    out = []
     step = 8192
-    for start in range(0, anchor_end, step):      # bounded memory, not a loop over peaks
+    for start in range(0, anchor_end, step):
         idx = np.arange(start, min(anchor_end, start + step))
         width = int((reach[idx] - idx).max()) if idx.size else 0
         if width <= 1:
@@ -281,14 +292,47 @@ def pair_peaks(peaks, params, *, anchor_end=None):
         dt = frames[cols_c] - frames[idx, None]
         df = bins[cols_c] - bins[idx, None]
         valid = in_range & (dt >= params.min_hash_time_delta) & (np.abs(df) <= params.max_hash_freq_delta)
-        valid &= np.cumsum(valid, axis=1) <= params.fan_value
+        rank = np.cumsum(valid, axis=1) - 1
+        valid &= rank < fan
+        targets = np.full((idx.size, fan), -1, np.int64)
         rows, cs = np.nonzero(valid)
-        a = idx[rows]
-        t = cols_c[rows, cs]
-        out.append((a, bins[a], bins[t], frames[t] - frames[a], frames[a]))
-    if not out:
-        return empty, empty, empty, empty, empty
-    return tuple(np.concatenate([o[k] for o in out]) for k in range(5))
+        targets[rows, rank[rows, cs]] = cols_c[rows, cs]
+        yield idx, targets
+
+
+def landmark_peaks(peaks, params, *, anchor_end=None):
+    """The landmarks of ``peaks`` (sorted by (frame, bin)): each anchor with
+    each of its first ``fan_value`` targets (``params.landmark`` "pair"), or
+    with each two of them (``"triplet"``: fan_value * (fan_value - 1) / 2 per
+    anchor, a key space about 10^5 times larger, so a hash's rows stop
+    growing with the library). Only anchors with index < ``anchor_end`` are
+    used (all by default).
+
+    Returns
+    -------
+    Landmarks
+        Sorted by anchor, then by target (pairs) or target combination.
+    """
+    n = len(peaks)
+    anchor_end = n if anchor_end is None else anchor_end
+    if n < 2 or anchor_end <= 0:
+        return Landmarks.empty()
+    frames, bins = peaks.frames.astype(np.int64), peaks.bins.astype(np.int64)
+    triplet = params.landmark == "triplet"
+    fan = params.fan_value
+    combos = [(i, j) for i in range(fan) for j in range(i + 1, fan)] if triplet else [(i, -1) for i in range(fan)]
+    first, second = (np.array(c, np.int64) for c in zip(*combos)) if combos else (np.zeros(0, np.int64),) * 2
+    out = []
+    for idx, targets in _target_zones(peaks, params, anchor_end):
+        b = targets[:, first]
+        c = targets[:, second] if triplet else np.zeros_like(b)
+        ok = (b >= 0) & (c >= 0)
+        rows, k = np.nonzero(ok)                              # row-major: by anchor, then combination
+        a, b, c = idx[rows], b[rows, k], c[rows, k]
+        f3 = bins[c] if triplet else np.zeros(a.size, np.int64)
+        dt3 = frames[c] - frames[a] if triplet else np.zeros(a.size, np.int64)
+        out.append(Landmarks(bins[a], bins[b], frames[b] - frames[a], frames[a], f3, dt3))
+    return Landmarks.concat(out)
 
 
 class StreamingFingerprinter:
@@ -487,9 +531,9 @@ class StreamingFingerprinter:
         n_anchor = int(np.searchsorted(sel.frames, pair_end, side="left"))
         if n_anchor <= 0:
             return Landmarks.empty()
-        _, f1, f2, dt, t1 = pair_peaks(sel, self.p, anchor_end=n_anchor)
+        marks = landmark_peaks(sel, self.p, anchor_end=n_anchor)
         self._sel = sel.select(np.arange(len(sel)) >= n_anchor)
-        return Landmarks(f1, f2, dt, t1)
+        return marks
 
     @property
     def peaks(self):

@@ -1,15 +1,20 @@
-"""Peak-pair hashes.
+"""Landmark hashes: peak pairs and peak triplets.
 
-Layout of a hash's pre-image (6 bytes, all big-endian unsigned 16-bit)::
+Layout of a pair's pre-image (6 bytes, all big-endian unsigned 16-bit)::
 
     bytes 0-1  f1  frequency bin of the anchor peak
     bytes 2-3  f2  frequency bin of the target peak
     bytes 4-5  dt  frames from anchor to target (1 .. max_hash_time_delta)
 
-The stored hash is SHA-1 of those 6 bytes, truncated to its first 10 bytes
+A triplet's (``fingerprint.landmark = "triplet"``: an anchor and two of its
+targets) adds ``f3`` and ``dt3``, the second target's bin and frames from
+the anchor (dt < dt3, or dt == dt3 and f2 < f3), in 10 bytes (f1, f2, f3, dt,
+dt3). The two lengths never give the same pre-image.
+
+The stored hash is SHA-1 of the pre-image, truncated to its first 10 bytes
 (``BINARY(10)``), as in worldveil/dejavu (which hashed the text "f1|f2|dt").
 SHA-1 is not invertible, so :func:`unpack_preimage` inverts the pre-image and
-:func:`hash_pairs` is checked against :mod:`hashlib` in the tests.
+:func:`hash_landmarks` is checked against :mod:`hashlib` in the tests.
 
 SHA-1 is computed in numpy for many messages at once: the loops below run over
 SHA-1's 80 rounds, never over pairs.
@@ -20,21 +25,24 @@ import threading
 import numpy as np
 
 HASH_BYTES = 10
-PREIMAGE_BYTES = 6
+PREIMAGE_BYTES = 6            # a pair's; a triplet's is TRIPLET_PREIMAGE_BYTES
+TRIPLET_PREIMAGE_BYTES = 10
+_TRIPLET_CODE = 1 << 62      # tags a triplet's code (see hash_landmarks) apart from every pair's
 _CHUNK = 1 << 16   # messages per numpy SHA-1 pass (80 x 4 bytes of schedule each)
 _H0 = (0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0)
 
 
-def pack_preimage(f1, f2, dt):
-    """Pre-images, shape (n, 6) uint8, from three integer arrays."""
-    f1, f2, dt = (np.asarray(a, dtype=np.uint16) for a in (f1, f2, dt))
-    return np.stack([f1, f2, dt], axis=1).astype(">u2").view(np.uint8).reshape(-1, PREIMAGE_BYTES)
+def pack_preimage(*fields):
+    """Pre-images, shape (n, 2 * len(fields)) uint8, from integer arrays:
+    (f1, f2, dt) for pairs, (f1, f2, f3, dt, dt3) for triplets."""
+    words = [np.asarray(a, dtype=np.uint16) for a in fields]
+    return np.stack(words, axis=1).astype(">u2").view(np.uint8).reshape(-1, 2 * len(words))
 
 
-def unpack_preimage(preimages):
-    """Inverse of :func:`pack_preimage`: (f1, f2, dt) int arrays."""
-    words = np.ascontiguousarray(preimages, dtype=np.uint8).reshape(-1, PREIMAGE_BYTES).view(">u2")
-    return (words[:, 0].astype(np.int64), words[:, 1].astype(np.int64), words[:, 2].astype(np.int64))
+def unpack_preimage(preimages, width=PREIMAGE_BYTES):
+    """Inverse of :func:`pack_preimage`: a tuple of int arrays."""
+    words = np.ascontiguousarray(preimages, dtype=np.uint8).reshape(-1, width).view(">u2")
+    return tuple(words[:, k].astype(np.int64) for k in range(width // 2))
 
 
 def _rotl(x, n):
@@ -105,7 +113,7 @@ class _RecentHashes:
         self._hashes = None
 
     def get(self, codes, preimages):
-        """Hashes of distinct ``codes`` (int64) with ``preimages`` (n, 6) uint8."""
+        """Hashes of distinct ``codes`` (int64) with ``preimages`` (n, L) uint8."""
         bits = self.SLOTS.bit_length() - 1           # Fibonacci hashing: the top bits of code * 2^64 / phi
         slots = ((codes.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - bits)).astype(np.int64)
         with self._lock:
@@ -115,9 +123,9 @@ class _RecentHashes:
             out = self._hashes[slots]
             miss = np.flatnonzero(self._codes[slots] != codes)
             if miss.size:
-                flat = preimages[miss].tobytes()
-                digests = b"".join([hashlib.sha1(flat[i:i + PREIMAGE_BYTES]).digest()[:HASH_BYTES]
-                                    for i in range(0, len(flat), PREIMAGE_BYTES)])
+                flat, width = preimages[miss].tobytes(), preimages.shape[1]
+                digests = b"".join([hashlib.sha1(flat[i:i + width]).digest()[:HASH_BYTES]
+                                    for i in range(0, len(flat), width)])
                 out[miss] = np.frombuffer(digests, np.uint8).reshape(-1, HASH_BYTES)
                 # one pre-image per slot (numpy does not say which of repeated indices an assignment keeps)
                 _, once = np.unique(slots[miss], return_index=True)
@@ -130,8 +138,8 @@ class _RecentHashes:
 _recent = _RecentHashes()
 
 
-def hash_pairs(f1, f2, dt):
-    """Truncated SHA-1 hashes of peak pairs.
+def hash_landmarks(f1, f2, dt, f3=None, dt3=None):
+    """Truncated SHA-1 hashes of peak pairs (``f3``, ``dt3`` None) or triplets.
 
     Each distinct pre-image is hashed once (a query analysed at several
     start points, or a song's held notes, repeat many); small batches go
@@ -141,11 +149,16 @@ def hash_pairs(f1, f2, dt):
     -------
     np.ndarray, shape (n, 10), uint8
     """
-    preimages = pack_preimage(f1, f2, dt)
+    fields = (f1, f2, dt) if f3 is None else (f1, f2, f3, dt, dt3)
+    preimages = pack_preimage(*fields)
     if len(preimages) == 0:
         return np.zeros((0, HASH_BYTES), np.uint8)
-    codes = preimages.view(">u2").astype(np.int64)
-    codes = (codes[:, 0] << 32) | (codes[:, 1] << 16) | codes[:, 2]
+    words = preimages.view(">u2").astype(np.int64)
+    if f3 is None:
+        codes = (words[:, 0] << 32) | (words[:, 1] << 16) | words[:, 2]
+    else:       # bins < 4096 and frames < 256 (FingerprintParams.validate): 52 bits, and the triplet tag
+        codes = (_TRIPLET_CODE | (words[:, 0] << 40) | (words[:, 1] << 28) | (words[:, 2] << 16)
+                 | (words[:, 3] << 8) | words[:, 4])
     distinct, inverse = np.unique(codes, return_inverse=True)
     first = np.empty(distinct.size, np.int64)
     first[inverse] = np.arange(codes.size)

@@ -29,7 +29,7 @@ import os
 import numpy as np
 
 from .errors import ParameterError
-from .fingerprint import band_bins, find_peaks, pair_peaks, spectrogram
+from .fingerprint import band_bins, find_peaks, landmark_peaks, spectrogram
 from .matching import MERGE_FRAMES, alignment_details
 
 log = logging.getLogger(__name__)
@@ -252,7 +252,8 @@ def fingerprint_data(samples, params, *, start=0.0, max_pairs=MAX_PAIRS, spectro
     spec = spectrogram(samples, window_size=params.window_size, hop_size=params.hop_size)
     spec = np.maximum(spec, -140.0)                       # digital silence as -140 dB, not -200
     peaks = find_peaks(samples, params)
-    _, f1, f2, dt, t1 = pair_peaks(peaks, params)
+    marks = landmark_peaks(peaks, params)
+    f1, f2, dt, t1 = _edges(marks)
     low, high = band_bins(params)
     n_frames = spec.shape[0]
     return {
@@ -268,9 +269,9 @@ def fingerprint_data(samples, params, *, start=0.0, max_pairs=MAX_PAIRS, spectro
         "peaks": _peaks_data(peaks, start, frame, bin_hz),
         "pairs": _pairs_data(f1, f2, dt, t1, start, frame, bin_hz, max_pairs),
         "peak_count": len(peaks),
-        "hash_count": int(f1.size),
+        "hash_count": len(marks),
         "peaks_per_second": round(len(peaks) / duration, 3) if duration else 0.0,
-        "hashes_per_second": round(f1.size / duration, 3) if duration else 0.0,
+        "hashes_per_second": round(len(marks) / duration, 3) if duration else 0.0,
     }
 
 
@@ -282,6 +283,19 @@ def _peaks_data(peaks, start, frame, bin_hz):
             "frames": peaks.frames.astype(int).tolist(),
             "bins": peaks.bins.astype(int).tolist(),
             "strengths_db": np.round(peaks.strengths.astype(np.float64), 2).tolist()}
+
+
+def _edges(marks):
+    """The distinct peak pairs (f1, f2, dt, t1) that landmarks join: a pair
+    is one, a triplet two (its anchor to each of its targets)."""
+    f1, f2, dt, t1 = marks.f1, marks.f2, marks.dt, marks.t1
+    triplet = marks.dt3 > 0
+    if triplet.any():
+        f1, f2 = np.r_[f1, f1[triplet]], np.r_[f2, marks.f3[triplet]]
+        dt, t1 = np.r_[dt, marks.dt3[triplet]], np.r_[t1, t1[triplet]]
+        _, keep = np.unique(np.stack([t1, f1, dt, f2], axis=1), axis=0, return_index=True)
+        f1, f2, dt, t1 = (a[keep] for a in (f1, f2, dt, t1))
+    return f1, f2, dt, t1
 
 
 def _pairs_data(f1, f2, dt, t1, start, frame, bin_hz, max_pairs):

@@ -1,4 +1,5 @@
 """Stores: :class:`SQLiteStorage` (embedded default) and :class:`MySQLStorage`."""
+from ..config import IMPLIED_FINGERPRINT
 from .base import HasCopiesError, Lookup, SongRecord, Storage
 from .mysql import MySQLStorage
 from .sqlite import SQLiteStorage
@@ -16,7 +17,7 @@ def open_storage(config, *, setup=True):
     if not setup:
         return store
     try:
-        store.setup(dataclasses.asdict(config.fingerprint))
+        store.setup(dataclasses.asdict(config.fingerprint), implied=IMPLIED_FINGERPRINT)
     except BaseException:
         store.close()
         raise

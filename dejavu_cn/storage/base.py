@@ -356,7 +356,7 @@ class Storage(ABC):
             raise
 
     # -- schema and parameters --------------------------------------------------------------
-    def setup(self, parameters):
+    def setup(self, parameters, *, implied=None):
         """Create the schema if needed and check the fingerprint parameters.
 
         Parameters
@@ -364,6 +364,9 @@ class Storage(ABC):
         parameters : dict
             The analysis parameters (JSON-serialisable). A new database
             records them; an existing one must have been built with the same.
+        implied : dict, optional
+            Values of parameters added since: a database that does not
+            record one was built with this value.
 
         Raises
         ------
@@ -394,7 +397,7 @@ class Storage(ABC):
         if meta.get("schema_version") != SCHEMA_VERSION:
             raise StorageError(f"{self.description} has schema version {meta.get('schema_version')}, "
                                f"this dejavu-cn needs {SCHEMA_VERSION}: register the music into a new database")
-        stored = json.loads(meta["fingerprint_parameters"])
+        stored = {**(implied or {}), **json.loads(meta["fingerprint_parameters"])}
         if stored != json.loads(wanted):
             diffs = sorted(k for k in set(stored) | set(parameters) if stored.get(k) != parameters.get(k))
             details = ", ".join(f"{k}: database {stored.get(k)!r} vs config {parameters.get(k)!r}" for k in diffs)

@@ -5,7 +5,7 @@ import pytest
 
 from dejavu_cn import Dejavu
 from dejavu_cn.config import Config
-from dejavu_cn.hashing import hash_keys, hash_pairs
+from dejavu_cn.hashing import hash_keys, hash_landmarks
 from dejavu_cn.matching import Query, read_order
 from dejavu_cn.storage import SongRecord, open_storage
 from dejavu_cn.storage import counts as hash_counts
@@ -18,7 +18,7 @@ def record(n):
 def song_rows(seed, n=400, *, common=None):
     """``n`` random hashes at random offsets, plus ``common`` (hashes every song holds)."""
     rng = np.random.default_rng(seed)
-    hashes = hash_pairs(rng.integers(14, 460, n), rng.integers(14, 460, n), rng.integers(1, 63, n))
+    hashes = hash_landmarks(rng.integers(14, 460, n), rng.integers(14, 460, n), rng.integers(1, 63, n))
     if common is not None:
         hashes = np.concatenate([hashes, common])
     return hashes, rng.integers(0, 2500, len(hashes)).astype(np.int32)
@@ -39,7 +39,7 @@ def store(any_config):
 
 def test_counts_follow_adds_deletes_and_folds(store, monkeypatch):
     monkeypatch.setattr(hash_counts, "REFRESH_SECONDS", 0.0)
-    common = hash_pairs([100, 101], [120, 130], [5, 9])
+    common = hash_landmarks([100, 101], [120, 130], [5, 9])
     songs = [song_rows(seed, common=common) for seed in range(4)]
     ids = [store.add_song(record(i + 1), h, o) for i, (h, o) in enumerate(songs)]
     every = np.unique(np.concatenate([h for h, _ in songs]), axis=0)
@@ -112,7 +112,7 @@ def test_read_order_takes_the_rarest_of_each_second_in_turn():
 def test_a_query_reads_no_more_rows_than_its_budget(sqlite_config, monkeypatch):
     monkeypatch.setattr(hash_counts, "REFRESH_SECONDS", 0.0)
     engine = Dejavu(sqlite_config)
-    common = hash_pairs(np.arange(20, 60), np.arange(60, 100), np.full(40, 7))   # in every song: many rows each
+    common = hash_landmarks(np.arange(20, 60), np.arange(60, 100), np.full(40, 7))   # in every song: many rows each
     rare_song = None
     for n in range(1, 31):
         hashes, offsets = song_rows(n, common=common)
@@ -138,7 +138,7 @@ def test_a_query_reads_no_more_rows_than_its_budget(sqlite_config, monkeypatch):
 def test_a_lookup_can_keep_to_some_songs(store):
     """The second stage reads a query's hashes for its candidate songs only: the same rows those songs have
     in a full lookup, and none of the others'."""
-    common = hash_pairs([100, 101, 102], [120, 130, 140], [5, 9, 11])
+    common = hash_landmarks([100, 101, 102], [120, 130, 140], [5, 9, 11])
     ids = [store.add_song(record(n), *song_rows(n, common=common)) for n in range(1, 7)]
     every = np.unique(np.concatenate([song_rows(n, common=common)[0] for n in range(1, 7)]), axis=0)
     full = store.lookup(every)

@@ -76,15 +76,40 @@ def test_streaming_in_random_pieces_equals_one_shot():
     np.testing.assert_array_equal(streamed.offsets, whole.offsets)
 
 
-def test_pairs_respect_target_zone():
-    from dejavu_cn.fingerprint import pair_peaks
-    peaks = find_peaks(make_song(9, 10.0, rate=P.sample_rate), P)
-    anchor, f1, f2, dt, t1 = pair_peaks(peaks, P)
-    assert dt.min() >= P.min_hash_time_delta and dt.max() <= P.max_hash_time_delta
-    assert np.abs(f2 - f1).max() <= P.max_hash_freq_delta
-    np.testing.assert_array_equal(peaks.frames[anchor], t1)
-    anchors, counts = np.unique(anchor, return_counts=True)
-    assert counts.max() <= P.fan_value
+@pytest.mark.parametrize("landmark", ["pair", "triplet"])
+def test_landmarks_respect_target_zone(landmark):
+    from dejavu_cn.fingerprint import landmark_peaks
+    params = dataclasses.replace(P, landmark=landmark, fan_value=4).validate()
+    peaks = find_peaks(make_song(9, 10.0, rate=P.sample_rate), params)
+    marks = landmark_peaks(peaks, params)
+    targets = [(marks.f2, marks.dt)] + ([(marks.f3, marks.dt3)] if landmark == "triplet" else [])
+    for f, dt in targets:
+        assert dt.min() >= P.min_hash_time_delta and dt.max() <= P.max_hash_time_delta
+        assert np.abs(f - marks.f1).max() <= P.max_hash_freq_delta
+    at = {(int(t), int(f)) for t, f in zip(peaks.frames, peaks.bins)}
+    assert all((int(t), int(f)) in at for t, f in zip(marks.t1 + marks.dt, marks.f2))
+    _, per_anchor = np.unique(marks.t1 * 10000 + marks.f1, return_counts=True)
+    if landmark == "pair":
+        assert (marks.dt3 == 0).all() and per_anchor.max() == 4
+    else:       # each two of an anchor's 4 first targets, the earlier one first
+        assert ((marks.dt < marks.dt3) | ((marks.dt == marks.dt3) & (marks.f2 < marks.f3))).all()
+        assert all((int(t), int(f)) in at for t, f in zip(marks.t1 + marks.dt3, marks.f3))
+        assert per_anchor.max() == 6
+
+
+def test_triplets_stream_like_one_pass_and_hash_apart_from_pairs():
+    params = dataclasses.replace(P, landmark="triplet", fan_value=4).validate()
+    x = make_song(3, 20.0, rate=P.sample_rate)
+    whole = fingerprint(x, params)
+    fp = StreamingFingerprinter(params)
+    parts = [fp.feed(x[i:i + 7000]) for i in range(0, x.size, 7000)] + [fp.flush()]
+    streamed = Fingerprints.concat(parts)
+    np.testing.assert_array_equal(streamed.hashes, whole.hashes)
+    np.testing.assert_array_equal(streamed.offsets, whole.offsets)
+    pairs = fingerprint(x, dataclasses.replace(P, fan_value=4))
+    assert not set(map(bytes, pairs.hashes)) & set(map(bytes, whole.hashes))
+    # a key space far larger than the pairs': nearly every triplet of a song is its own hash
+    assert np.unique(whole.hashes, axis=0).shape[0] > 0.8 * len(whole)
 
 
 def test_empty_and_short_input():

@@ -2,7 +2,7 @@ import hashlib
 
 import numpy as np
 
-from dejavu_cn.hashing import (HASH_BYTES, bytes_to_hashes, hash_keys, hash_pairs, hashes_to_bytes,
+from dejavu_cn.hashing import (HASH_BYTES, bytes_to_hashes, hash_keys, hash_landmarks, hashes_to_bytes,
                                pack_preimage, sha1_rows, unpack_preimage)
 
 
@@ -16,7 +16,7 @@ def test_numpy_sha1_equals_hashlib_for_every_message_length():
 
 
 def test_hash_is_truncated_sha1_of_documented_preimage():
-    h = hash_pairs([300], [17], [5])
+    h = hash_landmarks([300], [17], [5])
     preimage = (300).to_bytes(2, "big") + (17).to_bytes(2, "big") + (5).to_bytes(2, "big")
     assert bytes(h[0]) == hashlib.sha1(preimage).digest()[:HASH_BYTES]
 
@@ -38,11 +38,11 @@ def test_bytes_round_trip_keeps_trailing_zero_bytes():
 
 
 def test_hash_keys_distinguish_hashes():
-    h = hash_pairs(np.arange(1000), np.arange(1000) + 3, np.full(1000, 9))
+    h = hash_landmarks(np.arange(1000), np.arange(1000) + 3, np.full(1000, 9))
     assert np.unique(hash_keys(h)).size == 1000
 
 
-def test_hash_pairs_equals_hashlib_on_both_paths_and_with_repeats():
+def test_hash_landmarks_equals_hashlib_on_both_paths_and_with_repeats():
     """Small batches go through hashlib, large ones through numpy; repeated
     pre-images are hashed once and copied back to every position."""
     from dejavu_cn.hashing import SMALL_BATCH
@@ -51,9 +51,27 @@ def test_hash_pairs_equals_hashlib_on_both_paths_and_with_repeats():
         f1, f2, dt = rng.integers(0, 600, n), rng.integers(0, 600, n), rng.integers(1, 64, n)
         f1[::3], f2[::3], dt[::3] = 5, 9, 2                              # a third of them the same pair
         want = [hashlib.sha1(bytes(p)).digest()[:HASH_BYTES] for p in pack_preimage(f1, f2, dt)]
-        assert hashes_to_bytes(hash_pairs(f1, f2, dt)) == want
-        assert hashes_to_bytes(hash_pairs(f1, f2, dt)) == want          # small batches again: from the cache
-    assert hash_pairs([], [], []).shape == (0, HASH_BYTES)
+        assert hashes_to_bytes(hash_landmarks(f1, f2, dt)) == want
+        assert hashes_to_bytes(hash_landmarks(f1, f2, dt)) == want          # small batches again: from the cache
+    assert hash_landmarks([], [], []).shape == (0, HASH_BYTES)
+
+
+def test_triplet_hashes_equal_hashlib_and_never_meet_pairs():
+    from dejavu_cn.hashing import SMALL_BATCH, TRIPLET_PREIMAGE_BYTES, unpack_preimage
+    rng = np.random.default_rng(3)
+    for n in (30, SMALL_BATCH + 100):
+        f1, f2, f3 = rng.integers(0, 4095, n), rng.integers(0, 600, n), rng.integers(0, 600, n)
+        dt = rng.integers(1, 200, n)
+        dt3 = dt + rng.integers(0, 55, n)
+        pre = pack_preimage(f1, f2, f3, dt, dt3)
+        assert pre.shape == (n, TRIPLET_PREIMAGE_BYTES)
+        for got, want in zip(unpack_preimage(pre, TRIPLET_PREIMAGE_BYTES), (f1, f2, f3, dt, dt3)):
+            np.testing.assert_array_equal(got, want)
+        want = [hashlib.sha1(bytes(p)).digest()[:HASH_BYTES] for p in pre]
+        assert hashes_to_bytes(hash_landmarks(f1, f2, dt, f3, dt3)) == want
+        # the cache holds pairs and triplets side by side: a pair with the triplet's first fields is another hash
+        assert hashes_to_bytes(hash_landmarks(f1, f2, dt)) != want
+        assert hashes_to_bytes(hash_landmarks(f1, f2, dt, f3, dt3)) == want
 
 
 def test_recent_hash_cache_answers_right_when_slots_collide(monkeypatch):
@@ -67,5 +85,5 @@ def test_recent_hash_cache_answers_right_when_slots_collide(monkeypatch):
     for _ in range(20):
         f1, f2, dt = rng.integers(0, 30, 25), rng.integers(0, 30, 25), rng.integers(1, 4, 25)
         want = [hashlib.sha1(bytes(p)).digest()[:HASH_BYTES] for p in pack_preimage(f1, f2, dt)]
-        assert hashes_to_bytes(hash_pairs(f1, f2, dt)) == want
+        assert hashes_to_bytes(hash_landmarks(f1, f2, dt)) == want
     assert (tiny._codes >= 0).all() and tiny._codes.size == 4

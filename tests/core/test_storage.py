@@ -6,7 +6,7 @@ import pytest
 
 from dejavu_cn.config import Config
 from dejavu_cn.errors import DuplicateSongError, ParameterMismatchError, StorageError
-from dejavu_cn.hashing import hash_keys, hash_pairs
+from dejavu_cn.hashing import hash_keys, hash_landmarks
 from dejavu_cn.storage import SongRecord, open_storage
 
 
@@ -16,7 +16,7 @@ def record(n, name=None):
 
 def fake_fingerprints(seed, n=500):
     rng = np.random.default_rng(seed)
-    hashes = hash_pairs(rng.integers(14, 460, n), rng.integers(14, 460, n), rng.integers(1, 63, n))
+    hashes = hash_landmarks(rng.integers(14, 460, n), rng.integers(14, 460, n), rng.integers(1, 63, n))
     return hashes, rng.integers(0, 2500, n).astype(np.int32)
 
 
@@ -52,7 +52,7 @@ def test_lookup_of_unknown_hashes_is_empty(store):
     store.add_song(record(1), *fake_fingerprints(1))
     other, _ = fake_fingerprints(99)
     assert store.lookup(np.unique(other, axis=0)[:0]).keys.size == 0
-    assert store.lookup(hash_pairs([1], [2], [200])).keys.size == 0
+    assert store.lookup(hash_landmarks([1], [2], [200])).keys.size == 0
 
 
 def test_duplicate_content_is_refused_and_nothing_half_written(store):
