@@ -185,11 +185,39 @@ def prepare(args):
 _G = {}
 
 
+# Speeds of the renderings --grow adds (pitch and tempo together), each time-reversed: none can align with a
+# forward clip, and none is within 5 % of +2 % (the speed2 clips), as bench/scale.py's 10x renderings.
+GROW_SPEEDS = (0.8, 1.25, 0.9, 1.12, 0.85, 1.18, 0.75, 1.33, 0.7, 1.4, 0.72, 1.3, 0.78, 1.22, 0.82, 1.16)
+
+
+def rendered_peaks(peaks, speed, params):
+    """A song's peaks as a time-reversed rendering at ``speed`` would have
+    them (bins and frames scaled, the band kept): a stand-in for registering
+    the rendered audio, at the cost of pairing peaks."""
+    from dejavu_cn.fingerprint import Peaks, band_bins
+    frames = np.round((int(peaks.frames.max()) - peaks.frames) / speed).astype(np.int64)
+    bins = np.round(peaks.bins * speed).astype(np.int64)
+    low, high = band_bins(params)
+    keep = (bins >= low) & (bins < high)
+    cells = np.unique(np.stack([frames[keep], bins[keep]], axis=1), axis=0)      # sorted by (frame, bin)
+    zeros = np.zeros(len(cells), np.float32)
+    return Peaks(cells[:, 0].astype(np.int32), cells[:, 1].astype(np.int32), zeros, zeros)
+
+
 def _fingerprint_track(args):
-    i, path, params = args
+    i, path, params, grow = args
     audio = np.load(path)
     fps = drop_repeated(fingerprint(audio, params), params.max_hash_repeats)
-    return i, hash_keys(fps.hashes), fps.offsets, to_bytes(sketch_of(audio, params))
+    renders = []
+    if grow > 1:
+        from dejavu_cn.fingerprint import find_peaks, landmark_peaks
+        peaks = find_peaks(audio, params)
+        for k in range(grow - 1):
+            if len(peaks):
+                marks = landmark_peaks(rendered_peaks(peaks, GROW_SPEEDS[k % len(GROW_SPEEDS)], params), params)
+                r = drop_repeated(marks.hashed(), params.max_hash_repeats)
+                renders.append((hash_keys(r.hashes), r.offsets))
+    return i, hash_keys(fps.hashes), fps.offsets, to_bytes(sketch_of(audio, params)), renders
 
 
 def parse_sets(items):
@@ -202,21 +230,27 @@ def parse_sets(items):
     return out
 
 
-def build_engine(plan, overrides, jobs, *, scale=1):
+RENDER_BASE = 10_000          # song ids of --grow's renderings: RENDER_BASE * k + the song's id
+
+
+def build_engine(plan, overrides, jobs, *, scale=1, grow=1):
     config = Config.from_dict(overrides)
     params = config.fingerprint
     songs, sketches, keys, song_ids, offsets = {}, {}, [], [], []
     with multiprocessing.Pool(jobs) as pool:
-        work = [(i, plan["audio"][i], params) for i in plan["known"]]
-        for i, k, o, sketch in pool.imap_unordered(_fingerprint_track, work, chunksize=2):
+        work = [(i, plan["audio"][i], params, grow) for i in plan["known"]]
+        for i, k, o, sketch, renders in pool.imap_unordered(_fingerprint_track, work, chunksize=2):
             sid = i + 1
             sketches[sid] = sketch
-            keys.append(k)
-            offsets.append(o.astype(np.int64))
-            song_ids.append(np.full(k.size, sid, np.int64))
-            songs[sid] = {"song_id": sid, "song_name": os.path.basename(plan["tracks"][i]),
-                          "source_path": plan["tracks"][i], "file_sha1": "", "duration_seconds": plan["durations"][i],
-                          "total_hashes": int(k.size), "anchor_frames": int(np.unique(o).size)}
+            for n, (kk, oo) in enumerate([(k, o)] + renders):
+                rid = sid + RENDER_BASE * n
+                keys.append(kk)
+                offsets.append(oo.astype(np.int64))
+                song_ids.append(np.full(kk.size, rid, np.int64))
+                duration = plan["durations"][i] / (GROW_SPEEDS[(n - 1) % len(GROW_SPEEDS)] if n else 1.0)
+                songs[rid] = {"song_id": rid, "song_name": os.path.basename(plan["tracks"][i]) + (f" (render {n})" if n else ""),
+                              "source_path": plan["tracks"][i], "file_sha1": "", "duration_seconds": duration,
+                              "total_hashes": int(kk.size), "anchor_frames": int(np.unique(oo).size)}
     keys, song_ids, offsets = (np.concatenate(a) for a in (keys, song_ids, offsets))
     # the stores keep one row per (hash, song, offset)
     rows = np.unique(np.stack([keys, song_ids.astype(np.uint64), offsets.astype(np.uint64)], axis=1), axis=0)
@@ -310,8 +344,8 @@ def run(args):
         plan = json.load(f)
     overrides = parse_sets(args.set)
     t = time.monotonic()
-    engine, index = build_engine(plan, overrides, args.jobs, scale=args.scale)
-    hours = sum(plan["durations"][i] for i in plan["known"]) / 3600
+    engine, index = build_engine(plan, overrides, args.jobs, scale=args.scale, grow=args.grow)
+    hours = sum(s["duration_seconds"] for s in index.songs.values()) / 3600
     print(f"index: {index.keys.size} rows, {index.keys.size / hours:.0f} rows per hour, "
           f"built in {time.monotonic() - t:.0f} s", flush=True)
     shared = shared_audio(plan, engine, work, args.recompute_shared)
@@ -350,6 +384,9 @@ def main(argv=None):
     r.add_argument("--lengths", default=",".join(f"{x:g}" for x in LENGTHS))
     r.add_argument("--scale", type=int, default=1,
                    help="stand in for a library this many times larger (synthetic rows, as bench/scale.py)")
+    r.add_argument("--grow", type=int, default=1,
+                   help="a library this many times larger: each song plus renderings of its peaks (time-reversed, "
+                        "re-speeded), so hashes grow as with more real music (--scale copies rows instead)")
     r.add_argument("--recompute-shared", action="store_true",
                    help="probe the tracks for shared audio again with these parameters")
     args = ap.parse_args(argv)

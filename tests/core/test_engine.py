@@ -72,3 +72,19 @@ def test_a_clear_long_clip_is_decided_on_its_opening_seconds(tmp_path, songs_dir
     assert full["match"]["song_name"] == "loop" and abs(full["match"]["offset_seconds"] - start) < 0.1
     assert full["decided_seconds"] == 10.0 and len(looked_up) == 2
     assert full["match"]["repeat_votes"] > 0
+
+
+def test_triplet_landmarks_register_and_recognise(songs_dir, sqlite_config):
+    """fingerprint.landmark = "triplet" end to end: songs registered with
+    triplets are found from a noisy clip, at the right offset; unknown audio
+    is no match."""
+    from dejavu_cn.degrade import add_noise
+    engine = Dejavu(dict(sqlite_config, fingerprint={"landmark": "triplet", "fan_value": 4}))
+    engine.register([songs_dir], jobs=1)
+    rate = engine.params.sample_rate
+    clip = resample(make_song(13, 20.0)[6 * 44100:11 * 44100], 44100, rate)
+    result = engine.match_samples(add_noise(clip, 10.0, np.random.default_rng(0)))
+    assert result["match"] is not None and result["match"]["song_name"] == "song13"
+    assert abs(result["match"]["offset_seconds"] - 6.0) < 0.1
+    for seed in (501, 502):
+        assert engine.match_samples(resample(make_song(seed, 6.0), 44100, rate))["match"] is None

@@ -165,6 +165,25 @@ def test_other_parameters_are_refused(any_config):
     open_storage(Config.from_dict(any_config)).close()    # the original parameters still open it
 
 
+def test_a_database_from_before_triplets_is_one_of_pairs(any_config):
+    """Databases made before ``fingerprint.landmark`` existed do not record it:
+    they were built with pairs, open with pairs, and are refused with triplets."""
+    import json
+    s = open_storage(Config.from_dict(any_config))
+
+    def read(cur):
+        cur.execute(s._sql("SELECT meta_value FROM dejavu_meta WHERE meta_key = ?"), ("fingerprint_parameters",))
+        return json.loads(cur.fetchone()[0])
+    old = {k: v for k, v in s._run("read", read).items() if k != "landmark"}
+    s._run("age", lambda cur: cur.execute(s._sql("UPDATE dejavu_meta SET meta_value = ? WHERE meta_key = ?"),
+                                          (json.dumps(old, sort_keys=True), "fingerprint_parameters")), write=True)
+    s.close()
+    open_storage(Config.from_dict(any_config)).close()
+    triplets = dict(any_config, fingerprint={"landmark": "triplet", "fan_value": 4})
+    with pytest.raises(ParameterMismatchError, match="landmark: database 'pair' vs config 'triplet'"):
+        open_storage(Config.from_dict(triplets))
+
+
 def test_reopening_keeps_data(any_config):
     s = open_storage(Config.from_dict(any_config))
     s.add_song(record(6), *fake_fingerprints(6, 50))
