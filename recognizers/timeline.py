@@ -408,11 +408,13 @@ class TimelineScanner:
 
     def _matched_times(self, window, segment):
         """Recording times of the window's hashes that match the segment's
-        song at its alignment."""
+        song at its alignment. Computed from the recording frame, so a hash
+        that two overlapping windows match has one time (one match, not two
+        close together: :func:`clustered` counts distinct times)."""
         details = alignment_details(window.query, window.lookup, segment.song_id, max_rows=self.max_rows)
         expected = (segment.alignment + window.start) / self.frame
         near = np.abs(details["difference_frames"] - expected) <= MATCH_FRAMES
-        return details["query_frames"][near] * self.frame + window.start
+        return (details["query_frames"][near] + window.start_frame) * self.frame
 
     def _track(self, window, found):
         tracker, p = self.tracker, self.params
@@ -505,7 +507,10 @@ class TimelineScanner:
                 e["start_seconds"] = round(min(start, max(before, (edge + centre) * frame)), 3)
 
     def _entry(self, segment, duration):
-        times = clustered(np.concatenate(segment.times), neighbours=ENTRY_NEIGHBOURS) if segment.times else np.zeros(0)
+        times = np.concatenate(segment.times) if segment.times else np.zeros(0)
+        # no later than the end of the last window that heard the song: matches in the windows after, while
+        # the entry waits end_seconds to close, are chance ones (where the song still plays, the sketch says so)
+        times = clustered(times[times <= segment.last_heard], neighbours=ENTRY_NEIGHBOURS)
         if times.size:
             start, end = float(times[0]), min(duration, float(times[-1]) + END_PAD_SECONDS)
         else:
