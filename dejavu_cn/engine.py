@@ -440,6 +440,11 @@ class Dejavu:
         return Search(query, ranked, decide(ranked, rule),
                       {"query": round(t1 - t0, 6), "align": round(t2 - t1, 6), "sketch": round(t3 - t2, 6)})
 
+    def sketches(self, song_ids):
+        """{song_id: band-energy sketch (uint32 words, see :mod:`dejavu_cn.sketch`)}
+        of these songs (those that have one)."""
+        return {i: from_bytes(b) for i, b in self.storage.sketches(song_ids).items()}
+
     def check_sketches(self, candidates, query):
         """Check :class:`~dejavu_cn.decision.Candidate` objects against their
         songs' band-energy sketches (:func:`dejavu_cn.sketch.verify`), at
@@ -448,7 +453,7 @@ class Dejavu:
         chance gets that confidence, if higher, with ``decided_by`` set to
         ``"sketch"`` (and the sketch's offset where it differs by more than
         a frame). Changes them in place."""
-        stored = {i: from_bytes(b) for i, b in self.storage.sketches([c.song_id for c in candidates]).items()}
+        stored = self.sketches([c.song_id for c in candidates])
         found = verify(query, [(c.song_id, c.offset_frames) for c in candidates], stored)
         frame = self.params.frame_seconds()
         for c in candidates:

@@ -545,6 +545,20 @@ class StreamingFingerprinter:
         energy = np.concatenate(self._energy) if self._energy else np.zeros((0, SKETCH_BITS + 1), np.float32)
         return sketch_words(energy, self.p.sketch_smoothing_frames)
 
+    def take_sketch(self):
+        """The sketch words that became computable since the last call
+        (``keep_sketch`` only), in order; the band energies they used are
+        dropped but the ``sketch_smoothing_frames`` the next word needs, so
+        a long stream keeps 4 bytes a frame (the words), not the energies.
+        The words of all the calls, concatenated, are :meth:`sketch`'s
+        (which, after this, covers only what was not taken)."""
+        if not self._energy:
+            return np.zeros(0, np.uint32)
+        energy = np.concatenate(self._energy)
+        words = sketch_words(energy, self.p.sketch_smoothing_frames)
+        self._energy = [energy[words.size:]]
+        return words
+
 
 def landmarks(samples, params):
     """Peak pairs of a whole signal (mono float32 at ``params.sample_rate``)."""

@@ -41,8 +41,18 @@ the song at its alignment (in the entry's windows and the two windows
 before it), kept where other matches lie close (:func:`clustered`, so a
 lone hash that agreed by chance does not move a boundary). A hash's time is
 its anchor's, the first peak of a pair, so the last matched anchor comes a
-little before the song's last sound: ``END_PAD_SECONDS`` is added. Two
-entries that overlap (a crossfade) meet half-way.
+little before the song's last sound: ``END_PAD_SECONDS`` is added.
+
+Where the hashes stop, the song may still play: a quiet passage under
+noise keeps no peak of the song. So the audio between an entry and its
+neighbours (or the recording's ends) is judged by itself: the recording's
+band-energy sketch (:mod:`dejavu_cn.sketch`, kept as it is fingerprinted,
+4 bytes a frame) is compared with the song's at the entry's alignment, a
+second at a time, and the entry grows over the audio as long as they agree
+beyond chance and more than half as well as where the hashes heard the
+song (:func:`heard_by_sketch`: the song fills most of the second); audio
+of anything else stops it at once. Two entries that then overlap (a
+crossfade) meet half-way.
 """
 import dataclasses
 import logging
@@ -56,6 +66,7 @@ from dejavu_cn.errors import ParameterError
 from dejavu_cn.fingerprint import StreamingFingerprinter
 from dejavu_cn.hashing import hash_keys
 from dejavu_cn.matching import Query, alignment_details
+from dejavu_cn.sketch import LOCAL_1PCT, SKETCH_BITS, z_score
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +112,10 @@ ENTRY_NEIGHBOURS = 1        # an entry's boundaries need one other match within 
                             # counted within MATCH_FRAMES of the alignment: chance rarely puts two so close)
 LOOP_SHARE = 0.5            # a window deciding the open song elsewhere continues it when the open alignment
                             # has this share of the votes there (the song loops: its audio is at both places)
+SKETCH_BLOCK_SECONDS = 1.0  # audio beyond an entry's hashes is judged by the sketch this much at a time...
+SKETCH_STEP_SECONDS = 0.25  # ...a block every this (so the entry grows by this)
+SKETCH_HEARD_Z = LOCAL_1PCT  # a block is the song's when its sketch agrees this well: the best of a wrong
+                             # candidate's offsets does so in 1 % of queries (dejavu_cn/sketch.py)
 
 
 def clustered(times, window=CLUSTER_SECONDS, neighbours=CLUSTER_NEIGHBOURS):
@@ -112,6 +127,47 @@ def clustered(times, window=CLUSTER_SECONDS, neighbours=CLUSTER_NEIGHBOURS):
     lo = np.searchsorted(times, times - window, side="left")
     hi = np.searchsorted(times, times + window, side="right")
     return times[hi - lo - 1 >= neighbours]
+
+
+def heard_by_sketch(recording, song, shift, begin, limit, *, block, step, threshold=SKETCH_HEARD_Z):
+    """How far a song keeps playing from ``begin`` towards ``limit``, judged
+    by the band-energy sketches alone.
+
+    ``recording`` and ``song`` are sketches (uint32 words, one a frame);
+    word ``f`` of the recording is compared with word ``f + shift`` of the
+    song. Blocks of ``block`` words next to ``begin``, on the side of
+    ``limit``, each ``step`` words further, are the song's while they agree
+    with it beyond chance (z-score, :func:`dejavu_cn.sketch.z_score`, at
+    least ``threshold``) and more than half as well as the block on the
+    other side of ``begin`` (where the song is known to play): a block is
+    the song's when the song fills more than half of it, whatever the
+    agreement there. Returns (word frames) ``begin`` when the first block
+    is not the song's; the middle of the last block that was, when a block
+    is not (the song stops about there); the far edge of the last block
+    that was, when the next one would leave the recording, the song or the
+    stretch up to ``limit``.
+    """
+    forward = limit >= begin
+    lo, hi = max(0, -shift), min(recording.size, song.size - shift)
+
+    def error_rate(a, b):
+        errors = np.bitwise_count(recording[a:b] ^ song[a + shift:b + shift]).sum(dtype=np.int64)
+        return float(errors) / (SKETCH_BITS * (b - a))
+
+    most = 0.5                                      # error rate above which a block is not the song's
+    known = (begin - block, begin) if forward else (begin, begin + block)
+    if known[0] >= lo and known[1] <= hi:
+        most = (error_rate(*known) + 0.5) / 2
+    edge = middle = at = begin
+    while True:
+        a, b = (at, at + block) if forward else (at - block, at)
+        if a < max(lo, min(begin, limit)) or b > min(hi, max(begin, limit)):
+            return edge
+        rate = error_rate(a, b)
+        if rate > most or z_score(rate * SKETCH_BITS * block, block) < threshold:
+            return middle
+        edge, middle = (b if forward else a), (a + b) // 2
+        at += step if forward else -step
 
 
 @dataclass
@@ -274,7 +330,8 @@ class TimelineScanner:
         self.frame = self.query_params.frame_seconds()
         self.window_frames = max(1, int(round(self.params.window_seconds / self.frame)))
         self.hop_frames = max(1, int(round(self.params.hop_seconds / self.frame)))
-        self.fp = StreamingFingerprinter(self.query_params)
+        self.fp = StreamingFingerprinter(self.query_params, keep_sketch=True)
+        self._sketch = []                    # the recording's sketch words, in pieces
         self.lag_frames = self.fp.lag_frames
         rec = engine.config.recognition
         # a query reads at most row_budget rows; a recording, as much per second as a window may
@@ -319,6 +376,7 @@ class TimelineScanner:
         return self._timeline()
 
     def _add(self, fps):
+        self._sketch.append(self.fp.take_sketch())
         if len(fps):
             self._hashes = np.concatenate([self._hashes, fps.hashes])
             self._frames = np.concatenate([self._frames, fps.offsets.astype(np.int64)])
@@ -350,11 +408,13 @@ class TimelineScanner:
 
     def _matched_times(self, window, segment):
         """Recording times of the window's hashes that match the segment's
-        song at its alignment."""
+        song at its alignment. Computed from the recording frame, so a hash
+        that two overlapping windows match has one time (one match, not two
+        close together: :func:`clustered` counts distinct times)."""
         details = alignment_details(window.query, window.lookup, segment.song_id, max_rows=self.max_rows)
         expected = (segment.alignment + window.start) / self.frame
         near = np.abs(details["difference_frames"] - expected) <= MATCH_FRAMES
-        return details["query_frames"][near] * self.frame + window.start
+        return (details["query_frames"][near] + window.start_frame) * self.frame
 
     def _track(self, window, found):
         tracker, p = self.tracker, self.params
@@ -402,6 +462,7 @@ class TimelineScanner:
                 merged.append(s)
         duration = self.seconds
         entries = [self._entry(s, duration) for s in merged]
+        self._grow(entries, duration)
         for a, b in zip(entries, entries[1:]):              # a crossfade: they meet half-way
             if a["end_seconds"] > b["start_seconds"]:
                 middle = round((a["end_seconds"] + b["start_seconds"]) / 2, 3)
@@ -412,8 +473,44 @@ class TimelineScanner:
                 "duration_seconds": round(duration, 3), "windows": self.windows,
                 "rows_read": self.rows.rows}
 
+    def _grow(self, entries, duration):
+        """Extend each entry over the audio next to it that its song's
+        sketch, at the entry's alignment, says is still the song (up to
+        its neighbours' boundaries as the hashes put them, or the
+        recording's ends); in place."""
+        if not entries:
+            return
+        recording = np.concatenate(self._sketch)
+        songs = self.engine.sketches({e["song_id"] for e in entries})
+        frame = self.frame
+        centre = self.query_params.sketch_smoothing_frames / 2     # a word describes the frames after it
+        block = max(1, int(round(SKETCH_BLOCK_SECONDS / frame)))
+        step = max(1, int(round(SKETCH_STEP_SECONDS / frame)))
+        bounds = [(e["start_seconds"], e["end_seconds"]) for e in entries]
+
+        def word(seconds):
+            return int(round(seconds / frame - centre))
+
+        for k, e in enumerate(entries):
+            song = songs.get(e["song_id"])
+            if song is None:
+                continue
+            shift = int(round(e["_alignment"] / frame))
+            before = bounds[k - 1][1] if k else 0.0
+            after = bounds[k + 1][0] if k + 1 < len(bounds) else duration
+            start, end = bounds[k]
+            if after > end:
+                edge = heard_by_sketch(recording, song, shift, word(end), word(after), block=block, step=step)
+                e["end_seconds"] = round(max(end, min(after, (edge + centre) * frame)), 3)
+            if before < start:
+                edge = heard_by_sketch(recording, song, shift, word(start), word(before), block=block, step=step)
+                e["start_seconds"] = round(min(start, max(before, (edge + centre) * frame)), 3)
+
     def _entry(self, segment, duration):
-        times = clustered(np.concatenate(segment.times), neighbours=ENTRY_NEIGHBOURS) if segment.times else np.zeros(0)
+        times = np.concatenate(segment.times) if segment.times else np.zeros(0)
+        # no later than the end of the last window that heard the song: matches in the windows after, while
+        # the entry waits end_seconds to close, are chance ones (where the song still plays, the sketch says so)
+        times = clustered(times[times <= segment.last_heard], neighbours=ENTRY_NEIGHBOURS)
         if times.size:
             start, end = float(times[0]), min(duration, float(times[-1]) + END_PAD_SECONDS)
         else:

@@ -45,6 +45,19 @@ def test_streaming_sketch_equals_the_one_shot_sketch():
     assert np.array_equal(fp.sketch(), whole)
 
 
+def test_a_sketch_taken_piece_by_piece_is_the_whole_sketch():
+    x = song(11, 9.0)
+    fp = StreamingFingerprinter(PARAMS, keep_sketch=True)
+    taken = []
+    for start in range(0, x.size, 1001):                 # pieces shorter than the smoothing, too
+        fp.feed(x[start:start + 1001])
+        taken.append(fp.take_sketch())
+    fp.flush()
+    taken.append(fp.take_sketch())
+    assert np.array_equal(np.concatenate(taken), sketch_of(x, PARAMS))
+    assert len(fp._energy[0]) == PARAMS.sketch_smoothing_frames     # only what the next word needs is kept
+
+
 def test_sketch_ignores_loudness_and_survives_the_microphone_path():
     x = song(12)
     ref = sketch_of(x, PARAMS)

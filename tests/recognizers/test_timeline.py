@@ -11,7 +11,8 @@ from mixgen import RATE, build_mix
 from dejavu_cn import Dejavu
 from dejavu_cn.cli import main
 from dejavu_cn.errors import ParameterError
-from recognizers.timeline import SegmentTracker, TimelineParams, clustered, scan_timeline
+import recognizers.timeline
+from recognizers.timeline import SegmentTracker, TimelineParams, clustered, heard_by_sketch, scan_timeline
 
 TOLERANCE = 1.5      # s; a boundary found this close to the truth is right
 
@@ -136,3 +137,61 @@ def test_the_tracker_continues_resumes_and_closes():
 def test_clustered_times_ignore_lone_matches():
     times = np.array([27.02, 28.02, 28.02, 28.03, 28.46, 28.95, 40.0])
     assert clustered(times).tolist() == [28.02, 28.03, 28.46]
+
+
+def fading_under_a_hum(rate=RATE):
+    """Unregistered audio, song11 from 2 s whose last 6 s fade out by 20 dB,
+    unregistered audio, all under a steady hum (40 constant tones: their
+    peaks crowd out the fading song's, whose band energies still rise and
+    fall with it). Returns (samples, truth as in build_mix)."""
+    song = make_song(11, 20.0)[2 * rate:].copy()
+    fade = song.size - 6 * rate
+    song[fade:] *= 10 ** (-20 / 20 * np.linspace(0, 1, song.size - fade))
+    x = np.concatenate([make_song(97, 5.0), song, make_song(98, 6.0)]).astype(np.float64)
+    rng = np.random.default_rng(29)
+    t = np.arange(x.size) / rate
+    freqs = np.geomspace(200.0, 4000.0, 40) * rng.uniform(0.98, 1.02, 40)
+    x += 0.1 * sum(np.sin(2 * np.pi * f * t + rng.uniform(0, 6)) for f in freqs) / np.sqrt(20)
+    return x.astype(np.float32), [(5.0, 23.0, "song11", 2.0)]
+
+
+def test_a_song_whose_hashes_drown_before_its_end_is_heard_further(songs_dir, sqlite_config, monkeypatch):
+    with Dejavu(sqlite_config) as engine:
+        engine.register([songs_dir], jobs=1)
+        from dejavu_cn.audio import resample
+        mix, truth = fading_under_a_hum()
+        x = resample(mix, RATE, engine.params.sample_rate)
+        result = scan_timeline(engine, [x])
+        with monkeypatch.context() as m:                # the hashes alone: the entry ends where they drown
+            m.setattr(recognizers.timeline, "heard_by_sketch", lambda recording, song, shift, begin, *a, **k: begin)
+            hashes_only = scan_timeline(engine, [x])
+    (start, end, name, _), = truth
+    (entry,), (alone,) = result["timeline"], hashes_only["timeline"]
+    assert entry["song_name"] == alone["song_name"] == name
+    assert entry["start_seconds"] == pytest.approx(start, abs=TOLERANCE)
+    assert end - 2.0 <= entry["end_seconds"] <= end + TOLERANCE        # its last 2 s are 15 to 20 dB down: inaudible
+    assert alone["end_seconds"] < entry["end_seconds"] - 1.0
+    assert result["gaps"][-1] == {"start_seconds": entry["end_seconds"], "end_seconds": result["duration_seconds"]}
+
+
+def sketch_words(rng, n, flip=0.0, of=None):
+    """Random sketch words, or ``of``'s with a share ``flip`` of their bits flipped."""
+    if of is None:
+        return rng.integers(0, 2 ** 32, n, dtype=np.uint64).astype(np.uint32)
+    flips = np.packbits(rng.random((of.size, 32)) < flip, axis=1, bitorder="little").view("<u4").reshape(-1)
+    return of ^ flips
+
+
+@pytest.mark.parametrize("flip", [0.1, 0.3])
+def test_the_sketch_hears_a_song_up_to_where_it_stops(flip):
+    rng = np.random.default_rng(5)
+    song = sketch_words(rng, 1000)
+    recording = sketch_words(rng, 800)
+    recording[200:600] = sketch_words(rng, 400, flip, song[300:700])       # the song plays there: shift 100
+    block, step = 43, 11
+    near = 1.5 * step                                   # blocks a step apart: where the song stops, within one
+    assert abs(heard_by_sketch(recording, song, 100, 500, 800, block=block, step=step) - 600) <= near
+    assert abs(heard_by_sketch(recording, song, 100, 300, 0, block=block, step=step) - 200) <= near
+    assert 560 - step <= heard_by_sketch(recording, song, 100, 500, 560, block=block, step=step) <= 560  # a neighbour
+    assert heard_by_sketch(recording, song, 100, 700, 800, block=block, step=step) == 700    # another song there
+    assert heard_by_sketch(recording, song, 500, 300, 800, block=block, step=step) == 300    # past the song's end
