@@ -369,9 +369,7 @@ def test_packed_parallel_and_row_by_row_lookups_agree(store):
     store.lookup_batch = 700                                   # several statements per lookup
     key = lambda lk: sorted(zip(lk.keys.tolist(), lk.song_ids.tolist(), lk.offsets.tolist()))  # noqa: E731
     read_rows = store._lookup_rows
-    sharded = store.placeholder == "%s" and store.index_engine() == "SPIDER"     # reads IN lists by design
-    if not sharded:
-        store._lookup_rows = lambda cur, b, songs=None: pytest.fail("a packed lookup fell back to reading rows")
+    store._lookup_rows = lambda cur, b, songs=None: pytest.fail("a packed lookup fell back to reading rows")
     packed = store.lookup(query)
     assert store._server_unpacks is True
     store.lookup_connections, store.parallel_lookup_min = 3, 10     # spread over three connections
@@ -384,6 +382,25 @@ def test_packed_parallel_and_row_by_row_lookups_agree(store):
     store.lookup_connections = 1
     rows = store.lookup(query)
     assert key(packed) == key(rows) == key(spread) and len(rows.keys) >= 2000 // 3 + 2000 // 5
+
+
+def test_spider_lookup_is_a_batched_join(spider_config):
+    """On a Spider index the packed lookup's join is batched (Batched Key
+    Access): the head hands the data nodes the query's hashes at once, not
+    one round trip per hash."""
+    store = open_storage(Config.from_dict(spider_config))
+
+    def plan(cur):
+        cur.execute("EXPLAIN " + store.packed_lookup_sql, ("[0,0]", bytes(20)))
+        return cur.fetchall()
+    try:
+        index_row = store._run("explain the lookup", plan)[-1]
+        assert "BKA" in index_row[-1]
+        store.lookup_connections, store.parallel_lookup_min = 2, 1
+        store.lookup(np.unique(fake_fingerprints(7, 50)[0], axis=0))    # the readers' connections too
+        assert store._readers[1][0][1]._run("explain the lookup", plan)[-1] == index_row
+    finally:
+        store.close()
 
 
 def test_values_beyond_the_packed_lookup_are_read_row_by_row(sqlite_config):
