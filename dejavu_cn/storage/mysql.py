@@ -33,10 +33,19 @@ _UNPACK_INSERT_SQL = (f"INSERT INTO fingerprints (hash, song_id, `offset`) "
 # The rows of a lookup as one string (see Storage.lookup): the query's hashes
 # joined against the primary key through JSON_TABLE. Song ids and offsets are
 # MEDIUMINT UNSIGNED, so they always fit the packing's 24 bits.
+# The plan is fixed, as it is always the right one for this query: the query's
+# hashes first (STRAIGHT_JOIN), each one a seek by the primary key (FORCE INDEX).
+# Left to the optimiser, a table whose statistics say it is nearly empty is
+# read whole instead, every row compared with every hash: a Spider head takes
+# its statistics from the data nodes only every spider_sts_interval /
+# spider_crd_interval seconds (10 / 51, in the background), so for up to a
+# minute after a registration into a new index every lookup batch read the
+# whole index (7 s on 6 tracks, over 30 s on the benchmark's library).
 _PACKED_LOOKUP_SQL = (f"SELECT COUNT(*), "
                       f"GROUP_CONCAT(((j.i - 1) << {LOOKUP_INDEX_SHIFT}) | (f.song_id << {LOOKUP_SONG_SHIFT}) | f.`offset`) "
                       f"FROM JSON_TABLE(%s, '$[*]' COLUMNS (i FOR ORDINALITY)) AS j "
-                      f"JOIN fingerprints AS f ON f.hash = SUBSTRING(%s, (j.i - 1) * {HASH_BYTES} + 1, {HASH_BYTES})")
+                      f"STRAIGHT_JOIN fingerprints AS f FORCE INDEX (PRIMARY) "
+                      f"ON f.hash = SUBSTRING(%s, (j.i - 1) * {HASH_BYTES} + 1, {HASH_BYTES})")
 # A Spider index is looked up by the same packed join, which the head runs as a
 # Batched Key Access join: it gathers the query's hashes in its join buffer and
 # hands them to the data nodes at once, each node receiving only the hashes of
