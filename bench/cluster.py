@@ -47,7 +47,7 @@ def cluster_config(kind, folder):
         return json.load(f)
 
 
-def one_node_config():
+def one_node_config(db_name=DB_NAME):
     import pymysql
 
     from run import BUFFER_POOL_BYTES
@@ -56,10 +56,10 @@ def one_node_config():
         cur.execute("SELECT @@innodb_buffer_pool_size")
         if cur.fetchone()[0] < BUFFER_POOL_BYTES:       # as bench/run.py measures (the default 128 MB cannot
             cur.execute("SET GLOBAL innodb_buffer_pool_size = %s", (BUFFER_POOL_BYTES,))   # lock a 1 M-row batch)
-        cur.execute(f"DROP DATABASE IF EXISTS `{DB_NAME}`")
-        cur.execute(f"CREATE DATABASE `{DB_NAME}`")
+        cur.execute(f"DROP DATABASE IF EXISTS `{db_name}`")
+        cur.execute(f"CREATE DATABASE `{db_name}`")
     conn.close()
-    return {"database_type": "mysql", "database": {**ONE_NODE, "database": DB_NAME}}
+    return {"database_type": "mysql", "database": {**ONE_NODE, "database": db_name}}
 
 
 def register(name, config, tracks, seconds):
@@ -78,6 +78,7 @@ def main(argv=None):
     ap.add_argument("--cluster-dir", default="/tmp/dejavu-cn-bench-cluster")
     ap.add_argument("--clips-per-cell", type=int, default=20, help="clips per condition and length (known ones)")
     ap.add_argument("--lengths", default="1,3,10")
+    ap.add_argument("--one-node-database", default=DB_NAME, help="the one node's database (dropped and made again)")
     ap.add_argument("--keep", action="store_true", help="leave the clusters running")
     args = ap.parse_args(argv)
     plan = json.load(open(os.path.join(args.work, "tune", "plan.json")))
@@ -98,7 +99,7 @@ def main(argv=None):
         os.makedirs(folder, exist_ok=True)
         os.chmod(folder, 0o755)
     os.chmod(args.cluster_dir, 0o755)
-    configs = {"one node": one_node_config(), "spider": cluster_config("spider", folders["spider"]),
+    configs = {"one node": one_node_config(args.one_node_database), "spider": cluster_config("spider", folders["spider"]),
                "galera": cluster_config("galera", folders["galera"])}
     print(f"registering {len(tracks)} tracks ({seconds / 3600:.2f} h) into each backend", flush=True)
     engines, rates = {}, {}

@@ -136,10 +136,16 @@ up_spider() {
   # settings measured for this workload (many small lookups, bulk inserts): connections kept, IN lists not
   # turned into joins, no semi-transactions; INSERT IGNORE sent to the nodes as is. Not spider_internal_xa:
   # with it every song insert failed ("This xid member already exists", MariaDB 10.11), so a data node
-  # that dies in the middle of a commit (not before) can leave part of a song on the others
+  # that dies in the middle of a commit (not before) can leave part of a song on the others.
+  # Lookups are a join the head batches (the store sets Batched Key Access on its sessions): each node gets
+  # its hashes in one temporary table and one SELECT. spider_quick_mode=0: a node's answer is read whole
+  # into memory at once, not row by row through a cursor (median latency x1.55 -> x1.41 of one node on the
+  # benchmark's clips). Tried and left at their defaults: spider_bgs_mode 1 and 2 (background reads: no
+  # gain within noise, the partitions are still read one after another) and spider_bka_mode 2 (the hashes
+  # as a UNION ALL instead of a temporary table: the same within noise)
   start_instance head "$HEAD_PORT" --plugin-load-add=ha_spider --loose-spider-conn-recycle-mode=1 \
     --loose-spider-semi-trx=0 --loose-spider-direct-dup-insert=1 --loose-spider-multi-split-read=100000 \
-    --in-predicate-conversion-threshold=0
+    --loose-spider-quick-mode=0 --in-predicate-conversion-threshold=0
   for ((i = 0; i < SHARDS; i++)); do
     wait_for $((HEAD_PORT + 1 + i)) "dn$i"
     root_over_tcp $((HEAD_PORT + 1 + i))

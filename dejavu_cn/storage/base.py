@@ -1023,7 +1023,7 @@ class Storage(ABC):
         songs = None if songs is None else [int(i) for i in songs]
 
         def work(cur):
-            packed = self.packed_lookup_sql is not None and self._can_unpack(cur) and self._packs_lookups(cur)
+            packed = self.packed_lookup_sql is not None and self._can_unpack(cur)
             parts = []
             for start in range(0, len(hashes), self.lookup_batch):
                 batch = hashes[start:start + self.lookup_batch]
@@ -1032,11 +1032,6 @@ class Storage(ABC):
             return parts
 
         return Lookup.concat(self._run("look up hashes", work))
-
-    def _packs_lookups(self, cur):
-        """Whether lookups may use ``packed_lookup_sql`` on this database
-        (where the server can run it at all: :meth:`_can_unpack`)."""
-        return True
 
     def _packed_lookup(self, cur, batch, songs=None):
         """A :class:`Lookup` of one batch through ``packed_lookup_sql``, or

@@ -33,10 +33,29 @@ _UNPACK_INSERT_SQL = (f"INSERT INTO fingerprints (hash, song_id, `offset`) "
 # The rows of a lookup as one string (see Storage.lookup): the query's hashes
 # joined against the primary key through JSON_TABLE. Song ids and offsets are
 # MEDIUMINT UNSIGNED, so they always fit the packing's 24 bits.
+# The plan is fixed, as it is always the right one for this query: the query's
+# hashes first (STRAIGHT_JOIN), each one a seek by the primary key (FORCE INDEX).
+# Left to the optimiser, a table whose statistics say it is nearly empty is
+# read whole instead, every row compared with every hash: a Spider head takes
+# its statistics from the data nodes only every spider_sts_interval /
+# spider_crd_interval seconds (10 / 51, in the background), so for up to a
+# minute after a registration into a new index every lookup batch read the
+# whole index (7 s on 6 tracks, over 30 s on the benchmark's library).
 _PACKED_LOOKUP_SQL = (f"SELECT COUNT(*), "
                       f"GROUP_CONCAT(((j.i - 1) << {LOOKUP_INDEX_SHIFT}) | (f.song_id << {LOOKUP_SONG_SHIFT}) | f.`offset`) "
                       f"FROM JSON_TABLE(%s, '$[*]' COLUMNS (i FOR ORDINALITY)) AS j "
-                      f"JOIN fingerprints AS f ON f.hash = SUBSTRING(%s, (j.i - 1) * {HASH_BYTES} + 1, {HASH_BYTES})")
+                      f"STRAIGHT_JOIN fingerprints AS f FORCE INDEX (PRIMARY) "
+                      f"ON f.hash = SUBSTRING(%s, (j.i - 1) * {HASH_BYTES} + 1, {HASH_BYTES})")
+# A Spider index is looked up by the same packed join, which the head runs as a
+# Batched Key Access join: it gathers the query's hashes in its join buffer and
+# hands them to the data nodes at once, each node receiving only the hashes of
+# its range in one statement (without BKA the head would fetch row by row: one
+# round trip per hash). The buffer is sized by the setting, not by the optimiser's
+# guess of a JSON_TABLE's rows (40), which split a 5000-hash batch into 50 trips.
+_SPIDER_JOIN_BUFFER = 8 * 1024 * 1024     # bytes; a lookup batch (5000 hashes) fits with room to spare
+_SPIDER_LOOKUP_SESSION_SQL = ("SET SESSION join_cache_level = 8, "
+                              "optimizer_switch = 'mrr=on,join_cache_bka=on,optimize_join_buffer_size=off', "
+                              f"join_buffer_size = {_SPIDER_JOIN_BUFFER}")
 _LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 _SSL_CONNECTION_ERROR = 2026
 OPTIMIZE_GROWTH = 0.10        # a registration that grew the index by this share repacks it...
@@ -148,6 +167,8 @@ class MySQLStorage(Storage):
             cur.execute("SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')")
             cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
             cur.execute("SET SESSION group_concat_max_len = %s", (_GROUP_CONCAT_MAX,))
+            if self.index_engine(cur) == "SPIDER":
+                cur.execute(_SPIDER_LOOKUP_SESSION_SQL)
         return conn
 
     def _run(self, action, work, *, write=False):
@@ -358,11 +379,6 @@ class MySQLStorage(Storage):
             finally:
                 probe.close()
         return down
-
-    def _packs_lookups(self, cur):
-        # a Spider table cannot join the query's hashes against its nodes (each row a round trip): the
-        # hashes go to the nodes as IN lists instead, each node answering for its range
-        return self.index_engine(cur) != "SPIDER"
 
     def _bytes_used(self, cursor):
         cursor.execute("SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables "

@@ -369,9 +369,7 @@ def test_packed_parallel_and_row_by_row_lookups_agree(store):
     store.lookup_batch = 700                                   # several statements per lookup
     key = lambda lk: sorted(zip(lk.keys.tolist(), lk.song_ids.tolist(), lk.offsets.tolist()))  # noqa: E731
     read_rows = store._lookup_rows
-    sharded = store.placeholder == "%s" and store.index_engine() == "SPIDER"     # reads IN lists by design
-    if not sharded:
-        store._lookup_rows = lambda cur, b, songs=None: pytest.fail("a packed lookup fell back to reading rows")
+    store._lookup_rows = lambda cur, b, songs=None: pytest.fail("a packed lookup fell back to reading rows")
     packed = store.lookup(query)
     assert store._server_unpacks is True
     store.lookup_connections, store.parallel_lookup_min = 3, 10     # spread over three connections
@@ -384,6 +382,35 @@ def test_packed_parallel_and_row_by_row_lookups_agree(store):
     store.lookup_connections = 1
     rows = store.lookup(query)
     assert key(packed) == key(rows) == key(spread) and len(rows.keys) >= 2000 // 3 + 2000 // 5
+
+
+def test_spider_lookup_right_after_registering_is_a_batched_seek(spider_config):
+    """Right after songs are stored in a new Spider index (the head's
+    statistics still say it is empty), a lookup through the same store seeks
+    the query's hashes in a batched join (Batched Key Access: the data nodes
+    get them at once) and returns every row, in well under its timeout: it
+    does not read the whole index for every batch."""
+    store = open_storage(Config.from_dict({**spider_config,
+                                          "database": {**spider_config["database"], "timeout_seconds": 5}}))
+
+    def plan(cur):
+        cur.execute("EXPLAIN " + store.packed_lookup_sql, ("[0,0]", bytes(20)))
+        return [(row[2], row[3], row[-1]) for row in cur.fetchall()]           # table, access, extra
+    try:
+        want, query = set(), []
+        for n in range(3):
+            hashes, offsets = fake_fingerprints(40 + n, 4000)
+            song_id = store.add_song(record(40 + n), hashes, offsets)
+            want |= {(int(k), song_id, int(o)) for k, o in zip(hash_keys(hashes), offsets)}
+            query.append(hashes)
+        store.lookup_connections, store.parallel_lookup_min = 2, 1           # the readers' connections too
+        found = store.lookup(np.unique(np.concatenate(query), axis=0))
+        assert set(zip(found.keys.tolist(), found.song_ids.tolist(), found.offsets.tolist())) == want
+        (first, _, _), (index, access, extra) = store._run("explain the lookup", plan)
+        assert (first, index, access) == ("j", "f", "ref") and "BKA" in extra
+        assert store._readers[1][0][1]._run("explain the lookup", plan)[-1] == (index, access, extra)
+    finally:
+        store.close()
 
 
 def test_values_beyond_the_packed_lookup_are_read_row_by_row(sqlite_config):
