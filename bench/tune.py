@@ -85,7 +85,7 @@ class MemoryIndex:
         offsets = (self._rng.random(n) * self._frames[real]).astype(np.int64)
         return Lookup(np.repeat(keys, self.scale - 1), self.SYNTHETIC_BASE + copies, offsets)
 
-    def setup(self, parameters):
+    def setup(self, parameters, *, implied=None):
         return self
 
     def close(self):
