@@ -392,6 +392,10 @@ PRESETS = {
     "compact": {"fingerprint": {"fan_value": 4}},   # a fifth fewer index rows (2.87 M instead of 3.56 M for
                                                     # 6.18 h): a smaller index, registering faster; accuracy
                                                     # targets still met, a point or two lower in some cells
+    "large": {"fingerprint": {"landmark": "triplet", "fan_value": 4},   # triplets: a query reads 16-22 times fewer
+              "recognition": {"query_fan_value": 8, "query_peak_factor": 1.5}},   # rows at 10x the benchmark,
+                                                    # and they grow ~3x, not ~5x, with the library; the index is
+                                                    # 1.5x larger, +2 % speed clips lose 15-30 points (README)
     "quick": {"recognition": {"query_shift_seconds": 3.0}},   # 1-2 s clips read a quarter fewer rows (about
                                                     # 3 ms less on MariaDB); short noisy clips lose (noise 0 dB
                                                     # at 2 s: 77 -> 69 %)

@@ -137,6 +137,10 @@ def test_presets_apply_under_the_files_own_values():
     assert c.fingerprint.fan_value == 4 and c.preset == "compact" and c.to_dict()["preset"] == "compact"
     assert Config.from_dict({"preset": "compact", "fingerprint": {"fan_value": 6}}).fingerprint.fan_value == 6
     assert Config.from_dict({"preset": "quick"}).recognition.query_shift_seconds == 3.0
+    large = Config.from_dict({"preset": "large"})
+    assert large.fingerprint.landmark == "triplet" and large.recognition.query_fan_value > large.fingerprint.fan_value
+    with pytest.raises(ConfigError, match="landmark must be one of pair, triplet"):
+        Config.from_dict({"fingerprint": {"landmark": "quad"}})
     with pytest.raises(ConfigError, match="unknown preset 'compakt' \u2014 did you mean 'compact'"):
         Config.from_dict({"preset": "compakt"})
 
