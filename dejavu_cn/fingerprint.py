@@ -320,8 +320,8 @@ def landmark_peaks(peaks, params, *, anchor_end=None):
     frames, bins = peaks.frames.astype(np.int64), peaks.bins.astype(np.int64)
     triplet = params.landmark == "triplet"
     fan = params.fan_value
-    combos = [(i, j) for i in range(fan) for j in range(i + 1, fan)] if triplet else [(i, -1) for i in range(fan)]
-    first, second = (np.array(c, np.int64) for c in zip(*combos)) if combos else (np.zeros(0, np.int64),) * 2
+    combos = [(i, j) for i in range(fan) for j in range(i + 1, fan)] if triplet else [(i, 0) for i in range(fan)]
+    first, second = (np.array(c, np.int64) for c in zip(*combos))     # fan >= 2 for triplets: never empty
     out = []
     for idx, targets in _target_zones(peaks, params, anchor_end):
         b = targets[:, first]
