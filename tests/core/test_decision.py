@@ -52,7 +52,7 @@ def test_one_engine_gives_each_thread_its_own_connection(tmp_path, monkeypatch):
     from dejavu_cn.storage import base
     setups = []
     real = base.Storage.setup
-    monkeypatch.setattr(base.Storage, "setup", lambda self, p: setups.append(1) or real(self, p))
+    monkeypatch.setattr(base.Storage, "setup", lambda self, p, **kw: setups.append(1) or real(self, p, **kw))
     engine = Dejavu({"database": {"path": str(tmp_path / "t.sqlite3")}})
     stores = {}
 
