@@ -195,6 +195,8 @@ class RecognitionParams:
     query_shift_seconds: float = 4.0  # ...but at most this many seconds of audio analysed in all (0: no limit):
                                       # a 1 s clip gets 4 start points, 2 s 2, from 3 s 1 (latency)
     threshold: float = 0.4            # decision: best candidate's confidence must reach this (0.4: chance 1e-4; see matching)
+    min_aligned_frames: int = 0       # a match on hashes needs this many aligned anchor frames (0: the chance model
+                                      # alone; triplet hits come in bursts it does not expect: the preset large sets 4)
     top: int = 5                      # candidates returned
     max_hash_rows: int = 2000         # query hashes found in more database rows than this are not read (stop words)
     row_budget: int = 20000           # rows a query reads, its rarest hashes first (0: no limit): what bounds a
@@ -241,6 +243,8 @@ class RecognitionParams:
             raise ConfigError("recognition.early_seconds must be >= 0 and early_confidence in [0, 1]")
         if not 0.0 <= self.early_repeat_share <= 1.0:
             raise ConfigError("recognition.early_repeat_share must be in [0, 1]")
+        if self.min_aligned_frames < 0:
+            raise ConfigError("recognition.min_aligned_frames must be >= 0 (0: no minimum)")
         if self.sketch_candidates < 0:
             raise ConfigError("recognition.sketch_candidates must be >= 0 (0: never)")
         if self.row_budget < 0 or self.candidate_songs < 0:
@@ -393,10 +397,11 @@ PRESETS = {
     "compact": {"fingerprint": {"fan_value": 4}},   # a fifth fewer index rows (2.87 M instead of 3.56 M for
                                                     # 6.18 h): a smaller index, registering faster; accuracy
                                                     # targets still met, a point or two lower in some cells
-    "large": {"fingerprint": {"landmark": "triplet", "fan_value": 4},   # triplets: a query reads 16-22 times fewer
-              "recognition": {"query_fan_value": 8, "query_peak_factor": 1.5}},   # rows at 10x the benchmark,
-                                                    # and they grow ~3x, not ~5x, with the library; the index is
-                                                    # 1.5x larger, +2 % speed clips lose 15-30 points (README)
+    "large": {"fingerprint": {"landmark": "triplet", "fan_value": 4, "peaks_per_second": 29.0},
+              "recognition": {"query_fan_value": 8, "query_peak_factor": 2.0, "min_aligned_frames": 4}},
+                                                    # triplets at the pairs' index size: a query reads ~25 times
+                                                    # fewer rows, growing far less with the library; +2 % speed
+                                                    # clips lose 11-16 points, some noisy cells 1-5 (README)
     "quick": {"recognition": {"query_shift_seconds": 3.0}},   # 1-2 s clips read a quarter fewer rows (about
                                                     # 3 ms less on MariaDB); short noisy clips lose (noise 0 dB
                                                     # at 2 s: 77 -> 69 %)

@@ -429,7 +429,8 @@ class Dejavu:
         query_frames = query.duration_seconds / frame
         candidates = [c for c in candidates if c.song_id in songs]     # a song deleted meanwhile drops out
         spans = [songs[c.song_id]["duration_seconds"] / frame + query_frames for c in candidates]
-        score_candidates(candidates, spans, max(stats["songs_hit"], songs_searched or 0), rec.threshold)
+        score_candidates(candidates, spans, max(stats["songs_hit"], songs_searched or 0), rec.threshold,
+                         min_aligned=rec.min_aligned_frames)
         ranked = rank([c.describe(songs[c.song_id], query, frame) for c in candidates])
         t2 = time.perf_counter()
         if checked and ranked and ranked[0].confidence < rec.threshold:

@@ -384,7 +384,7 @@ def chance_p_value(aligned, hits, span_frames, songs_hit, *, searched_frames=Non
 NULL_ALLOWANCE = 2          # runner-up votes a true match may share with chance before it is discounted
 
 
-def score_candidates(candidates, spans, songs_hit, threshold):
+def score_candidates(candidates, spans, songs_hit, threshold, *, min_aligned=0):
     """Set ``p_value`` and ``confidence`` on each candidate.
 
     First each candidate is scored alone (:func:`chance_p_value`). Then the
@@ -404,13 +404,17 @@ def score_candidates(candidates, spans, songs_hit, threshold):
     songs_hit : int
     threshold : float
         The decision threshold on confidence.
+    min_aligned : int
+        Candidates with fewer aligned frames get p-value 1 and confidence 0
+        (``recognition.min_aligned_frames``: triplets match in bursts, one
+        chord giving several, which the Poisson model does not expect).
     """
     alone = [confidence_from_p(chance_p_value(c.aligned_frames, c.hits, span, songs_hit))
              for c, span in zip(candidates, spans)]
     for i, (c, span) in enumerate(zip(candidates, spans)):
         null = max([o.aligned_frames for j, o in enumerate(candidates) if j != i and alone[j] < threshold] + [0])
         effective = c.aligned_frames - max(0, null - NULL_ALLOWANCE)
-        c.p_value = chance_p_value(effective, c.hits, span, songs_hit)
+        c.p_value = chance_p_value(effective, c.hits, span, songs_hit) if c.aligned_frames >= min_aligned else 1.0
         c.confidence = confidence_from_p(c.p_value)
     return candidates
 

@@ -139,6 +139,9 @@ def test_presets_apply_under_the_files_own_values():
     assert Config.from_dict({"preset": "quick"}).recognition.query_shift_seconds == 3.0
     large = Config.from_dict({"preset": "large"})
     assert large.fingerprint.landmark == "triplet" and large.recognition.query_fan_value > large.fingerprint.fan_value
+    assert large.recognition.min_aligned_frames == 4 and Config.from_dict({}).recognition.min_aligned_frames == 0
+    with pytest.raises(ConfigError, match="min_aligned_frames must be >= 0"):
+        Config.from_dict({"recognition": {"min_aligned_frames": -1}})
     with pytest.raises(ConfigError, match="landmark must be one of pair, triplet"):
         Config.from_dict({"fingerprint": {"landmark": "quad"}})
     with pytest.raises(ConfigError, match="unknown preset 'compakt' \u2014 did you mean 'compact'"):

@@ -73,6 +73,22 @@ def test_confidence_is_monotonic_and_bounded():
     assert values[0] == 0.0 and values[-1] == 1.0
 
 
+def test_a_minimum_of_aligned_frames_refuses_fewer_and_scores_the_rest_alike():
+    """recognition.min_aligned_frames: three triplets aligned on a song with
+    three hits score high by chance alone (a burst), and are refused."""
+    from dejavu_cn.decision import Candidate
+    from dejavu_cn.matching import score_candidates
+
+    def scored(min_aligned):
+        few = Candidate(song_id=1, aligned_frames=3, offset_subframes=0.0, hits=3)
+        many = Candidate(song_id=2, aligned_frames=9, offset_subframes=0.0, hits=12)
+        return score_candidates([few, many], [20000.0, 20000.0], 40, 0.4, min_aligned=min_aligned)
+    plain, strict = scored(0), scored(4)
+    assert plain[0].confidence >= 0.4                    # the chance model alone would name it
+    assert strict[0].confidence == 0.0 and strict[0].p_value == 1.0
+    assert strict[1].confidence == plain[1].confidence > 0.4
+
+
 def test_empty_query_and_empty_index(index):
     songs, lookup = index
     assert align(query(np.zeros(100, np.float32), SOURCE_RATE), lookup)[0] == []
