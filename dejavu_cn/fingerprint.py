@@ -72,16 +72,10 @@ class Landmarks(Columns):
         """The :class:`Fingerprints` of these landmarks."""
         if len(self) == 0:
             return Fingerprints.empty()
-        triplet = self.dt3 > 0
-        if triplet.all():
+        if self.dt3.any():        # one analysis gives one kind (a triplet's dt3 is >= 1, a pair's 0)
             hashes = hash_landmarks(self.f1, self.f2, self.dt, self.f3, self.dt3)
-        elif not triplet.any():
-            hashes = hash_landmarks(self.f1, self.f2, self.dt)
         else:
-            hashes = np.empty((len(self), HASH_BYTES), np.uint8)
-            hashes[triplet] = hash_landmarks(self.f1[triplet], self.f2[triplet], self.dt[triplet],
-                                             self.f3[triplet], self.dt3[triplet])
-            hashes[~triplet] = hash_landmarks(self.f1[~triplet], self.f2[~triplet], self.dt[~triplet])
+            hashes = hash_landmarks(self.f1, self.f2, self.dt)
         return Fingerprints(hashes, self.t1.astype(np.int32))
 
 

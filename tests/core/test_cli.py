@@ -1,5 +1,4 @@
 """End to end through the CLI entry point, in-process."""
-import io
 import json
 import re
 import shutil
@@ -7,13 +6,7 @@ import shutil
 import pytest
 
 from audiogen import convert, make_song, write_wav
-from dejavu_cn.cli import main
-
-
-def run(*argv):
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), stdout=out, stderr=err)
-    return code, out.getvalue(), err.getvalue()
+from clirun import run
 
 
 @pytest.fixture

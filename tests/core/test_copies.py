@@ -1,6 +1,5 @@
 """Copies linked to their originals when registering (issue 28, part 2):
 known answers on generated songs, on SQLite and MariaDB."""
-import io
 import json
 import re
 
@@ -9,7 +8,7 @@ import pytest
 
 from audiogen import convert, make_song, write_wav
 from dejavu_cn import Dejavu
-from dejavu_cn.cli import main
+from clirun import run
 from dejavu_cn.register import LINKED, REGISTERED, CopyLinker, judge_copy, register_files
 from dejavu_cn.storage import HasCopiesError
 from dejavu_cn.storage import base as storage_base
@@ -51,12 +50,6 @@ def consistent(engine):
     songs, _ = engine.list_songs()
     return sum(s["total_hashes"] for s in songs) == engine.stats()["fingerprints"] and \
         all(s["total_hashes"] == 0 for s in songs if s["copy_of"] is not None)
-
-
-def run(*argv):
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), stdout=out, stderr=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_a_copy_at_an_offset_is_linked_and_recognised_as_its_original(tmp_path, songs, any_config):

@@ -11,7 +11,7 @@ import pytest
 
 from audiogen import make_song, write_wav
 from dejavu_cn import Dejavu, plots
-from dejavu_cn.cli import main
+from clirun import run
 from dejavu_cn.config import FingerprintParams
 from dejavu_cn.errors import ParameterError
 from dejavu_cn.plots import (_zoom_label, fingerprint_data, image_format, match_data, match_verdict, plot_fingerprint,
@@ -20,12 +20,6 @@ from recognizers.file import FileRecognizer
 
 P = FingerprintParams()
 MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "jpeg": b"\xff\xd8\xff", "svg": b"<?xml", "pdf": b"%PDF"}
-
-
-def run(*argv):
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), stdout=out, stderr=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")

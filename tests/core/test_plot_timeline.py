@@ -1,10 +1,9 @@
 """``dejavu-cn plot timeline``: the JSON of ``recognize file --timeline --json`` drawn as a bar."""
-import io
 import json
 
 import pytest
 
-from dejavu_cn.cli import main
+from clirun import run
 
 pytest.importorskip("matplotlib")
 
@@ -14,12 +13,6 @@ RESULT = {"path": "/music/mix.mp3", "duration_seconds": 300.0, "windows": 99,
                        {"start_seconds": 120.0, "end_seconds": 121.5, "song_id": 9, "song_name": "A short one",
                         "source_path": "/music/b.ogg", "offset_seconds": 0.0, "confidence": 0.5}],
           "gaps": [{"start_seconds": 0.0, "end_seconds": 10.0}]}
-
-
-def run(*argv):
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), stdout=out, stderr=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_the_timeline_is_drawn(tmp_path):

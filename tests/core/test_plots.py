@@ -11,7 +11,7 @@ import pytest
 
 from audiogen import make_song, write_wav
 from dejavu_cn import Dejavu
-from dejavu_cn.cli import main
+from clirun import run
 from dejavu_cn.config import FingerprintParams
 from dejavu_cn.fingerprint import fingerprint
 from dejavu_cn.plots import (_histogram, accuracy_data, fingerprint_data, match_data, plot_accuracy, plot_fingerprint,
@@ -219,12 +219,6 @@ def test_accuracy_plot_from_a_report(tmp_path):
 
 
 # -- CLI ----------------------------------------------------------------------
-
-def run(*argv):
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), stdout=out, stderr=err)
-    return code, out.getvalue(), err.getvalue()
-
 
 def test_cli_plot_fingerprint_and_match(engine, tmp_path):
     config = tmp_path / "config.json"

@@ -1,6 +1,5 @@
 """The timeline of a long recording: known answers on generated audio, on
 SQLite and MariaDB, through the command line in-process."""
-import io
 import json
 
 import numpy as np
@@ -9,18 +8,12 @@ from audiogen import convert, make_song, write_wav
 from mixgen import RATE, build_mix
 
 from dejavu_cn import Dejavu
-from dejavu_cn.cli import main
+from clirun import run
 from dejavu_cn.errors import ParameterError
 import recognizers.timeline
 from recognizers.timeline import SegmentTracker, TimelineParams, clustered, heard_by_sketch, scan_timeline
 
 TOLERANCE = 1.5      # s; a boundary found this close to the truth is right
-
-
-def run(*argv):
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), stdout=out, stderr=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture
