@@ -108,18 +108,25 @@ def _write_json(path, data):
 
 
 # -- libraries ---------------------------------------------------------------------------------------
+def lib_name(args, size):
+    """A library's name: its size, after the preset when one is given."""
+    return f"{args.preset}-{size}" if args.preset else size
+
+
 def library_config(args, backend, size):
-    if backend == "sqlite":
-        return {"database": {"path": os.path.join(args.work, f"lib-{size}.sqlite3")}}
-    return mysql_config(mysql_name(args, size))
+    config = ({"database": {"path": os.path.join(args.work, f"lib-{lib_name(args, size)}.sqlite3")}}
+              if backend == "sqlite" else mysql_config(mysql_name(args, size)))
+    if args.preset:
+        config["preset"] = args.preset
+    return config
 
 
 def mysql_name(args, size):
-    return MYSQL_PREFIX + ("quick_" if args.quick else "") + size
+    return MYSQL_PREFIX + ("quick_" if args.quick else "") + lib_name(args, size)
 
 
 def manifest_path(args, backend, size):
-    return os.path.join(args.work, f"lib-{backend}-{size}.json")
+    return os.path.join(args.work, f"lib-{backend}-{lib_name(args, size)}.json")
 
 
 def existing(args, backend, size, spec):
@@ -141,11 +148,12 @@ def existing(args, backend, size, spec):
 def empty_library(args, backend, name):
     """A fresh empty library: (config, cleanup)."""
     if backend == "sqlite":
-        path = fresh_sqlite(library_config(args, backend, name)["database"]["path"])
-        return {"database": {"path": path}}, lambda: fresh_sqlite(path)
+        config = library_config(args, backend, name)
+        path = fresh_sqlite(config["database"]["path"])
+        return config, lambda: fresh_sqlite(path)
     db = mysql_name(args, name)
     reset_mysql(db)
-    return mysql_config(db), lambda: reset_mysql(db, create=False)
+    return library_config(args, backend, name), lambda: reset_mysql(db, create=False)
 
 
 def register(engine, paths, jobs, backend, what):
@@ -171,7 +179,7 @@ def library_stats(engine, backend):
 
 
 def build_1x(args, corpus, backend):
-    spec = {"size": "1x", "tracks": corpus.registered}
+    spec = {"size": "1x", "tracks": corpus.registered, "preset": args.preset}
     found = existing(args, backend, "1x", spec)
     if found:
         log(f"  {backend} 1x: built ({found['result']['hours']:.2f} h), reused")
@@ -261,7 +269,7 @@ def decode_speed(paths, jobs, rate):
 def build_10x(args, corpus, backend):
     paths, seconds, rspec = render(args, corpus)
     rest, probe = probe_split(paths, seconds, args.probe_hours)
-    spec = {"size": "10x", "tracks": corpus.registered, "renders": {k: rspec[k] for k in ("speeds", "rate", "codec")},
+    spec = {"size": "10x", "tracks": corpus.registered, "preset": args.preset, "renders": {k: rspec[k] for k in ("speeds", "rate", "codec")},
             "probe": [os.path.basename(p) for p in probe]}
     found = existing(args, backend, "10x", spec)
     if found:
@@ -299,21 +307,42 @@ def build_10x(args, corpus, backend):
     return manifest
 
 
+def distinct_hashes(args, backend, size):
+    """(rows, distinct hashes) of a built library (counted once, kept in its manifest)."""
+    path = manifest_path(args, backend, size)
+    manifest = _read_json(path)
+    if "distinct_hashes" not in manifest["result"]:
+        t = time.monotonic()
+        with Dejavu(library_config(args, backend, size)) as engine:
+            cur = engine.storage.conn.cursor()
+            cur.execute("SELECT COUNT(*) FROM (SELECT DISTINCT hash FROM fingerprints) AS d")
+            manifest["result"]["distinct_hashes"] = int(cur.fetchone()[0])
+        _write_json(path, manifest)
+        log(f"  {backend} {size}: {manifest['result']['distinct_hashes'] / 1e6:.2f} M distinct hashes of "
+            f"{manifest['result']['fingerprints'] / 1e6:.2f} M rows ({time.monotonic() - t:.0f} s)")
+    return manifest["result"]["fingerprints"], manifest["result"]["distinct_hashes"]
+
+
 def build_1000h(args, corpus, backend):
+    build_1x(args, corpus, backend)
     src = build_10x(args, corpus, backend)
+    small, large = distinct_hashes(args, backend, "1x"), distinct_hashes(args, backend, "10x")
+    target_rows = large[0] * args.synth_hours / src["result"]["hours"]
+    share, beta = synthrows.heaps_new_key_share(small, large, target_rows)
     spec = {"size": "1000h", "source": src["spec"], "synth_hours": args.synth_hours, "seed": args.seed,
-            "model_version": synthrows.MODEL_VERSION}
+            "model_version": synthrows.MODEL_VERSION, "new_key_share": round(share, 6)}
     found = existing(args, backend, "1000h", spec)
     if found:
         log(f"  {backend} 1000h: built ({found['result']['hours']:.1f} h), reused")
         return found
-    log(f"  model: {synthrows.MODEL}")
+    model = synthrows.model(share)
+    log(f"  distinct hashes grow as rows^{beta:.3f} from 1x to 10x; model: {model}")
     config, _ = empty_library(args, backend, "1000h")
     with Dejavu(config) as engine:          # the store makes the schema
         engine.list_songs(limit=1)
         frame = engine.params.frame_seconds()
     kw = dict(target_seconds=args.synth_hours * 3600, frame_seconds=frame, seed=args.seed, chunks=args.chunks,
-              progress=lambda m: log(f"  {m}"))
+              new_key_share=share, progress=lambda m: log(f"  {m}"))
     if backend == "sqlite":
         out = synthrows.grow_sqlite(library_config(args, backend, "10x")["database"]["path"],
                                     config["database"]["path"], **kw)
@@ -324,7 +353,7 @@ def build_1000h(args, corpus, backend):
     log(f"  {backend} 1000h: {out['synthetic_songs']} synthetic songs, {out['rows'] / 1e6:.1f} M rows, "
         f"{stats['bytes'] / 1e9:.2f} GB, built in {out['build_seconds']:.0f} s")
     manifest = {"spec": spec, "result": {**stats, "synthesis": out, "build_seconds": out["build_seconds"],
-                                         "model": synthrows.MODEL}}
+                                         "model": model, "heaps_exponent": beta}}
     _write_json(manifest_path(args, backend, "1000h"), manifest)
     return manifest
 
@@ -566,8 +595,10 @@ def report_text(args, measured, manifests):
                 if "register" in r:
                     extra = f", registered at {r['register']['x_realtime']:.0f}x realtime"
                 lines.append(f"build {b} {s}: {r['build_seconds']:.0f} s{extra}")
-    if any(s == "1000h" for _, s in keys):
-        lines.append("1000h " + synthrows.MODEL)
+    for (b, s), man in manifests.items():
+        if s == "1000h":
+            lines.append(f"1000h {b}: distinct hashes grow as rows^{man['result'].get('heaps_exponent', 0):.3f}; "
+                         + man["result"].get("model", synthrows.MODEL))
     return "\n".join(lines), summ
 
 
@@ -602,8 +633,7 @@ def cmd_measure(args, corpus):
     _write_json(path, {"settings": {k: v for k, v in vars(args).items() if k != "func"},
                        "summary": {f"{b} {s}": v for (b, s), v in summ.items()},
                        "manifests": {f"{b} {s}": m for (b, s), m in manifests.items()},
-                       "measured": {f"{b} {s}": m for (b, s), m in measured.items()},
-                       "model": synthrows.MODEL})
+                       "measured": {f"{b} {s}": m for (b, s), m in measured.items()}})
     log(f"report: {path}")
     return 0
 
@@ -628,6 +658,8 @@ def main(argv=None):
                     help="InnoDB buffer pool while building and measuring MariaDB, restored afterwards (0: leave it)")
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: 10 tracks, 3 clips per cell, a 30 h synthetic size (own work folder)")
+    ap.add_argument("--preset", default=None,
+                    help="build and measure libraries of this configuration preset (e.g. large), beside the defaults'")
     ap.add_argument("--work", default=None, help="default bench/work-scale (quick: bench/work-scale-quick)")
     ap.add_argument("--results", default=os.path.join(HERE, "results"))
     args = ap.parse_args(argv)

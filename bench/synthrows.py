@@ -1,22 +1,27 @@
 """Grow a dejavu-cn library with synthetic rows: the ~1,000 h step of
 ``bench/scale.py`` and the CI miniature (tests/core/test_scale_rows.py).
 
-The model (printed by the benchmark, :data:`MODEL`): every synthetic song
+The model (printed by the benchmark, :func:`model`): every synthetic song
 copies the rows of one real song of the source library (a *template*) under
 a new song id, each row at an independent offset drawn uniformly over the
 template's frames. Templates are taken round-robin from the source's songs
-(in a seeded order) until the target number of hours is reached, so every
-stored hash's count grows by the same factor as the library, as it would in
-a real library of similar music, and no synthetic song can align with a
+(in a seeded order) until the target number of hours is reached. A share of
+the copied rows (``new_key_share``) gets a new, random hash instead of its
+template's: a real library spreads over more distinct hashes as it grows
+(distinct hashes grow about as a power of the rows, Heaps' law: as the
+square root for peak pairs, nearly linearly for peak triplets), and
+:func:`heaps_new_key_share` sets the share so that the grown library has
+the distinct hashes that the power measured between two real libraries (1x
+and 10x) predicts. The other copies keep their template's hash, so those
+hashes' counts grow with the library. No synthetic song can align with a
 query (its offsets carry no time structure).
 
 How it differs from real music: no co-occurrence in time (a real song's
 matching hashes cluster at one offset difference; a synthetic song's never
-do, so it only ever adds chance votes, never a near-miss); no new hashes
-(the key space a real 1,000 h library would use grows with new music, here
-only the counts of the existing keys grow, so per-hash counts are an upper
-bound for the same hours); within one synthetic song a hash repeats exactly
-as often as in its template; synthetic songs have no band-energy sketch.
+do, so it only ever adds chance votes, never a near-miss); the counts of
+the kept hashes grow in proportion, not as a real library's long tail does;
+within one synthetic song a hash repeats exactly as often as in its
+template; synthetic songs have no band-energy sketch.
 
 The rows are written in primary-key order: the hash space is cut into
 ranges, and for each range the source's rows and their synthetic copies
@@ -31,16 +36,52 @@ import time
 import numpy as np
 
 HASH_BYTES = 10
-MODEL_VERSION = 1
+MODEL_VERSION = 2
 
-MODEL = (
-    "synthetic rows: each synthetic song copies one real song's rows (its template; templates taken round-robin "
-    "in a seeded order) under a new song_id, every row at an independent offset uniform over the template's "
-    "frames; songs rows copy the template's duration, total_hashes and anchor_frames; no sketch. Every hash's "
-    "count grows with the library as in real music of the same kind, and nothing aligns. Unlike real music: "
-    "no time co-occurrence (a synthetic song adds only chance votes, never a near-miss alignment), no new "
-    "hash keys (a real 1,000 h library would also spread over more keys, so these counts are an upper bound), "
-    "no sketches (the sketch check never reads one).")
+
+def model(new_key_share=0.0):
+    """The model in one paragraph, for the benchmark's output."""
+    keys = ("no new hash keys (a real 1,000 h library would also spread over more keys, so these counts are an "
+            "upper bound)" if not new_key_share else
+            f"{new_key_share:.1%} of the copied rows get a new random hash (the distinct hashes Heaps' law, fitted "
+            "on the 1x and 10x libraries, predicts at this size), the rest keep their template's, whose counts "
+            "grow with the library")
+    return ("synthetic rows: each synthetic song copies one real song's rows (its template; templates taken "
+            "round-robin in a seeded order) under a new song_id, every row at an independent offset uniform over "
+            f"the template's frames; {keys}; songs rows copy the template's duration, total_hashes and "
+            "anchor_frames; no sketch. Nothing aligns. Unlike real music: no time co-occurrence (a synthetic song "
+            "adds only chance votes, never a near-miss alignment), counts grow in proportion rather than as a "
+            "real long tail, no sketches (the sketch check never reads one).")
+
+
+MODEL = model()
+
+
+def heaps_new_key_share(small, large, target_rows):
+    """The share of synthetic rows that must carry new hashes for a library
+    of ``target_rows`` to hold the distinct hashes Heaps' law predicts.
+
+    Parameters
+    ----------
+    small, large : (rows, distinct hashes)
+        Two real libraries of the same music (the 1x and 10x).
+    target_rows : int
+        Rows of the grown library (``large`` plus the synthetic rows).
+
+    Returns
+    -------
+    (share, exponent)
+        ``share`` in [0, 1]: new distinct hashes over synthetic rows, where
+        distinct = c * rows ** exponent through both libraries.
+    """
+    (r1, d1), (r2, d2) = small, large
+    beta = float(np.log(d2 / d1) / np.log(r2 / r1)) if r2 > r1 and d2 > 0 and d1 > 0 else 1.0
+    beta = min(1.0, max(0.0, beta))
+    synthetic = target_rows - r2
+    if synthetic <= 0:
+        return 0.0, beta
+    new = d2 * ((target_rows / r2) ** beta - 1.0)
+    return min(1.0, max(0.0, new / synthetic)), beta
 
 _PACK_SHIFT = 32
 _PACK_MASK = (1 << _PACK_SHIFT) - 1
@@ -95,7 +136,7 @@ def hash_ranges(chunks):
     return list(zip(bounds, bounds[1:] + [None]))
 
 
-def synthesise_chunk(hashes, song_ids, offsets, copies, frames, rng):
+def synthesise_chunk(hashes, song_ids, offsets, copies, frames, rng, *, new_key_share=0.0, key_range=(0, 1 << 16)):
     """Synthetic rows of one hash range, merged with the real ones and sorted.
 
     Parameters
@@ -110,6 +151,11 @@ def synthesise_chunk(hashes, song_ids, offsets, copies, frames, rng):
     frames : np.ndarray
         Per source song id: frames its offsets are drawn from.
     rng : np.random.Generator
+    new_key_share : float
+        Share of the synthetic rows given a new random hash.
+    key_range : (int, int)
+        The range's first two hash bytes, as integers [low, high): where
+        the new hashes fall.
 
     Returns
     -------
@@ -121,6 +167,36 @@ def synthesise_chunk(hashes, song_ids, offsets, copies, frames, rng):
     within = np.arange(rep.size) - np.repeat(np.cumsum(n_copy) - n_copy, n_copy)
     new_ids = copies["ids"][copies["starts"][song_ids[rep]] + within]
     new_offsets = (rng.random(rep.size) * frames[song_ids[rep]]).astype(np.int64)
+    fresh = rng.random(rep.size) < new_key_share if new_key_share > 0 else np.zeros(rep.size, bool)
+    kept = _sorted_copies(hashes, song_ids, offsets, rep[~fresh], new_ids[~fresh], new_offsets[~fresh])
+    if not fresh.any():
+        return kept
+    return _merge(kept, _random_rows(new_ids[fresh], new_offsets[fresh], key_range, rng))
+
+
+def _random_rows(song_ids, offsets, key_range, rng):
+    """Rows with new random hashes whose first two bytes fall in ``key_range``."""
+    n = song_ids.size
+    hashes = rng.integers(0, 256, size=(n, HASH_BYTES), dtype=np.uint8)
+    prefix = rng.integers(key_range[0], key_range[1], size=n).astype(">u2")
+    hashes[:, :2] = prefix.view(np.uint8).reshape(n, 2)
+    return hashes, song_ids, offsets
+
+
+def _merge(a, b):
+    """Two sets of rows as one, in key order (hash bytes, song, offset)."""
+    hashes = np.concatenate([a[0], b[0]])
+    ids = np.concatenate([a[1], b[1]])
+    offsets = np.concatenate([a[2], b[2]])
+    high = np.ascontiguousarray(hashes[:, :8]).view(">u8").ravel()
+    low = np.ascontiguousarray(hashes[:, 8:]).view(">u2").ravel()
+    order = np.lexsort((offsets, ids, low, high))
+    return hashes[order], ids[order], offsets[order]
+
+
+def _sorted_copies(hashes, song_ids, offsets, rep, new_ids, new_offsets):
+    """The source's rows and the synthetic copies of rows ``rep`` (same
+    hash), in key order, without duplicates."""
     # rows of one hash stay together: number the distinct hashes (the source's rows come in key order)
     # and sort one int64 per row, group << (song and offset bits) | song_id << offset bits | offset
     change = np.ones(song_ids.size, bool)
@@ -189,7 +265,7 @@ class _Rows:
                                                  "[" + ",".join(map(str, packed[a:b].tolist())) + "]"))
 
 
-def grow(conn, dialect, src, *, target_seconds, frame_seconds, seed, chunks=256, progress=None):
+def grow(conn, dialect, src, *, target_seconds, frame_seconds, seed, chunks=256, new_key_share=0.0, progress=None):
     """Fill an empty library (schema made by the store, ``conn`` open on it)
     with the songs, sketches and rows of the library ``src`` plus synthetic
     songs up to ``target_seconds`` of audio in all. See the module docstring.
@@ -208,6 +284,9 @@ def grow(conn, dialect, src, *, target_seconds, frame_seconds, seed, chunks=256,
     seed : int
     chunks : int
         Hash ranges (a power of two); memory is about 40 bytes per row of a range.
+    new_key_share : float
+        Share of the synthetic rows given a new random hash
+        (:func:`heaps_new_key_share`).
     progress : callable(str), optional
 
     Returns
@@ -259,7 +338,9 @@ def grow(conn, dialect, src, *, target_seconds, frame_seconds, seed, chunks=256,
     total = 0
     for k, (low, high) in enumerate(hash_ranges(chunks)):
         h, s, o = rows.read_range(low, high)
-        h, s, o = synthesise_chunk(h, s, o, copies, frames, np.random.default_rng([seed, 1, k]))
+        key_range = (int.from_bytes(low[:2], "big"), 1 << 16 if high is None else int.from_bytes(high[:2], "big"))
+        h, s, o = synthesise_chunk(h, s, o, copies, frames, np.random.default_rng([seed, 1, k]),
+                                   new_key_share=new_key_share, key_range=key_range)
         rows.insert(h, s, o)
         conn.commit()
         total += s.size
@@ -269,7 +350,7 @@ def grow(conn, dialect, src, *, target_seconds, frame_seconds, seed, chunks=256,
                 f"({total / max(elapsed, 1e-9) / 1e3:.0f} k rows/s)")
     _forget_counts(conn)
     return {"songs": len(songs) + len(plan), "synthetic_songs": len(plan), "rows": int(total), "seconds": seconds,
-            "build_seconds": time.monotonic() - t0, "model_version": MODEL_VERSION}
+            "build_seconds": time.monotonic() - t0, "model_version": MODEL_VERSION, "new_key_share": new_key_share}
 
 
 def _forget_counts(conn):
@@ -294,7 +375,7 @@ def _here(conn, dialect):
     return cur.fetchone()[0]
 
 
-def grow_sqlite(src_path, dst_path, *, target_seconds, frame_seconds, seed, chunks=256, progress=None):
+def grow_sqlite(src_path, dst_path, *, progress=None, **kw):
     """:func:`grow` for SQLite files: ``dst_path`` must hold an empty
     library (the store's schema, no songs); no other connection may be open
     on it. Journal off while building (a failed build is thrown away), WAL
@@ -306,8 +387,7 @@ def grow_sqlite(src_path, dst_path, *, target_seconds, frame_seconds, seed, chun
         conn.execute("PRAGMA synchronous=OFF")
         conn.execute("PRAGMA cache_size=-1048576")
         conn.execute("ATTACH DATABASE ? AS src", (src_path,))
-        out = grow(conn, "sqlite", "src", target_seconds=target_seconds, frame_seconds=frame_seconds, seed=seed,
-                   chunks=chunks, progress=progress)
+        out = grow(conn, "sqlite", "src", progress=progress, **kw)
         conn.commit()
         conn.execute("DETACH DATABASE src")
         conn.execute("PRAGMA journal_mode=WAL")
@@ -316,7 +396,7 @@ def grow_sqlite(src_path, dst_path, *, target_seconds, frame_seconds, seed, chun
     return out
 
 
-def grow_mysql(settings, src_db, *, target_seconds, frame_seconds, seed, chunks=256, progress=None):
+def grow_mysql(settings, src_db, *, progress=None, **kw):
     """:func:`grow` for MariaDB: ``settings`` (PyMySQL keyword arguments,
     ``database`` the new, empty library) and ``src_db`` on the same server."""
     import pymysql
@@ -325,8 +405,7 @@ def grow_mysql(settings, src_db, *, target_seconds, frame_seconds, seed, chunks=
     try:
         with conn.cursor() as cur:
             cur.execute("SET SESSION unique_checks = 0")
-        return grow(conn, "mysql", src_db, target_seconds=target_seconds, frame_seconds=frame_seconds, seed=seed,
-                    chunks=chunks, progress=progress)
+        return grow(conn, "mysql", src_db, progress=progress, **kw)
     finally:
         conn.close()
 

@@ -103,3 +103,36 @@ def test_queries_still_found(rows_per_query, record_property):
 def test_rows_per_query_stay_bounded(rows_per_query):
     base = rows_per_query[1][0]
     assert rows_per_query[50][0] <= 2 * base, {g: r for g, (r, _) in rows_per_query.items()}
+
+
+def test_new_keys_follow_heaps_law(libraries, tmp_path):
+    """The synthesiser's new-key share gives the grown library the distinct
+    hashes the power law through two libraries predicts, in key order."""
+    import sqlite3
+    _, configs = libraries
+    base = configs[1]["database"]["path"]
+
+    def rows_and_distinct(path):
+        with sqlite3.connect(path) as conn:
+            return conn.execute("SELECT COUNT(*), COUNT(DISTINCT hash) FROM fingerprints").fetchone()
+
+    small = rows_and_distinct(base)
+    large = (small[0] * 10, int(small[1] * 10 ** 0.9))          # a made-up 10x library: distinct ~ rows^0.9
+    target = small[0] * 20
+    share, beta = synthrows.heaps_new_key_share(small, large, target)
+    assert beta == pytest.approx(0.9, abs=0.01)
+    assert share == pytest.approx(large[1] * (2 ** beta - 1) / (target - large[0]), rel=1e-6)
+    path = str(tmp_path / "fresh.sqlite3")
+    with Dejavu({"database": {"path": path}}) as engine:
+        engine.list_songs(limit=1)
+        frame = engine.params.frame_seconds()
+    with Dejavu(configs[1]) as engine:
+        seconds = engine.stats()["seconds"]
+    synthrows.grow_sqlite(base, path, target_seconds=10 * seconds, frame_seconds=frame, seed=5, chunks=16,
+                          new_key_share=0.5)
+    rows, distinct = rows_and_distinct(path)
+    synthetic = rows - small[0]
+    assert distinct == pytest.approx(small[1] + 0.5 * synthetic, rel=0.05)
+    with sqlite3.connect(path) as conn:
+        keys = [bytes(h) for (h,) in conn.execute("SELECT hash FROM fingerprints")]
+    assert keys == sorted(keys)                                  # appended in key order
