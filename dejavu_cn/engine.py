@@ -494,6 +494,9 @@ class Search:
         }
 
 
+READ_ROUNDS = 3         # slices a budgeted read takes at most (QueryReader._read_within)
+
+
 class QueryReader:
     """Reads a query's rows from the index within a row budget.
 
@@ -528,6 +531,7 @@ class QueryReader:
         self._expected = 0                          # rows of every readable hash seen, read or not...
         self._seen = np.zeros(0, np.uint64)         # ...and those hashes
         self._partial = False                       # some rows of a readable hash were left unread
+        self._scale = 1.0                           # rows a hash held, over its estimate, in what was read
 
     def _unsettled(self, query):
         """The query's distinct hashes not read yet: (keys, hashes, times, estimated rows or None)."""
@@ -545,7 +549,8 @@ class QueryReader:
         t0 = time.perf_counter()
         keys, hashes, times, estimate = self._unsettled(query)
         if estimate is None:
-            chosen, settled, self.pending = np.arange(keys.size), keys, 0
+            self._fetch(hashes)
+            settled, self.pending = keys, 0
         else:
             rec, params = self.engine.config.recognition, self.engine.params
             order, _ = read_order(times, estimate, max_rows=rec.max_hash_rows,
@@ -553,19 +558,47 @@ class QueryReader:
             fresh = ~np.isin(keys[order], self._seen, assume_unique=True)
             self._expected += int(estimate[order][fresh].sum())
             self._seen = np.union1d(self._seen, keys[order])
-            if budget:
-                order = order[np.cumsum(estimate[order]) <= max(0, budget - self.rows)]
-            chosen = order
-            unread = np.ones(keys.size, bool)
-            unread[order] = False
+            done = self._read_within(hashes, estimate, order, budget) if budget else order.size
+            if not budget:
+                self._fetch(hashes[order])
+            unread = np.zeros(keys.size, bool)
+            unread[order[done:]] = True
             unread &= self._readable(estimate)                                # left for a bigger budget
             settled = keys[~unread]
             self.pending = int(unread.sum())
             self._partial |= self.pending > 0
-        self._fetch(hashes[chosen])
         self._settled = np.union1d(self._settled, settled)
         self.seconds += time.perf_counter() - t0
         return self
+
+    def _read_within(self, hashes, estimate, order, budget):
+        """Read ``hashes[order]`` in order while the rows read stay within
+        ``budget``; returns how many of ``order`` were read.
+
+        The estimates are bucket counts: an upper bound that many distinct
+        hashes share once the index holds more hashes than there are
+        buckets (peak triplets at hundreds of hours: a bucket of 70 rows,
+        its hash of 1 or 2). So the first slice is taken on the estimates,
+        and the next ones on the estimates scaled by the rows they turned
+        out to hold so far (``READ_ROUNDS`` slices at most)."""
+        done, estimated, got = 0, 0, 0
+        for _ in range(READ_ROUNDS):
+            room = budget - self.rows
+            if room <= 0 or done >= order.size:
+                break
+            scale = got / estimated if estimated else 1.0
+            cost = np.cumsum(np.maximum(estimate[order[done:]] * scale, 1.0))
+            take = int(np.searchsorted(cost, room, side="right"))
+            if take == 0:
+                break
+            chosen = order[done:done + take]
+            before = self.rows
+            self._fetch(hashes[chosen])
+            estimated += int(estimate[chosen].sum())
+            got += self.rows - before
+            done += chosen.size
+        self._scale = got / estimated if estimated else 1.0
+        return done
 
     def read_songs(self, query, song_ids):
         """Read the rows of ``query``'s hashes left unread, of these songs only
@@ -600,4 +633,4 @@ class QueryReader:
         the songs the partial read happened to meet)."""
         if not self._partial:
             return None
-        return min(self.engine.storage.song_count(), self._expected)
+        return min(self.engine.storage.song_count(), int(self._expected * self._scale))
