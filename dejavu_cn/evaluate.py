@@ -41,6 +41,8 @@ OFFSET_TOLERANCE = 0.1              # seconds; an offset within this of the trut
 REPEAT_SIMILARITY = 0.9             # normalised correlation at or above which two excerpts are the same audio
 REPEAT_LAG = OFFSET_TOLERANCE       # seconds either way the repeat may lie from the reported offset (0.1 s)
 REPEAT_MAX_SECONDS = 5.0            # seconds compared at most (longer clips: their first 5 s)
+TARGET_FP_RATE = 0.002              # the rate a suggested threshold keeps to (at most 1 in 500 unknown clips named)
+THRESHOLD_STEP = 0.05               # the thresholds reported: from the configured one up, in these steps
 
 
 @dataclass
@@ -376,7 +378,7 @@ def _offset_summary(rows):
 
 def evaluate(engine, tracks, *, work_dir, lengths=(1, 2, 3, 5, 10), conditions=("clean",), clips=50,
              unknown_clips=20, holdout=0.1, seed=0, jobs=None, detect_shared=True, progress=None,
-             on_progress=None):
+             on_progress=None, unknown_tracks=(), threshold=None, target_fp_rate=TARGET_FP_RATE):
     """Register, recognise and report. See the module docstring.
 
     Parameters
@@ -408,6 +410,14 @@ def evaluate(engine, tracks, *, work_dir, lengths=(1, 2, 3, 5, 10), conditions=(
         Told how far a step is: ``stage`` is a key of :data:`STAGES`,
         ``done`` of ``total`` items (tracks, files or clips) finished; called
         with ``done = 0`` when a step starts. Suits a progress bar.
+    unknown_tracks : sequence of str
+        Audio known not to be registered (never registered here): its clips
+        join the held-out tracks' as unknown clips.
+    threshold : float, optional
+        The configured decision threshold (``recognition.threshold``): the
+        report's ``thresholds`` start there.
+    target_fp_rate : float
+        The false-positive rate the suggested threshold must keep to.
 
     Returns
     -------
@@ -416,14 +426,23 @@ def evaluate(engine, tracks, *, work_dir, lengths=(1, 2, 3, 5, 10), conditions=(
         ``latency``, ``false_positive_rate``, ``offset`` (strict and
         repeat-aware accuracy), ``cells`` (per condition and length: top-1
         and top-5 accuracy, mean rank, offset accuracies, false positives,
-        latency) and ``clips`` (one row per clip).
+        latency), ``thresholds`` (false positives and top-1 at thresholds
+        from ``threshold`` up, and the suggested one) and ``clips`` (one row
+        per clip).
     """
     say = progress or (lambda msg: log.info(msg))
     tick = on_progress or (lambda stage, done, total: None)
     say("reading tracks")
-    tick("reading", 0, len(tracks))
-    tracks, durations, unreadable = readable_tracks(tracks, on_track=lambda d, t: tick("reading", d, t))
-    known, unknown = split_tracks(tracks, holdout)
+    everything = list(tracks) + list(unknown_tracks)
+    tick("reading", 0, len(everything))
+    kept, durations, unreadable = readable_tracks(everything, on_track=lambda d, t: tick("reading", d, t))
+    outside = set(unknown_tracks) - set(tracks)
+    tracks = [t for t in kept if t not in outside] + [t for t in kept if t in outside]
+    length_of = dict(zip(kept, durations))
+    durations = [length_of[t] for t in tracks]
+    mine = len(tracks) - sum(1 for t in tracks if t in outside)
+    known, unknown = split_tracks(tracks[:mine], holdout)
+    unknown = unknown + list(range(mine, len(tracks)))
     say(f"registering {len(known)} tracks ({len(unknown)} held out)")
     ingest, registered_ids = _register_known(engine, tracks, known, jobs=jobs, tick=tick)
     stats = engine.stats()
@@ -447,6 +466,7 @@ def evaluate(engine, tracks, *, work_dir, lengths=(1, 2, 3, 5, 10), conditions=(
     _check_repeats(tracks, rows)
     return {
         "corpus": {"tracks": len(tracks), "unreadable": unreadable, "registered": len(known), "held_out": len(unknown),
+                   "unknown_folder_tracks": len(tracks) - mine,
                    "hours_registered": stats["hours"],
                    "shared_audio_tracks": len(shared),
                    "shared_audio_pairs": _shared_pairs(shared, registered_ids)},
@@ -458,8 +478,43 @@ def evaluate(engine, tracks, *, work_dir, lengths=(1, 2, 3, 5, 10), conditions=(
                      "unknown_clips": unknown_clips, "holdout": holdout, "seed": seed,
                      "audible_dbfs": AUDIBLE_DBFS, "silent_excerpts_redrawn": redrawn},
         "cells": [_cell(rows, condition, length) for condition in conditions for length in lengths],
+        "thresholds": threshold_table(rows, threshold or 0.0, target_fp_rate),
         "clips": rows,
     }
+
+
+def threshold_table(rows, threshold, target_fp_rate=TARGET_FP_RATE):
+    """False positives and top-1 at thresholds from ``threshold`` up, and
+    the lowest one at which the false-positive rate is at most
+    ``target_fp_rate`` (with its 95 % interval).
+
+    A clip counts as named at threshold ``c`` when it was named at the
+    configured one with confidence >= ``c``: raising the threshold only
+    takes answers away, so this is what the same queries give at ``c``.
+
+    Returns
+    -------
+    dict
+        ``target_fp_rate``, ``unknown_clips``, ``known_clips``, ``rows``
+        (per threshold: ``threshold``, ``false_positives``,
+        ``false_positive_rate``, ``false_positive_interval``, ``top1``) and
+        ``suggested`` (one of the rows, or None when no threshold up to 1
+        keeps to the target).
+    """
+    unknown = [r for r in rows if not r["known"] and not r["accepted"]]
+    known = [r for r in rows if r["known"]]
+    steps = np.round(np.arange(threshold, 1.0 + 1e-9, THRESHOLD_STEP), 4)
+    out = []
+    for c in sorted(set(steps.tolist()) | {round(float(threshold), 4)}):
+        fp = sum(1 for r in unknown if r["match"] is not None and r["confidence"] >= c)
+        right = sum(1 for r in known if r["correct"] and r["confidence"] >= c)
+        out.append({"threshold": c, "false_positives": fp, "false_positive_rate": _fraction(fp, len(unknown)),
+                    "false_positive_interval": wilson_interval(fp, len(unknown)),
+                    "top1": _fraction(right, len(known))})
+    suggested = next((r for r in out if r["false_positive_rate"] is not None
+                      and r["false_positive_rate"] <= target_fp_rate), None)
+    return {"target_fp_rate": target_fp_rate, "unknown_clips": len(unknown), "known_clips": len(known),
+            "rows": out, "suggested": suggested}
 
 
 def _register_known(engine, tracks, known, *, jobs, tick):
@@ -555,8 +610,38 @@ def _cell(rows, condition, length):
 
 def format_report(report):
     """The report as a human-readable table: a summary, one row per cell,
-    and a legend."""
-    return "\n".join(_summary_lines(report) + [""] + _cell_table(report["cells"]) + [""] + REPORT_LEGEND)
+    the thresholds, and a legend."""
+    return "\n".join(_summary_lines(report) + [""] + _cell_table(report["cells"]) + [""]
+                     + _threshold_lines(report.get("thresholds")) + REPORT_LEGEND)
+
+
+def _threshold_lines(table):
+    """False positives and top-1 by threshold, and the suggestion (nothing
+    without unknown clips)."""
+    if not table or not table["unknown_clips"]:
+        return []
+    lines = [f"{'threshold':>9}{'FP':>5}{'FP rate':>9}{'95% CI':>14}{'top-1':>8}"]
+    for r in table["rows"]:
+        lo, hi = r["false_positive_interval"]
+        lines.append(f"{r['threshold']:>9.2f}{r['false_positives']:>5}{_pct(r['false_positive_rate'])}"
+                     f"{100 * lo:>7.2f}-{100 * hi:<5.2f}{_pct(r['top1'])}")
+    s = table["suggested"]
+    target = 100 * table["target_fp_rate"]
+    if s is None:
+        lines.append(f"no threshold up to 1 keeps false positives at or under {target:g} % on these "
+                     f"{table['unknown_clips']} unknown clips")
+    else:
+        lo, hi = s["false_positive_interval"]
+        lines.append(f"suggested threshold: {s['threshold']:.2f} (recognition.threshold): {s['false_positives']} "
+                     f"of {table['unknown_clips']} unknown clips named, {100 * s['false_positive_rate']:.2f} % "
+                     f"(95 % CI {100 * lo:.2f}-{100 * hi:.2f} %), top-1 {100 * s['top1']:.1f} %"
+                     if s["top1"] is not None else
+                     f"suggested threshold: {s['threshold']:.2f}: {s['false_positives']} of "
+                     f"{table['unknown_clips']} unknown clips named (95 % CI {100 * lo:.2f}-{100 * hi:.2f} %)")
+        if hi > table["target_fp_rate"]:
+            lines.append(f"  ({table['unknown_clips']} unknown clips cannot show a rate under {target:g} % with "
+                         f"confidence: the interval's top is {100 * hi:.2f} %; add more with --unknown)")
+    return lines + [""]
 
 
 REPORT_LEGEND = [

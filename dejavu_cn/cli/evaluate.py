@@ -41,6 +41,10 @@ class EvaluateCommand:
                        help=f"clip lengths in seconds (default {DEFAULT_LENGTHS})")
         p.add_argument("--conditions", default=",".join(CONDITIONS), metavar="NAME,...",
                        help=f"degradations, from {', '.join(CONDITIONS)} (default: all)")
+        p.add_argument("--unknown", metavar="FOLDER", action="append", default=[],
+                       help="audio you know is not in FOLDER (walked recursively; repeatable): never registered, "
+                            "its clips are unknown clips; the report gives the false-positive rate and a suggested "
+                            "threshold")
         p.add_argument("--holdout", type=float, default=0.1, metavar="SHARE",
                        help="share of the files held out as unknown music, 0 to 0.5 (default 0.1: every 10th)")
         p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the clip plan and noise (default 0)")
@@ -95,10 +99,21 @@ class EvaluateCommand:
             except ParameterError as exc:
                 ctx.error(str(exc))
                 return 2
+        missing = [f for f in args.unknown if not os.path.isdir(f)]
+        if missing:
+            ctx.error(f"--unknown: {missing[0]} is not a folder")
+            return 1
         tracks, _ = collect_files([args.folder], ctx.config.register.extensions)
         if not tracks:
             ctx.error(no_audio_message([args.folder], ctx.config.register.extensions))
             return 1
+        outside = []
+        if args.unknown:
+            outside, _ = collect_files(args.unknown, ctx.config.register.extensions)
+            if not outside:
+                ctx.error(no_audio_message(args.unknown, ctx.config.register.extensions))
+                return 1
+        args.unknown_tracks = outside
         import tempfile
         with tempfile.TemporaryDirectory(prefix="dejavu-cn-evaluate-") as tmp:
             report = self._evaluate(args, ctx, tracks, conditions, tmp)
@@ -129,7 +144,8 @@ class EvaluateCommand:
                 return evaluate(engine, tracks, work_dir=work_dir, lengths=args.lengths, conditions=conditions,
                                 clips=args.clips, unknown_clips=args.unknown_clips, holdout=args.holdout,
                                 seed=args.seed, jobs=args.jobs, detect_shared=not args.no_shared,
-                                on_progress=bars.update if bars else None)
+                                on_progress=bars.update if bars else None, unknown_tracks=args.unknown_tracks,
+                                threshold=config.recognition.threshold)
         finally:
             if bars:
                 bars.close()

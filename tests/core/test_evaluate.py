@@ -239,3 +239,50 @@ def test_report_table_shows_the_interval_of_each_cell():
               "latency": {"median_ms": 10.0, "p95_ms": 20.0}, "false_positive_rate": 0.0, "cells": [cell]}
     row = next(line for line in format_report(report).splitlines() if line.startswith("mic"))
     assert "96.0%" in row and "90-98" in row
+
+
+def test_threshold_table_known_answers():
+    """Raising the threshold only takes answers away; the suggestion is the
+    lowest threshold whose false-positive rate keeps to the target."""
+    from dejavu_cn.evaluate import threshold_table
+    unknown = [{"known": False, "accepted": [], "match": 7 if c else None, "confidence": c or 0.2, "correct": False}
+               for c in [0.45, 0.62, 0.91] + [None] * 997]
+    known = [{"known": True, "accepted": [1], "match": 1, "confidence": c, "correct": True}
+             for c in [0.5, 0.7, 0.95, 1.0]]
+    table = threshold_table(unknown + known, 0.4, target_fp_rate=0.002)
+    by = {r["threshold"]: r for r in table["rows"]}
+    assert by[0.4]["false_positives"] == 3 and by[0.4]["top1"] == 1.0
+    assert by[0.5]["false_positives"] == 2 and by[0.65]["false_positives"] == 1 and by[0.95]["false_positives"] == 0
+    assert table["suggested"]["threshold"] == 0.5                       # 2 of 1,000 = 0.2 %: within the target
+    assert table["suggested"]["top1"] == 1.0 and by[0.75]["top1"] == 0.5
+    lo, hi = table["suggested"]["false_positive_interval"]
+    assert lo < 0.002 < hi
+    assert threshold_table(unknown[:3], 0.4, target_fp_rate=0.002)["suggested"]["threshold"] == 0.95
+
+
+def test_cli_evaluate_unknown_folder(songs_dir, tmp_path):
+    """--unknown: audio never registered gives the unknown clips, and the
+    report says the false-positive rate and a suggested threshold."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for seed in (71, 72):
+        write_wav(outside / f"other{seed}.wav", make_song(seed, 12.0))
+    code, stdout, err = run("evaluate", str(songs_dir), "--unknown", str(outside), "--holdout", "0", "--clips", "1",
+                            "--unknown-clips", "3", "--lengths", "3", "--conditions", "clean", "--jobs", "1",
+                            "--no-shared", "--json")
+    assert code == 0, err
+    report = json.loads(stdout)
+    assert report["corpus"]["unknown_folder_tracks"] == 2 and report["corpus"]["held_out"] == 2
+    assert report["corpus"]["registered"] == len(tracks_in(songs_dir))    # holdout 0: the whole folder registered
+    table = report["thresholds"]
+    assert table["unknown_clips"] == 3 and table["rows"][0]["threshold"] == 0.4
+    assert table["suggested"] is not None and table["suggested"]["false_positives"] == 0
+    unknown_paths = {c["track"] for c in report["clips"] if not c["known"]}
+    assert unknown_paths and min(unknown_paths) >= report["corpus"]["registered"]
+    code, stdout, err = run("evaluate", str(songs_dir), "--unknown", str(outside), "--holdout", "0", "--clips", "1",
+                            "--unknown-clips", "2", "--lengths", "3", "--conditions", "clean", "--jobs", "1",
+                            "--no-shared")
+    assert code == 0, err
+    assert "suggested threshold: 0.40" in stdout and "0 of 2 unknown clips named" in stdout
+    code, _, err = run("evaluate", str(songs_dir), "--unknown", str(tmp_path / "nowhere"))
+    assert code == 1 and "--unknown" in err and "not a folder" in err
