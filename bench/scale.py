@@ -412,21 +412,27 @@ def path_ids(engine):
     return {os.path.abspath(s["source_path"]): s["song_id"] for s in songs}
 
 
-def shared_audio(args, corpus, backend):
+def shared_audio(args, corpus):
     """{track index: [paths of other registered tracks sharing its audio]},
-    found once on the 1x library (renderings and synthetic songs share none)."""
+    found once on a SQLite 1x library of the shipped defaults (built if
+    missing): which tracks share audio is the corpus's, not the settings
+    measured (peak triplets name a few chance windows of 8 s above the
+    threshold, which would excuse their false positives). Renderings and
+    synthetic songs share none."""
     cache = os.path.join(args.work, "shared.json")
     data = _read_json(cache)
-    if data and data.get("tracks") == corpus.tracks:
+    if data and data.get("tracks") == corpus.tracks and data.get("found_with") == "defaults":
         return {int(k): v for k, v in data["shared"].items()}
     t = time.monotonic()
-    with Dejavu(library_config(args, backend, "1x")) as engine:
+    defaults = argparse.Namespace(**{**vars(args), "preset": None})
+    build_1x(defaults, corpus, "sqlite")
+    with Dejavu(library_config(defaults, "sqlite", "1x")) as engine:
         ids = path_ids(engine)
         registered = {i: ids.get(os.path.abspath(corpus.tracks[i])) for i in corpus.known}
         found = find_shared_audio(engine, corpus.tracks, registered)
     by_id = {v: k for k, v in ids.items()}
     shared = {int(i): sorted(by_id[s] for s in songs if s in by_id) for i, songs in found.items()}
-    _write_json(cache, {"tracks": corpus.tracks, "shared": shared})
+    _write_json(cache, {"tracks": corpus.tracks, "shared": shared, "found_with": "defaults"})
     log(f"shared audio: {len(shared)} tracks share audio with another ({time.monotonic() - t:.0f} s)")
     return shared
 
@@ -614,8 +620,7 @@ def cmd_measure(args, corpus):
     if not manifests:
         return 1
     specs = clip_set(args, corpus)
-    first = next(b for b in args.backends if (b, "1x") in manifests) if any(k[1] == "1x" for k in manifests) else None
-    shared = shared_audio(args, corpus, first) if first else {}
+    shared = shared_audio(args, corpus)
     n_known = sum(s.known for s in specs)
     log(f"measuring: {n_known} clips of registered tracks, {len(specs) - n_known} of held-out tracks, "
         f"{args.warmup} warm-up queries first")

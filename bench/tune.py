@@ -290,11 +290,17 @@ def _query_clip(n):
             "ms": 1000 * elapsed}
 
 
-def shared_audio(plan, engine, work, recompute):
-    path = os.path.join(work, "shared.json")
+def shared_audio(plan, work, recompute, jobs):
+    """{track index (str): [song ids sharing its audio]}, found once with the
+    shipped defaults (an index of its own): which tracks share audio is the
+    corpus's, not the settings tried (peak triplets name a few chance
+    windows of 8 s above the threshold, which would excuse their false
+    positives)."""
+    path = os.path.join(work, "shared-defaults.json")
     if os.path.exists(path) and not recompute:
         with open(path) as f:
             return json.load(f)
+    engine, _ = build_engine(plan, {}, jobs)
     registered = {i: i + 1 for i in plan["known"]}
     audio = {}
 
@@ -348,7 +354,7 @@ def run(args):
     hours = sum(s["duration_seconds"] for s in index.songs.values()) / 3600
     print(f"index: {index.keys.size} rows, {index.keys.size / hours:.0f} rows per hour, "
           f"built in {time.monotonic() - t:.0f} s", flush=True)
-    shared = shared_audio(plan, engine, work, args.recompute_shared)
+    shared = shared_audio(plan, work, args.recompute_shared, args.jobs)
     clip_ids = [n for n, c in enumerate(plan["clips"])
                 if c["condition"] in args.conditions.split(",") and c["length"] in
                 [float(x) for x in args.lengths.split(",")]]
@@ -388,7 +394,7 @@ def main(argv=None):
                    help="a library this many times larger: each song plus renderings of its peaks (time-reversed, "
                         "re-speeded), so hashes grow as with more real music (--scale copies rows instead)")
     r.add_argument("--recompute-shared", action="store_true",
-                   help="probe the tracks for shared audio again with these parameters")
+                   help="probe the tracks for shared audio again (with the shipped defaults)")
     args = ap.parse_args(argv)
     return prepare(args) if args.command == "prepare" else run(args)
 
