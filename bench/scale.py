@@ -482,10 +482,16 @@ def prewarm(args, backend, size):
             while f.read(1 << 24):
                 pass
     else:
-        with Dejavu(library_config(args, backend, size)) as engine:
-            cur = engine.storage.conn.cursor()
-            cur.execute("SELECT COUNT(*) FROM fingerprints FORCE INDEX (PRIMARY)")
-            cur.fetchall()
+        import pymysql
+        cfg = library_config(args, backend, size)["database"]
+        conn = pymysql.connect(host=cfg["host"], port=cfg["port"], user=cfg["user"], password=cfg["password"],
+                               database=cfg["database"], read_timeout=3600)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT COUNT(*) FROM fingerprints FORCE INDEX (PRIMARY)")
+                cur.fetchall()
+        finally:
+            conn.close()
     return time.monotonic() - t
 
 

@@ -531,7 +531,8 @@ class QueryReader:
         self._expected = 0                          # rows of every readable hash seen, read or not...
         self._seen = np.zeros(0, np.uint64)         # ...and those hashes
         self._partial = False                       # some rows of a readable hash were left unread
-        self._scale = 1.0                           # rows a hash held, over its estimate, in what was read
+        self._estimated = 0                         # estimated rows of the hashes read within a budget...
+        self._found = 0                             # ...and the rows they held
 
     def _unsettled(self, query):
         """The query's distinct hashes not read yet: (keys, hashes, times, estimated rows or None)."""
@@ -581,24 +582,26 @@ class QueryReader:
         its hash of 1 or 2). So the first slice is taken on the estimates,
         and the next ones on the estimates scaled by the rows they turned
         out to hold so far (``READ_ROUNDS`` slices at most)."""
-        done, estimated, got = 0, 0, 0
+        done = 0
         for _ in range(READ_ROUNDS):
             room = budget - self.rows
             if room <= 0 or done >= order.size:
                 break
-            scale = got / estimated if estimated else 1.0
-            cost = np.cumsum(np.maximum(estimate[order[done:]] * scale, 1.0))
+            cost = np.cumsum(np.maximum(estimate[order[done:]] * self._scale(), 1.0))
             take = int(np.searchsorted(cost, room, side="right"))
             if take == 0:
                 break
             chosen = order[done:done + take]
             before = self.rows
             self._fetch(hashes[chosen])
-            estimated += int(estimate[chosen].sum())
-            got += self.rows - before
+            self._estimated += int(estimate[chosen].sum())
+            self._found += self.rows - before
             done += chosen.size
-        self._scale = got / estimated if estimated else 1.0
         return done
+
+    def _scale(self):
+        """Rows the hashes read held, over their estimates (1 before any)."""
+        return self._found / self._estimated if self._estimated else 1.0
 
     def read_songs(self, query, song_ids):
         """Read the rows of ``query``'s hashes left unread, of these songs only
@@ -633,4 +636,4 @@ class QueryReader:
         the songs the partial read happened to meet)."""
         if not self._partial:
             return None
-        return min(self.engine.storage.song_count(), int(self._expected * self._scale))
+        return min(self.engine.storage.song_count(), max(1, int(self._expected * self._scale())))
