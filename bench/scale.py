@@ -113,9 +113,13 @@ def lib_name(args, size):
     return f"{args.preset}-{size}" if args.preset else size
 
 
+STATS_TIMEOUT_SECONDS = 900     # a statement may take this long: InnoDB counts a 1,000 h index's rows in about 80 s
+
+
 def library_config(args, backend, size):
     config = ({"database": {"path": os.path.join(args.work, f"lib-{lib_name(args, size)}.sqlite3")}}
               if backend == "sqlite" else mysql_config(mysql_name(args, size)))
+    config["database"]["timeout_seconds"] = STATS_TIMEOUT_SECONDS
     if args.preset:
         config["preset"] = args.preset
     return config

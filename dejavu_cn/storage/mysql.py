@@ -22,7 +22,6 @@ DEADLOCK_RETRIES = 3
 FAILOVER_ROUNDS = 3               # a transaction goes round a cluster's hosts at most this many times...
 FAILOVER_PAUSE_SECONDS = 1.0      # ...pausing this long after a node that is not ready (the cluster re-forming)
 OPTIMIZE_TIMEOUT_SECONDS = 3600.0   # s; rebuilding a large index takes minutes, not the usual timeout
-STATS_TIMEOUT_SECONDS = 900.0       # s; counting the rows of a 1,000 h index (577 M) takes minutes on InnoDB
 
 _GROUP_CONCAT_MAX = 256 * 1024 * 1024     # bytes of one GROUP_CONCAT (a lookup's rows as one string)
 # Rows unpacked by the server (JSON_TABLE, MariaDB 10.6+ / MySQL 8): a fifth of
@@ -314,12 +313,8 @@ class MySQLStorage(Storage):
         """:meth:`Storage.stats`, plus the cluster's shape: ``shards`` (a
         Spider index: each data node and the fingerprints it holds) or
         ``nodes`` (a Galera cluster: each node and its state, "Synced" when
-        it is up to date; "unreachable" when it does not answer). InnoDB
-        counts rows by reading the index, minutes at hundreds of hours: the
-        count gets ``STATS_TIMEOUT_SECONDS`` on a connection of its own."""
-        settings = {**self.settings, "timeout_seconds": max(self.settings["timeout_seconds"], STATS_TIMEOUT_SECONDS)}
-        with MySQLStorage(**settings, hosts=self.hosts) as patient:
-            out = Storage.stats(patient)
+        it is up to date; "unreachable" when it does not answer)."""
+        out = super().stats()
         if self.index_engine() == "SPIDER":
             out["shards"] = self._run("count each shard's fingerprints", self._shards)
         else:
