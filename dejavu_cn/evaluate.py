@@ -414,8 +414,8 @@ def evaluate(engine, tracks, *, work_dir, lengths=(1, 2, 3, 5, 10), conditions=(
         Audio known not to be registered (never registered here): its clips
         join the held-out tracks' as unknown clips.
     threshold : float, optional
-        The configured decision threshold (``recognition.threshold``): the
-        report's ``thresholds`` start there.
+        Where the report's ``thresholds`` start (default: the engine's
+        ``recognition.threshold``, the one the clips were decided at).
     target_fp_rate : float
         The false-positive rate the suggested threshold must keep to.
 
@@ -478,7 +478,8 @@ def evaluate(engine, tracks, *, work_dir, lengths=(1, 2, 3, 5, 10), conditions=(
                      "unknown_clips": unknown_clips, "holdout": holdout, "seed": seed,
                      "audible_dbfs": AUDIBLE_DBFS, "silent_excerpts_redrawn": redrawn},
         "cells": [_cell(rows, condition, length) for condition in conditions for length in lengths],
-        "thresholds": threshold_table(rows, threshold or 0.0, target_fp_rate),
+        "thresholds": threshold_table(rows, engine.config.recognition.threshold if threshold is None else threshold,
+                                      target_fp_rate),
         "clips": rows,
     }
 
@@ -718,5 +719,5 @@ def save_report(report, path):
         json.dump(report, f, indent=1, default=list)
 
 
-__all__ = ["CONDITIONS", "STAGES", "evaluate", "excerpt_similarity", "format_report", "save_report",
+__all__ = ["CONDITIONS", "STAGES", "evaluate", "excerpt_similarity", "format_report", "save_report", "threshold_table",
            "split_tracks", "plan_clips", "readable_tracks", "find_shared_audio", "wilson_interval"]

@@ -144,8 +144,7 @@ class EvaluateCommand:
                 return evaluate(engine, tracks, work_dir=work_dir, lengths=args.lengths, conditions=conditions,
                                 clips=args.clips, unknown_clips=args.unknown_clips, holdout=args.holdout,
                                 seed=args.seed, jobs=args.jobs, detect_shared=not args.no_shared,
-                                on_progress=bars.update if bars else None, unknown_tracks=args.unknown_tracks,
-                                threshold=config.recognition.threshold)
+                                on_progress=bars.update if bars else None, unknown_tracks=args.unknown_tracks)
         finally:
             if bars:
                 bars.close()
