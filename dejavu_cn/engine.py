@@ -559,9 +559,11 @@ class QueryReader:
             fresh = ~np.isin(keys[order], self._seen, assume_unique=True)
             self._expected += int(estimate[order][fresh].sum())
             self._seen = np.union1d(self._seen, keys[order])
-            done = self._read_within(hashes, estimate, order, budget) if budget else order.size
-            if not budget:
+            if budget:
+                done = self._read_within(hashes, estimate, order, budget)
+            else:
                 self._fetch(hashes[order])
+                done = order.size
             unread = np.zeros(keys.size, bool)
             unread[order[done:]] = True
             unread &= self._readable(estimate)                                # left for a bigger budget

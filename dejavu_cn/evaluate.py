@@ -433,14 +433,15 @@ def evaluate(engine, tracks, *, work_dir, lengths=(1, 2, 3, 5, 10), conditions=(
     say = progress or (lambda msg: log.info(msg))
     tick = on_progress or (lambda stage, done, total: None)
     say("reading tracks")
-    everything = list(tracks) + list(unknown_tracks)
+    mine = set(tracks)
+    outside = set(t for t in unknown_tracks if t not in mine)        # a file in both is the user's
+    everything = list(tracks) + [t for t in unknown_tracks if t in outside]
     tick("reading", 0, len(everything))
     kept, durations, unreadable = readable_tracks(everything, on_track=lambda d, t: tick("reading", d, t))
-    outside = set(unknown_tracks) - set(tracks)
     tracks = [t for t in kept if t not in outside] + [t for t in kept if t in outside]
     length_of = dict(zip(kept, durations))
     durations = [length_of[t] for t in tracks]
-    mine = len(tracks) - sum(1 for t in tracks if t in outside)
+    mine = len(tracks) - len(outside & set(kept))
     known, unknown = split_tracks(tracks[:mine], holdout)
     unknown = unknown + list(range(mine, len(tracks)))
     say(f"registering {len(known)} tracks ({len(unknown)} held out)")

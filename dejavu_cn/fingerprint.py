@@ -261,18 +261,18 @@ def _stronger_counts(idx, lo, hi, scores):
     return (valid & ((other > mine) | ((other == mine) & (cols < idx[:, None])))).sum(axis=1)
 
 
-def _target_zones(peaks, params, anchor_end):
+def _target_zones(frames, bins, params, anchor_end):
     """Each anchor's first ``fan_value`` targets, in chunks of anchors.
 
     A target lies in the anchor's zone: ``min_hash_time_delta`` <= dt <=
     ``max_hash_time_delta`` frames, |f2 - f1| <= ``max_hash_freq_delta``
-    bins. Yields (anchor indices, targets), ``targets`` an (anchors,
-    fan_value) array of peak indices in time order, -1 where an anchor has
-    fewer. Bounded memory: a chunk is a few thousand anchors, never a loop
-    over peaks."""
-    n = len(peaks)
+    bins (``frames``, ``bins``: the peaks', int64, sorted by (frame, bin)).
+    Yields (anchor indices, targets), ``targets`` an (anchors, fan_value)
+    array of peak indices in time order, -1 where an anchor has fewer.
+    Bounded memory: a chunk is a few thousand anchors, never a loop over
+    peaks."""
+    n = len(frames)
     fan = params.fan_value
-    frames, bins = peaks.frames.astype(np.int64), peaks.bins.astype(np.int64)
     reach = np.searchsorted(frames, frames[:anchor_end] + params.max_hash_time_delta, side="right")
     step = 8192
     for start in range(0, anchor_end, step):
@@ -317,7 +317,7 @@ def landmark_peaks(peaks, params, *, anchor_end=None):
     combos = [(i, j) for i in range(fan) for j in range(i + 1, fan)] if triplet else [(i, 0) for i in range(fan)]
     first, second = (np.array(c, np.int64) for c in zip(*combos))     # fan >= 2 for triplets: never empty
     out = []
-    for idx, targets in _target_zones(peaks, params, anchor_end):
+    for idx, targets in _target_zones(frames, bins, params, anchor_end):
         b = targets[:, first]
         c = targets[:, second] if triplet else np.zeros_like(b)
         ok = (b >= 0) & (c >= 0)

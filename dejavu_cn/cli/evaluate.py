@@ -113,10 +113,9 @@ class EvaluateCommand:
             if not outside:
                 ctx.error(no_audio_message(args.unknown, ctx.config.register.extensions))
                 return 1
-        args.unknown_tracks = outside
         import tempfile
         with tempfile.TemporaryDirectory(prefix="dejavu-cn-evaluate-") as tmp:
-            report = self._evaluate(args, ctx, tracks, conditions, tmp)
+            report = self._evaluate(args, ctx, tracks, outside, conditions, tmp)
         if args.output:
             from ..plots import plot_accuracy
             plot_accuracy(report, args.output, title=os.path.basename(os.path.abspath(args.folder)))
@@ -129,7 +128,7 @@ class EvaluateCommand:
                 ctx.out(f"\nwrote {args.output}")
         return 0
 
-    def _evaluate(self, args, ctx, tracks, conditions, tmp):
+    def _evaluate(self, args, ctx, tracks, outside, conditions, tmp):
         from ..engine import Dejavu
         from ..evaluate import evaluate
         settings = ctx.config.to_dict()
@@ -144,7 +143,7 @@ class EvaluateCommand:
                 return evaluate(engine, tracks, work_dir=work_dir, lengths=args.lengths, conditions=conditions,
                                 clips=args.clips, unknown_clips=args.unknown_clips, holdout=args.holdout,
                                 seed=args.seed, jobs=args.jobs, detect_shared=not args.no_shared,
-                                on_progress=bars.update if bars else None, unknown_tracks=args.unknown_tracks)
+                                on_progress=bars.update if bars else None, unknown_tracks=outside)
         finally:
             if bars:
                 bars.close()

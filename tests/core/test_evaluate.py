@@ -286,3 +286,17 @@ def test_cli_evaluate_unknown_folder(songs_dir, tmp_path):
     assert "suggested threshold: 0.40" in stdout and "0 of 2 unknown clips named" in stdout
     code, _, err = run("evaluate", str(songs_dir), "--unknown", str(tmp_path / "nowhere"))
     assert code == 1 and "--unknown" in err and "not a folder" in err
+
+
+def test_unknown_tracks_that_are_also_the_users_count_once(engine, songs_dir, tmp_path):
+    """A file given both as the user's and as unknown audio is the user's:
+    read once, never an unknown track."""
+    mine = tracks_in(songs_dir)
+    other = tmp_path / "other.wav"
+    write_wav(other, make_song(81, 10.0))
+    report = evaluate(engine, mine, work_dir=str(tmp_path), lengths=(2,), conditions=("clean",), clips=1,
+                      unknown_clips=1, holdout=0.0, detect_shared=False,
+                      unknown_tracks=[mine[0], str(other)])
+    assert report["corpus"]["tracks"] == len(mine) + 1
+    assert report["corpus"]["registered"] == len(mine) and report["corpus"]["unknown_folder_tracks"] == 1
+    assert report["thresholds"]["rows"][0]["threshold"] == engine.config.recognition.threshold
