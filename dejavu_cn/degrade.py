@@ -12,6 +12,17 @@ mic        speaker to microphone: band-pass 150-6000 Hz, room reverb
            (RT60 0.4 s), -12 dB, pink noise at 5 dB SNR, resampled to 16 kHz
 speed2     played 2 % fast (pitch and tempo, like a turntable)
 =========  ==============================================================
+
+and, measured only when named (:data:`CHANGE_CONDITIONS`: the copies a
+repost makes, played at another speed, tempo or pitch):
+
+=================  =====================================================
+speed0.90 ...      played at 0.90, 0.95, 1.05, 1.10 or 1.25 times the speed
+speed1.25          (pitch and tempo together: a record played fast, "nightcore"; an exact resampling)
+tempo0.95,         tempo 5 % slower or faster, pitch kept (ffmpeg ``atempo``, a WSOLA time stretch, as sox ``tempo``)
+tempo1.05
+pitch-1, pitch+1   one semitone down or up, tempo kept (resampled, then time-stretched back by ``atempo``, as sox ``pitch``)
+=================  =====================================================
 """
 import subprocess
 from math import gcd
@@ -104,11 +115,59 @@ def mic(x, rate, rng):
 
 
 def speed2(x, rate, rng):
-    x = np.asarray(x, np.float32)
-    return resample_poly(x, 50, 51).astype(np.float32), rate    # 51/50 = 1.02 x faster
+    return played_at(x, 1.02), rate
 
 
-CONDITIONS = {"clean": clean, "mp3": mp3, "noise10": noise10, "noise0": noise0, "mic": mic, "speed2": speed2}
+def played_at(x, speed):
+    """``x`` played ``speed`` times as fast, pitch and tempo together (an
+    exact polyphase resampling: 1.25 keeps 4 samples of every 5)."""
+    from fractions import Fraction
+    ratio = Fraction(speed).limit_denominator(1000)
+    return resample_poly(np.asarray(x, np.float32), ratio.denominator, ratio.numerator).astype(np.float32)
+
+
+def ffmpeg_filter(x, rate, graph):
+    """``x`` through an ffmpeg audio filter graph (mono float32 in and out, at ``rate``)."""
+    run = subprocess.run([ffmpeg_binary(), "-nostdin", "-loglevel", "error", "-f", "f32le", "-ar", str(rate), "-ac", "1",
+                          "-i", "-", "-af", graph, "-ac", "1", "-ar", str(rate), "-f", "f32le", "-"],
+                         input=np.asarray(x, "<f4").tobytes(), capture_output=True, check=True)
+    return np.frombuffer(run.stdout, "<f4").copy()
+
+
+def _speed(factor):
+    def apply(x, rate, rng):
+        return played_at(x, factor), rate
+    apply.source_per_second = factor
+    return apply
+
+
+def _tempo(factor):
+    def apply(x, rate, rng):
+        return ffmpeg_filter(x, rate, f"atempo={factor}"), rate
+    apply.source_per_second = factor
+    return apply
+
+
+def _pitch(semitones):
+    def apply(x, rate, rng):
+        up = 2.0 ** (semitones / 12.0)      # resampled to sound `up` times higher, then stretched back in time
+        return ffmpeg_filter(x, rate, f"asetrate={rate * up:.3f},aresample={rate},atempo={1.0 / up:.6f}"), rate
+    return apply
+
+
+#: the conditions measured by default (``dejavu-cn evaluate``, the benchmark's table)
+DEFAULT_CONDITIONS = {"clean": clean, "mp3": mp3, "noise10": noise10, "noise0": noise0, "mic": mic, "speed2": speed2}
+#: copies played at another speed, tempo or pitch: measured when named
+CHANGE_CONDITIONS = {**{f"speed{s:.2f}": _speed(s) for s in (0.90, 0.95, 1.05, 1.10, 1.25)},
+                     "tempo0.95": _tempo(0.95), "tempo1.05": _tempo(1.05),
+                     "pitch-1": _pitch(-1), "pitch+1": _pitch(1)}
+CONDITIONS = {**DEFAULT_CONDITIONS, **CHANGE_CONDITIONS}
+
+
+def source_seconds(condition, seconds):
+    """Seconds of the original that make ``seconds`` of a clip under
+    ``condition`` (12.5 s make a 10 s clip played 1.25 times as fast)."""
+    return seconds * getattr(CONDITIONS.get(condition), "source_per_second", 1.0)
 
 
 def degrade(x, rate, condition, rng):

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .audio import decode_file, iter_decode, write_wav
-from .degrade import CONDITIONS, degrade
+from .degrade import CONDITIONS, degrade, source_seconds
 from .errors import AudioDecodeError
 
 log = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ def _make_clip(audio, spec, n, out_dir, seed):
     (``CLIP_SOURCE_RATE``); sets ``spec.path``."""
     rng = np.random.default_rng([seed, n])
     a = int(spec.start * CLIP_SOURCE_RATE)
-    excerpt = audio[a:a + int(spec.length * CLIP_SOURCE_RATE)]
+    excerpt = audio[a:a + int(source_seconds(spec.condition, spec.length) * CLIP_SOURCE_RATE)]
     samples, rate = degrade(excerpt, CLIP_SOURCE_RATE, spec.condition, rng)
     spec.path = os.path.join(out_dir, f"clip{n:05d}_{spec.condition}_{spec.length:g}s.wav")
     write_wav(spec.path, samples, rate)

@@ -31,7 +31,7 @@ class EvaluateCommand:
     help = "measure recognition accuracy on a folder of your own music (temporary database)"
 
     def configure(self, p):
-        from ..degrade import CONDITIONS
+        from ..degrade import CHANGE_CONDITIONS, DEFAULT_CONDITIONS
         p.add_argument("folder", metavar="FOLDER", help="folder of audio files (walked recursively)")
         p.add_argument("--clips", type=int, default=20, metavar="N",
                        help="clips of registered music per condition and length (default 20)")
@@ -39,8 +39,10 @@ class EvaluateCommand:
                        help="clips of held-out music per condition and length (default 10)")
         p.add_argument("--lengths", type=_float_list, default=_float_list(DEFAULT_LENGTHS), metavar="S,S,...",
                        help=f"clip lengths in seconds (default {DEFAULT_LENGTHS})")
-        p.add_argument("--conditions", default=",".join(CONDITIONS), metavar="NAME,...",
-                       help=f"degradations, from {', '.join(CONDITIONS)} (default: all)")
+        p.add_argument("--conditions", default=",".join(DEFAULT_CONDITIONS), metavar="NAME,...",
+                       help=f"degradations, from {', '.join(DEFAULT_CONDITIONS)} (the default) and the copies "
+                            f"played at another speed, tempo or pitch: {', '.join(CHANGE_CONDITIONS)} "
+                            "(\"changes\" names them all)")
         p.add_argument("--unknown", metavar="FOLDER", action="append", default=[],
                        help="audio you know is not in FOLDER (walked recursively; repeatable): never registered, "
                             "its clips are unknown clips; the report gives the false-positive rate and a suggested "
@@ -62,9 +64,11 @@ class EvaluateCommand:
         add_json_flag(p)
 
     def run(self, args, ctx):
-        from ..degrade import CONDITIONS
+        from ..degrade import CHANGE_CONDITIONS, CONDITIONS
         from ..register import collect_files
-        conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
+        conditions = []
+        for name in (c.strip() for c in args.conditions.split(",")):
+            conditions += list(CHANGE_CONDITIONS) if name == "changes" else [name] if name else []
         unknown = [c for c in conditions if c not in CONDITIONS]
         problems = []
         if not conditions or unknown:

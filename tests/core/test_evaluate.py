@@ -202,11 +202,26 @@ def test_cli_evaluate_uses_a_temporary_database(songs_dir, tmp_path):
     assert report["ingest"]["audio_seconds"] == 0 and report["cells"][0]["top1"] == 1.0
 
 
+def test_changed_copies_are_clips_of_the_asked_length_cut_from_the_truth(engine, songs_dir, tmp_path):
+    import wave
+    tracks = tracks_in(songs_dir)
+    report = evaluate(engine, tracks, work_dir=str(tmp_path), lengths=(4,), conditions=("speed1.25", "pitch+1"),
+                      clips=2, unknown_clips=0, holdout=0.2, seed=2, jobs=1, detect_shared=False)
+    assert [c["condition"] for c in report["cells"]] == ["speed1.25", "pitch+1"]
+    for row in report["clips"]:
+        with wave.open(row["path"]) as w:                       # 5 s of the song played 1.25x fast: 4 s
+            assert w.getnframes() / w.getframerate() == pytest.approx(4.0, abs=0.05)
+    for cell in report["cells"]:
+        assert cell["clips"] == 2 and 0.0 <= cell["top1"] <= 1.0
+
+
 def test_cli_evaluate_usage_errors(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     code, _, err = run("evaluate", str(empty), "--conditions", "clean,vinyl")
     assert code == 2 and "vinyl" in err
+    code, _, err = run("evaluate", str(empty), "--conditions", "changes,vinyl")    # "changes" is a known group
+    assert code == 2 and "vinyl" in err and "changes" not in err.split("unknown condition(s)")[1].split(";")[0]
     assert run("evaluate", str(empty), "--holdout", "0.9")[0] == 2
     code, _, err = run("evaluate", str(empty), "--lengths", "1,0")
     assert code == 2 and "--lengths" in err
