@@ -36,6 +36,8 @@ dict. :meth:`Config.redacted` gives a printable copy without secrets.
 """
 import copy
 import dataclasses
+
+import numpy as np
 import json
 import os
 from dataclasses import dataclass, fields
@@ -213,6 +215,15 @@ class RecognitionParams:
                                       # share of its votes (a loop)
     max_query_seconds: float = 60.0   # s; a file is recognised on its first 60 s (decoded no further: memory and
                                       # time stay bounded, 2.6 MB of samples; 20x the 3 s that decide a clear match)
+    speed_search: bool = False        # a clip left undecided is tried again as if played at other speeds and
+                                      # pitches (dejavu_cn.changes): a grid of hypotheses, each one more lookup
+    speed_min: float = 0.85           # speeds tried (pitch and tempo together; 1.25 = "nightcore")...
+    speed_max: float = 1.30
+    speed_step: float = 0.01          # ...1 % apart: a hash survives half a step off only below ~1 kHz
+    pitch_semitones: float = 1.3      # pitch shifts (tempo kept) tried either way, in semitones, as far apart
+    speed_seconds: float = 6.0        # s of the clip the hypotheses are tried on (then the best on all of it)...
+    speed_row_budget: int = 3000      # ...each reading at most this many rows, its rarest hashes first; the search
+                                      # stops at the first hypothesis decided with early_confidence
 
     def rule(self):
         """The decision on a whole query (see :func:`dejavu_cn.decision.decide`)."""
@@ -253,7 +264,27 @@ class RecognitionParams:
             raise ConfigError("recognition.max_query_seconds must be in [1, 3600] seconds")
         if self.query_peak_factor < 1.0 or self.query_fan_value < 1:
             raise ConfigError("recognition.query_peak_factor must be >= 1 and query_fan_value >= 1")
+        if not 0.5 <= self.speed_min <= 1.0 <= self.speed_max <= 2.0 or not 0.001 <= self.speed_step <= 0.1:
+            raise ConfigError("recognition: need 0.5 <= speed_min <= 1 <= speed_max <= 2 and speed_step in "
+                              "[0.001, 0.1]")
+        if not 0.0 <= self.pitch_semitones <= 12.0 or self.speed_seconds < 1.0 or self.speed_row_budget < 0:
+            raise ConfigError("recognition.pitch_semitones must be in [0, 12], speed_seconds >= 1 and "
+                              "speed_row_budget >= 0")
         return self
+
+    def change_grid(self):
+        """The hypotheses :attr:`speed_search` tries: (time factor, frequency
+        factor) pairs that map the clip's peaks onto the original's, nearest
+        to unchanged first. A copy played ``s`` times as fast is (s, 1/s); a
+        pitch shift of ``k`` semitones (tempo kept) is (1, 2^(-k/12)). The
+        unchanged (1, 1) is left out: the first search tried it."""
+        step = np.log1p(self.speed_step)
+        speeds = np.exp(np.arange(np.ceil(np.log(self.speed_min) / step), np.log(self.speed_max) / step + 1e-9) * step)
+        pitch_step = 12 * step / np.log(2)              # semitones as far apart as the speeds
+        pitches = np.arange(-np.floor(self.pitch_semitones / pitch_step), np.floor(self.pitch_semitones / pitch_step) + 1)
+        grid = [(float(s), float(1 / s)) for s in speeds if abs(np.log(s)) > step / 2]
+        grid += [(1.0, float(2 ** (-k * pitch_step / 12))) for k in pitches if k != 0]
+        return sorted(grid, key=lambda tf: abs(np.log(tf[0])) + abs(np.log(tf[1])))
 
 
 @dataclass(frozen=True)

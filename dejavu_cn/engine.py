@@ -21,10 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .audio import decode_file, file_sha1, iter_decode
+from .changes import describe_change, mapped_query
 from .columns import Lookup
 from .config import IMPLIED_FINGERPRINT, load_config
 from .decision import Decision, decide, rank
 from .errors import AudioDecodeError
+from .fingerprint import StreamingFingerprinter
 from .hashing import HASH_BYTES, hash_keys
 from .matching import Query, QueryAnalysis, align, confidence_from_p, query_params, read_order, score_candidates
 from .register import (DUPLICATE, FAILED_BEFORE, LINKED, REGISTERED, SKIPPED, CopyLinker, FileOutcome,
@@ -354,15 +356,82 @@ class Dejavu:
                 reader.read_songs(query, [c.song_id for c in best])
                 found = self.search(query, top=top, lookup=reader.lookup, sketch=analysis.sketch,
                                     songs_searched=reader.songs_searched())
+        changed, change_rows, change_seconds = None, 0, 0.0
+        if rec.speed_search and found.decision.match is None:
+            t1 = time.perf_counter()
+            changed, change_rows = self._search_changes(analysis.samples, top)
+            change_seconds = time.perf_counter() - t1
+            found = changed[0] if changed else found
         result = found.as_dict()
+        if changed:
+            for candidate in result["candidates"]:
+                candidate.update(changed[1])
+            result["match"] = result["candidates"][0] if result["match"] else None
         result["query_seconds"] = round(analysis.duration_seconds, 3)
         timings = result["timings"]
         timings["align"] = round(timings["align"] + aligned, 6)
         timings["query"] = round(reader.seconds, 6)
+        if rec.speed_search:
+            timings["speed_search"] = round(change_seconds, 6)
         timings["total"] = round(time.perf_counter() - t0, 6)
         timings["fingerprint"] = round(analysed, 6)
-        result["rows_read"] = reader.rows
+        result["rows_read"] = reader.rows + change_rows
         return result
+
+    def _search_changes(self, samples, top):
+        """The clip as a copy played at another speed or pitch: each
+        hypothesis of ``recognition.change_grid()`` maps the peaks of its
+        first ``speed_seconds`` back (:mod:`dejavu_cn.changes`) and searches
+        the library, every song's chance counted once per hypothesis; the
+        best is searched again on the whole clip. Returns ((Search, the
+        change's fields), rows read) if that decides, else (None, rows)."""
+        rec = self.config.recognition
+        params = self.query_params()
+        rate = params.sample_rate
+        grid = rec.change_grid()
+        head = samples[:int(rec.speed_seconds * rate)]
+        fp = StreamingFingerprinter(params, keep_peaks=True)
+        fp.feed_landmarks(head, last=True)
+        rows = 0
+
+        def attempt(peaks, seconds, time_factor, freq_factor, budget):
+            nonlocal rows
+            query = mapped_query(peaks, time_factor, freq_factor, params, seconds)
+            if len(query) == 0:
+                return None
+            reader = QueryReader(self)
+            reader.read(query, budget)
+            rows += reader.rows
+            found = self.search(query, top=top, lookup=reader.lookup, songs_searched=reader.songs_searched(),
+                                hypotheses=len(grid))
+            return (found.candidates[0].confidence if found.candidates else -1.0, found, time_factor, freq_factor)
+
+        best = None
+        for time_factor, freq_factor in grid:
+            tried = attempt(fp.peaks, head.size / rate, time_factor, freq_factor, rec.speed_row_budget)
+            if tried and (best is None or tried[0] > best[0]):
+                best = tried
+                if best[1].decision.match is not None and best[0] >= rec.early_confidence:
+                    break
+        if best is None or best[1].decision.match is None:
+            return None, rows
+        # the first decided hypothesis may be a step or two off (low notes survive that): its neighbours
+        step = 1 + rec.speed_step
+        for k in (-2, -1, 1, 2):
+            freq_factor = best[3] * step ** k
+            tried = attempt(fp.peaks, head.size / rate, 1 / freq_factor if best[2] != 1.0 else 1.0, freq_factor,
+                            rec.speed_row_budget)
+            if tried and tried[1].decision.match is not None and tried[0] > best[0]:
+                best = tried
+        # the best frequency factor as a speed change and as a pitch shift, on the whole clip: which it is
+        fp = StreamingFingerprinter(params, keep_peaks=True)
+        fp.feed_landmarks(samples, last=True)
+        freq_factor = best[3]
+        finals = [attempt(fp.peaks, samples.size / rate, t, freq_factor, rec.row_budget) for t in (1 / freq_factor, 1.0)]
+        finals = [f for f in finals if f and f[1].decision.match is not None]
+        if finals:
+            best = max(finals, key=lambda f: (f[0], f[1].candidates[0].aligned_frames))
+        return (best[1], describe_change(best[2], best[3])), rows
 
     def analysis(self, samples):
         """A :class:`~dejavu_cn.matching.QueryAnalysis` of mono samples at the
@@ -394,7 +463,7 @@ class Dejavu:
         result as a dict (the shape of :meth:`match_samples`'s)."""
         return self.search(query, top=top, lookup=lookup, sketch=sketch, songs_searched=songs_searched).as_dict()
 
-    def search(self, query: Query, *, top=None, lookup=None, sketch=None, songs_searched=None, rule=None):
+    def search(self, query: Query, *, top=None, lookup=None, sketch=None, songs_searched=None, rule=None, hypotheses=1):
         """Align an analysed :class:`~dejavu_cn.matching.Query` with the
         library, score the candidates and decide (:func:`~dejavu_cn.decision.decide`
         under ``rule``, default ``recognition.rule()``).
@@ -407,7 +476,10 @@ class Dejavu:
         undecided. ``songs_searched``: the songs the query could have hit
         when ``lookup`` holds only part of its rows (see
         :meth:`QueryReader.songs_searched`), for the chance model's count of
-        songs tried.
+        songs tried. ``hypotheses``: how many versions of the query are
+        tried in all (the speeds and pitches of :meth:`match_samples`'s
+        speed search): each gives every song another chance, so the songs
+        tried are counted that many times.
 
         Returns
         -------
@@ -429,7 +501,7 @@ class Dejavu:
         query_frames = query.duration_seconds / frame
         candidates = [c for c in candidates if c.song_id in songs]     # a song deleted meanwhile drops out
         spans = [songs[c.song_id]["duration_seconds"] / frame + query_frames for c in candidates]
-        score_candidates(candidates, spans, max(stats["songs_hit"], songs_searched or 0), rec.threshold,
+        score_candidates(candidates, spans, max(stats["songs_hit"], songs_searched or 0) * hypotheses, rec.threshold,
                          min_aligned=rec.min_aligned_frames)
         ranked = rank([c.describe(songs[c.song_id], query, frame) for c in candidates])
         t2 = time.perf_counter()
