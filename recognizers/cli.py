@@ -13,6 +13,11 @@ from .file import FileRecognizer
 def describe_candidate(c):
     """A song, where the clip sits in it and how sure: one line."""
     how = " (from the band-energy sketch)" if c.get("decided_by") == "sketch" else ""
+    if "speed_factor" in c:
+        how += f", played {c['speed_factor']:.3g}x {'fast' if c['speed_factor'] > 1 else 'slow'}"
+    elif "pitch_semitones" in c:
+        semitones = c["pitch_semitones"]
+        how += f", pitched {abs(semitones):.2g} semitone{'s' if abs(semitones) >= 1.05 else ''} {'up' if semitones > 0 else 'down'}"
     return (f"{c['song_name']} (song {c['song_id']}) at {format_duration(c['offset_seconds'])}, "
             f"confidence {c['confidence']:.2f}{how}")
 

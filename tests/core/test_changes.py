@@ -89,3 +89,12 @@ def test_grid_and_fields():
     assert describe_change(1.0, 2 ** (-1 / 12)) == {"pitch_semitones": 1.0}
     with pytest.raises(ConfigError, match="speed_min"):
         Config.from_dict({"recognition": {"speed_min": 1.2}})
+
+
+def test_the_human_line_says_how_the_copy_plays():
+    from recognizers.cli import describe_candidate
+    base = {"song_name": "Song", "song_id": 3, "offset_seconds": 62.0, "confidence": 0.91}
+    assert describe_candidate({**base, "speed_factor": 1.25}).endswith("played 1.25x fast")
+    assert describe_candidate({**base, "speed_factor": 0.9}).endswith("played 0.9x slow")
+    assert describe_candidate({**base, "pitch_semitones": -1.03}).endswith("pitched 1 semitone down")
+    assert "played" not in describe_candidate(base) and "pitched" not in describe_candidate(base)
