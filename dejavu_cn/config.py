@@ -36,8 +36,6 @@ dict. :meth:`Config.redacted` gives a printable copy without secrets.
 """
 import copy
 import dataclasses
-
-import numpy as np
 import json
 import os
 from dataclasses import dataclass, fields
@@ -278,13 +276,14 @@ class RecognitionParams:
         to unchanged first. A copy played ``s`` times as fast is (s, 1/s); a
         pitch shift of ``k`` semitones (tempo kept) is (1, 2^(-k/12)). The
         unchanged (1, 1) is left out: the first search tried it."""
-        step = np.log1p(self.speed_step)
-        speeds = np.exp(np.arange(np.ceil(np.log(self.speed_min) / step), np.log(self.speed_max) / step + 1e-9) * step)
-        pitch_step = 12 * step / np.log(2)              # semitones as far apart as the speeds
-        pitches = np.arange(-np.floor(self.pitch_semitones / pitch_step), np.floor(self.pitch_semitones / pitch_step) + 1)
-        grid = [(float(s), float(1 / s)) for s in speeds if abs(np.log(s)) > step / 2]
-        grid += [(1.0, float(2 ** (-k * pitch_step / 12))) for k in pitches if k != 0]
-        return sorted(grid, key=lambda tf: abs(np.log(tf[0])) + abs(np.log(tf[1])))
+        import math
+        step = math.log1p(self.speed_step)
+        first, last = math.ceil(math.log(self.speed_min) / step), math.floor(math.log(self.speed_max) / step + 1e-9)
+        grid = [(math.exp(k * step), math.exp(-k * step)) for k in range(first, last + 1) if k != 0]
+        pitch_step = 12 * step / math.log(2)            # semitones as far apart as the speeds
+        reach = math.floor(self.pitch_semitones / pitch_step)
+        grid += [(1.0, 2 ** (-k * pitch_step / 12)) for k in range(-reach, reach + 1) if k != 0]
+        return sorted(grid, key=lambda tf: abs(math.log(tf[0])) + abs(math.log(tf[1])))
 
 
 @dataclass(frozen=True)
