@@ -26,15 +26,11 @@ def map_peaks(peaks, time_factor, freq_factor, params):
     low, high = band_bins(params)
     frames = np.round(peaks.frames * time_factor).astype(np.int64)
     bins = np.round(peaks.bins * freq_factor).astype(np.int64)
-    keep = (bins >= low) & (bins < high) & (frames >= 0)
-    frames, bins = frames[keep], bins[keep]
-    order = np.lexsort((bins, frames))
-    frames, bins = frames[order], bins[order]
-    if frames.size:
-        first = np.r_[True, (np.diff(frames) != 0) | (np.diff(bins) != 0)]
-        frames, bins = frames[first], bins[first]
-    keep_idx = np.flatnonzero(keep)[order][first] if frames.size else np.zeros(0, np.int64)
-    return Peaks(frames.astype(np.int32), bins.astype(np.int32), peaks.strengths[keep_idx], peaks.scores[keep_idx])
+    idx = np.flatnonzero((bins >= low) & (bins < high) & (frames >= 0))
+    idx = idx[np.lexsort((bins[idx], frames[idx]))]
+    if idx.size:
+        idx = idx[np.r_[True, (np.diff(frames[idx]) != 0) | (np.diff(bins[idx]) != 0)]]
+    return Peaks(frames[idx].astype(np.int32), bins[idx].astype(np.int32), peaks.strengths[idx], peaks.scores[idx])
 
 
 def mapped_query(peaks, time_factor, freq_factor, params, seconds):

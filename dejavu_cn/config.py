@@ -37,6 +37,7 @@ dict. :meth:`Config.redacted` gives a printable copy without secrets.
 import copy
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass, fields
 
@@ -276,7 +277,6 @@ class RecognitionParams:
         to unchanged first. A copy played ``s`` times as fast is (s, 1/s); a
         pitch shift of ``k`` semitones (tempo kept) is (1, 2^(-k/12)). The
         unchanged (1, 1) is left out: the first search tried it."""
-        import math
         step = math.log1p(self.speed_step)
         first, last = math.ceil(math.log(self.speed_min) / step), math.floor(math.log(self.speed_max) / step + 1e-9)
         grid = [(math.exp(k * step), math.exp(-k * step)) for k in range(first, last + 1) if k != 0]

@@ -364,9 +364,8 @@ class Dejavu:
             found = changed[0] if changed else found
         result = found.as_dict()
         if changed:
-            for candidate in result["candidates"]:
+            for candidate in result["candidates"]:         # the match is one of them
                 candidate.update(changed[1])
-            result["match"] = result["candidates"][0] if result["match"] else None
         result["query_seconds"] = round(analysis.duration_seconds, 3)
         timings = result["timings"]
         timings["align"] = round(timings["align"] + aligned, 6)
@@ -389,14 +388,16 @@ class Dejavu:
         params = self.query_params()
         rate = params.sample_rate
         grid = rec.change_grid()
-        head = samples[:int(rec.speed_seconds * rate)]
-        fp = StreamingFingerprinter(params, keep_peaks=True)
-        fp.feed_landmarks(head, last=True)
+        fp = StreamingFingerprinter(params, keep_peaks=True)           # the peaks, once: the hypotheses map them
+        fp.feed_landmarks(samples, last=True)
+        peaks = fp.peaks
+        head_seconds = min(rec.speed_seconds, samples.size / rate)
+        head = peaks.select(peaks.frames < int(round(head_seconds / params.frame_seconds())))
         rows = 0
 
-        def attempt(peaks, seconds, time_factor, freq_factor, budget):
+        def attempt(some, seconds, time_factor, freq_factor, budget):       # some of the peaks, that long
             nonlocal rows
-            query = mapped_query(peaks, time_factor, freq_factor, params, seconds)
+            query = mapped_query(some, time_factor, freq_factor, params, seconds)
             if len(query) == 0:
                 return None
             reader = QueryReader(self)
@@ -408,7 +409,7 @@ class Dejavu:
 
         best = None
         for time_factor, freq_factor in grid:
-            tried = attempt(fp.peaks, head.size / rate, time_factor, freq_factor, rec.speed_row_budget)
+            tried = attempt(head, head_seconds, time_factor, freq_factor, rec.speed_row_budget)
             if tried and (best is None or tried[0] > best[0]):
                 best = tried
                 if best[1].decision.match is not None and best[0] >= rec.early_confidence:
@@ -419,15 +420,13 @@ class Dejavu:
         step = 1 + rec.speed_step
         for k in (-2, -1, 1, 2):
             freq_factor = best[3] * step ** k
-            tried = attempt(fp.peaks, head.size / rate, 1 / freq_factor if best[2] != 1.0 else 1.0, freq_factor,
+            tried = attempt(head, head_seconds, 1 / freq_factor if best[2] != 1.0 else 1.0, freq_factor,
                             rec.speed_row_budget)
             if tried and tried[1].decision.match is not None and tried[0] > best[0]:
                 best = tried
         # the best frequency factor as a speed change and as a pitch shift, on the whole clip: which it is
-        fp = StreamingFingerprinter(params, keep_peaks=True)
-        fp.feed_landmarks(samples, last=True)
         freq_factor = best[3]
-        finals = [attempt(fp.peaks, samples.size / rate, t, freq_factor, rec.row_budget) for t in (1 / freq_factor, 1.0)]
+        finals = [attempt(peaks, samples.size / rate, t, freq_factor, rec.row_budget) for t in (1 / freq_factor, 1.0)]
         finals = [f for f in finals if f and f[1].decision.match is not None]
         if finals:
             best = max(finals, key=lambda f: (f[0], f[1].candidates[0].aligned_frames))
