@@ -125,6 +125,11 @@ class MemoryIndex:
 
 # -- prepare -------------------------------------------------------------------------------------
 
+def _suffix(clip_set):
+    """File name suffix of a named clip set ("" for the benchmark's own)."""
+    return f"-{clip_set}" if clip_set else ""
+
+
 def _decode_track(args):
     path, out, rate = args
     if not os.path.exists(out):
@@ -150,9 +155,11 @@ def prepare(args):
     from run import corpus_tracks
     work = os.path.join(args.work, "tune")
     os.makedirs(os.path.join(work, "audio"), exist_ok=True)
-    clip_dir = os.path.join(work, "clips")
+    clip_dir = os.path.join(work, "clips" + _suffix(args.clip_set))
     os.makedirs(clip_dir, exist_ok=True)
     rate = Config().fingerprint.sample_rate
+    conditions = tuple(args.conditions.split(","))
+    lengths = tuple(float(x) for x in args.lengths.split(","))
     tracks = corpus_tracks(args.work)
     print(f"corpus: {len(tracks)} tracks; reading their lengths", flush=True)
     tracks, durations, unreadable = readable_tracks(tracks)
@@ -163,7 +170,7 @@ def prepare(args):
     with multiprocessing.Pool(args.jobs) as pool:
         pool.map(_decode_track, [(t, p, rate) for t, p in zip(tracks, audio_paths)])
         print("tracks decoded", flush=True)
-        specs = plan_clips(durations, known, unknown, lengths=LENGTHS, conditions=CONDITIONS,
+        specs = plan_clips(durations, known, unknown, lengths=lengths, conditions=conditions,
                            clips=args.clips, unknown_clips=args.unknown_clips, seed=args.seed)
         by_track = {}
         for n, spec in enumerate(specs):
@@ -174,7 +181,7 @@ def prepare(args):
             for n, spec in done:
                 rows[n] = spec
     print(f"{len(specs)} clips cut", flush=True)
-    with open(os.path.join(work, "plan.json"), "w") as f:
+    with open(os.path.join(work, f"plan{_suffix(args.clip_set)}.json"), "w") as f:
         json.dump({"tracks": tracks, "durations": durations, "known": known, "unknown": unknown,
                    "audio": audio_paths, "clips": rows, "seed": args.seed}, f)
     return 0
@@ -283,6 +290,8 @@ def _query_clip(n):
             "true_votes": true_c["aligned_frames"] if true_c else 0,
             "true_confidence": true_c["confidence"] if true_c else 0.0,
             "best_confidence": result["candidates"][0]["confidence"] if result["candidates"] else 0.0,
+            "match_votes": match["aligned_frames"] if match else 0,
+            "change": {k: match[k] for k in ("speed_factor", "pitch_semitones") if match and k in match},
             "hashes": int(result["input_total_hashes"]), "rows": rows, "decided_seconds": result["decided_seconds"],
             "songs_hit": stats["songs_hit"], "votes": stats["pairs"], "query_seconds": query.duration_seconds,
             "raw": [(c.song_id, c.aligned_frames, c.hits, index.songs_by_id([c.song_id])[c.song_id]["duration_seconds"])
@@ -317,12 +326,14 @@ def shared_audio(plan, work, recompute, jobs):
 
 
 def summarise(rows):
-    lines = [f"{'condition':<10}" + "".join(f"{x:>7g}s" for x in LENGTHS) + "   FP"]
+    conditions = list(dict.fromkeys(r["condition"] for r in rows))
+    lengths = sorted({r["length"] for r in rows})
+    lines = [f"{'condition':<10}" + "".join(f"{x:>7g}s" for x in lengths) + "   FP"]
     cells = {}
-    for cond in CONDITIONS:
+    for cond in conditions:
         line = f"{cond:<10}"
         fp = 0
-        for length in LENGTHS:
+        for length in lengths:
             kn = [r for r in rows if r["condition"] == cond and r["length"] == length and r["known"]]
             un = [r for r in rows if r["condition"] == cond and r["length"] == length and not r["known"]
                   and not r["accepted"]]
@@ -346,7 +357,7 @@ def summarise(rows):
 
 def run(args):
     work = os.path.join(args.work, "tune")
-    with open(os.path.join(work, "plan.json")) as f:
+    with open(os.path.join(work, f"plan{_suffix(args.clip_set)}.json")) as f:
         plan = json.load(f)
     overrides = parse_sets(args.set)
     t = time.monotonic()
@@ -356,9 +367,9 @@ def run(args):
           f"built in {time.monotonic() - t:.0f} s", flush=True)
     shared = shared_audio(plan, work, args.recompute_shared, args.jobs)
     clip_ids = [n for n, c in enumerate(plan["clips"])
-                if c["condition"] in args.conditions.split(",") and c["length"] in
+                if (not args.conditions or c["condition"] in args.conditions.split(",")) and c["length"] in
                 [float(x) for x in args.lengths.split(",")]]
-    _G.update(engine=engine, plan=plan, shared=shared, clip_dir=os.path.join(work, "clips"))
+    _G.update(engine=engine, plan=plan, shared=shared, clip_dir=os.path.join(work, "clips" + _suffix(args.clip_set)))
     t = time.monotonic()
     with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
         rows = pool.map(_query_clip, clip_ids, chunksize=16)
@@ -382,11 +393,14 @@ def main(argv=None):
     p.add_argument("--clips", type=int, default=100)
     p.add_argument("--unknown-clips", type=int, default=40)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--conditions", default=",".join(CONDITIONS),
+                   help="conditions to cut (dejavu_cn.degrade's names; e.g. the speed, tempo and pitch changes)")
+    p.add_argument("--lengths", default=",".join(f"{x:g}" for x in LENGTHS))
     r = sub.add_parser("run", help="build an index with these parameters and recognise every clip")
     r.add_argument("--set", action="append", default=[], metavar="SECTION.NAME=JSON",
                    help="a configuration value, e.g. fingerprint.fan_value=4 (repeatable)")
     r.add_argument("--name", help="save the per-clip results as work/tune/results/NAME.json")
-    r.add_argument("--conditions", default=",".join(CONDITIONS))
+    r.add_argument("--conditions", help="conditions to recognise (default: every one the clip set has)")
     r.add_argument("--lengths", default=",".join(f"{x:g}" for x in LENGTHS))
     r.add_argument("--scale", type=int, default=1,
                    help="stand in for a library this many times larger (synthetic rows, as bench/scale.py)")
@@ -395,6 +409,9 @@ def main(argv=None):
                         "re-speeded), so hashes grow as with more real music (--scale copies rows instead)")
     r.add_argument("--recompute-shared", action="store_true",
                    help="probe the tracks for shared audio again (with the shipped defaults)")
+    for sp in (p, r):
+        sp.add_argument("--clip-set", default="", help="a named set of clips, cut and kept beside the benchmark's "
+                        "(e.g. --clip-set changes --conditions speed0.90,...,pitch+1 --lengths 5,10)")
     args = ap.parse_args(argv)
     return prepare(args) if args.command == "prepare" else run(args)
 

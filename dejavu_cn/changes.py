@@ -33,10 +33,15 @@ def map_peaks(peaks, time_factor, freq_factor, params):
     return Peaks(frames[idx].astype(np.int32), bins[idx].astype(np.int32), peaks.strengths[idx], peaks.scores[idx])
 
 
-def mapped_query(peaks, time_factor, freq_factor, params, seconds):
+def mapped_query(peaks, time_factor, freq_factor, params, seconds, *, max_bin=None):
     """The :class:`~dejavu_cn.matching.Query` (one analysis) of ``seconds``
-    of a clip whose ``peaks`` are mapped back by the factors."""
-    fps = landmark_peaks(map_peaks(peaks, time_factor, freq_factor, params), params).hashed()
+    of a clip whose ``peaks`` are mapped back by the factors; with
+    ``max_bin``, only the landmarks whose peaks all lie at or below that
+    bin (those a hypothesis a little off still maps to the right bins)."""
+    marks = landmark_peaks(map_peaks(peaks, time_factor, freq_factor, params), params)
+    if max_bin is not None:
+        marks = marks.select(np.maximum(np.maximum(marks.f1, marks.f2), marks.f3) <= max_bin)
+    fps = marks.hashed()
     return Query.of([(fps, 0)], 1, seconds * time_factor)
 
 

@@ -23,6 +23,10 @@ class Columns:
     def __len__(self):
         return int(getattr(self, self._FIELDS[0]).shape[0])
 
+    def select(self, which):
+        """The rows ``which`` (a boolean mask or indices) picks, as a new table."""
+        return type(self)(*(getattr(self, k)[which] for k in self._FIELDS))
+
 
 @dataclass
 class Lookup(Columns):

@@ -24,7 +24,7 @@ from .audio import decode_file, file_sha1, iter_decode
 from .changes import describe_change, mapped_query
 from .columns import Lookup
 from .config import IMPLIED_FINGERPRINT, load_config
-from .decision import Decision, decide, rank
+from .decision import Decision, Rule, decide, rank
 from .errors import AudioDecodeError
 from .fingerprint import StreamingFingerprinter
 from .hashing import HASH_BYTES, hash_keys
@@ -378,12 +378,19 @@ class Dejavu:
         return result
 
     def _search_changes(self, samples, top):
-        """The clip as a copy played at another speed or pitch: each
-        hypothesis of ``recognition.change_grid()`` maps the peaks of its
-        first ``speed_seconds`` back (:mod:`dejavu_cn.changes`) and searches
-        the library, every song's chance counted once per hypothesis; the
-        best is searched again on the whole clip. Returns ((Search, the
-        change's fields), rows read) if that decides, else (None, rows)."""
+        """The clip as a copy played at another speed or pitch.
+
+        First every hypothesis of ``recognition.change_grid()`` at once: the
+        peaks of the clip's first ``speed_seconds`` are mapped back under
+        each (:mod:`dejavu_cn.changes`), keeping the landmarks whose bins a
+        hypothesis half a step off still maps right; the rarest of each
+        hypothesis's hashes (``speed_row_budget`` rows each) are read in one
+        lookup and aligned once, each (song, hypothesis) apart. The ``speed_candidates`` best
+        hypotheses are then searched on the whole clip with every landmark,
+        every song's chance counted once per hypothesis tried, until one
+        reaches ``speed_threshold``; it is refined to a quarter step and told apart as a speed change or a
+        pitch shift. Returns ((Search, the change's fields), rows read) if
+        that decides, else (None, rows)."""
         rec = self.config.recognition
         params = self.query_params()
         rate = params.sample_rate
@@ -391,45 +398,53 @@ class Dejavu:
         fp = StreamingFingerprinter(params, keep_peaks=True)           # the peaks, once: the hypotheses map them
         fp.feed_landmarks(samples, last=True)
         peaks = fp.peaks
-        head_seconds = min(rec.speed_seconds, samples.size / rate)
+        seconds = samples.size / rate
+        head_seconds = min(rec.speed_seconds, seconds)
         head = peaks.select(peaks.frames < int(round(head_seconds / params.frame_seconds())))
-        rows = 0
+        parts = [mapped_query(head, t, f, params, head_seconds, max_bin=rec.change_max_bin()) for t, f in grid]
+        scan = Query(np.concatenate([q.hashes for q in parts]), np.concatenate([q.times for q in parts]), 1,
+                     head_seconds)
+        reader = QueryReader(self).read_each(parts, rec.speed_row_budget)
+        rows = reader.rows
+        found, _ = align(scan, reader.lookup, max_rows=rec.max_hash_rows, top=4 * rec.speed_candidates,
+                         groups=np.repeat(np.arange(len(grid)), [len(q) for q in parts]), group_count=len(grid))
+        likely = list(dict.fromkeys(c.song_id % len(grid) for c in found))[:rec.speed_candidates]
+        tries = len(grid) + 4                               # the grid, then the refinement's four
+        rule = Rule(rec.speed_threshold)
 
-        def attempt(some, seconds, time_factor, freq_factor, budget):       # some of the peaks, that long
+        def attempt(time_factor, freq_factor):              # the whole clip under one hypothesis
             nonlocal rows
-            query = mapped_query(some, time_factor, freq_factor, params, seconds)
+            query = mapped_query(peaks, time_factor, freq_factor, params, seconds)
             if len(query) == 0:
                 return None
             reader = QueryReader(self)
-            reader.read(query, budget)
+            reader.read(query, rec.row_budget)
             rows += reader.rows
             found = self.search(query, top=top, lookup=reader.lookup, songs_searched=reader.songs_searched(),
-                                hypotheses=len(grid))
-            return (found.candidates[0].confidence if found.candidates else -1.0, found, time_factor, freq_factor)
+                                rule=rule, hypotheses=tries)
+            strength = (found.candidates[0].confidence, found.candidates[0].aligned_frames) if found.candidates \
+                else (-1.0, 0)
+            return (strength, found, time_factor, freq_factor)
 
         best = None
-        for time_factor, freq_factor in grid:
-            tried = attempt(head, head_seconds, time_factor, freq_factor, rec.speed_row_budget)
+        for h in likely:
+            tried = attempt(*grid[h])
             if tried and (best is None or tried[0] > best[0]):
                 best = tried
-                if best[1].decision.match is not None and best[0] >= rec.early_confidence:
-                    break
+            if best and best[1].decision.match is not None:
+                break
         if best is None or best[1].decision.match is None:
             return None, rows
-        # the first decided hypothesis may be a step or two off (low notes survive that): its neighbours
-        step = 1 + rec.speed_step
-        for k in (-2, -1, 1, 2):
-            freq_factor = best[3] * step ** k
-            tried = attempt(head, head_seconds, 1 / freq_factor if best[2] != 1.0 else 1.0, freq_factor,
-                            rec.speed_row_budget)
-            if tried and tried[1].decision.match is not None and tried[0] > best[0]:
-                best = tried
-        # the best frequency factor as a speed change and as a pitch shift, on the whole clip: which it is
-        freq_factor = best[3]
-        finals = [attempt(peaks, samples.size / rate, t, freq_factor, rec.row_budget) for t in (1 / freq_factor, 1.0)]
-        finals = [f for f in finals if f and f[1].decision.match is not None]
-        if finals:
-            best = max(finals, key=lambda f: (f[0], f[1].candidates[0].aligned_frames))
+        for fraction in (0.5, 0.25):                        # a hypothesis half a step off loses the high bins
+            centre = best
+            for sign in (-1, 1):
+                freq_factor = centre[3] * (1 + rec.speed_step) ** (sign * fraction)
+                tried = attempt(1 / freq_factor if centre[2] != 1.0 else 1.0, freq_factor)
+                if tried and tried[1].decision.match is not None and tried[0] > best[0]:
+                    best = tried
+        other = attempt(1.0 if best[2] != 1.0 else 1 / best[3], best[3])     # a speed change or a pitch shift?
+        if other and other[1].decision.match is not None and other[0] > best[0]:
+            best = other
         return (best[1], describe_change(best[2], best[3])), rows
 
     def analysis(self, samples):
@@ -675,6 +690,33 @@ class QueryReader:
     def _scale(self):
         """Rows the hashes read held, over their estimates (1 before any)."""
         return self._found / self._estimated if self._estimated else 1.0
+
+    def read_each(self, queries, budget):
+        """Read, for each of ``queries`` (the versions of one clip a speed
+        search tries), its rarest hashes (:func:`~dejavu_cn.matching.read_order`)
+        within ``budget`` estimated rows (0: all), in one lookup: every version
+        gets the same chance, whatever the others' hashes hold."""
+        t0 = time.perf_counter()
+        store = self.engine.storage
+        counts = store.hash_counts() if hasattr(store, "hash_counts") else None
+        rec, params = self.engine.config.recognition, self.engine.params
+        chosen = []
+        for query in queries:
+            if counts is None or not len(query):
+                chosen.append(query.hashes)
+                continue
+            estimate = counts[buckets(query.hashes)]
+            order, _ = read_order(query.times, estimate, max_rows=rec.max_hash_rows,
+                                  bucket_subframes=query.shifts * round(1.0 / params.frame_seconds()))
+            cost = np.cumsum(np.maximum(estimate[order], 1))
+            take = int(np.searchsorted(cost, budget, side="right")) if budget else order.size
+            chosen.append(query.hashes[order[:take]])
+        hashes = np.concatenate(chosen) if chosen else np.zeros((0, HASH_BYTES), np.uint8)
+        keys, first = np.unique(hash_keys(hashes), return_index=True)
+        self._fetch(hashes[first])
+        self._settled = np.union1d(self._settled, keys)
+        self.seconds += time.perf_counter() - t0
+        return self
 
     def read_songs(self, query, song_ids):
         """Read the rows of ``query``'s hashes left unread, of these songs only

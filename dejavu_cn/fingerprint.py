@@ -96,9 +96,6 @@ class Peaks(Columns):
     def empty(cls):
         return cls(np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32), np.zeros(0, np.float32))
 
-    def select(self, mask):
-        return Peaks(*(getattr(self, k)[mask] for k in self._FIELDS))
-
 
 def band_bins(params):
     """The [low, high) FFT bins searched for peaks."""

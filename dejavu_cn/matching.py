@@ -265,7 +265,7 @@ def _vote_order(song, d, qframe):
     return order, bins[order], width
 
 
-def align(query, lookup, *, max_rows=2000, top=10):
+def align(query, lookup, *, max_rows=2000, top=10, groups=None, group_count=1):
     """Best alignment per song, strongest first.
 
     A vote is a distinct (song, frame difference, song anchor frame). Hashes
@@ -284,6 +284,11 @@ def align(query, lookup, *, max_rows=2000, top=10):
         Hashes with more rows than this are ignored.
     top : int
         Candidates returned.
+    groups : np.ndarray, optional
+        A group number in ``[0, group_count)`` for each of the query's
+        hashes (the versions of a clip a speed search tries at once): each
+        (song, group) is aligned apart, as the candidate ``song_id *
+        group_count + group``.
 
     Returns
     -------
@@ -304,7 +309,8 @@ def align(query, lookup, *, max_rows=2000, top=10):
     d = np.floor_divide(diff + S // 2, S)                              # frames
     # sorted by (song, d, anchor), one sort: anchor = d + query frame, so the
     # query frame stands in for the anchor within a bin
-    order, pair_bin, width = _vote_order(lookup.song_ids[r_idx], d, anchor - d)
+    song = lookup.song_ids[r_idx] if groups is None else lookup.song_ids[r_idx] * group_count + groups[q_idx]
+    order, pair_bin, width = _vote_order(song, d, anchor - d)
     diff, anchor = diff[order], anchor[order]
     vote = np.r_[True, (pair_bin[1:] != pair_bin[:-1]) | (anchor[1:] != anchor[:-1])]
     votes_bin = pair_bin[vote]                                          # sorted

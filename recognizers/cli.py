@@ -66,10 +66,17 @@ class RecognizeFileCommand:
         p.add_argument("paths", nargs="+", metavar="PATH")
         p.add_argument("--top", type=int, default=None, metavar="N",
                        help="also list the N best candidates (default: recognition.top in the JSON, none in text)")
+        p.add_argument("--changes", action="store_true",
+                       help="also find copies played at another speed (0.85-1.3x) or pitch (+-1.3 semitones): "
+                            "recognition.speed_search; a clip that matches nothing takes about 0.1 s longer")
         p.add_argument("--timeline", action="store_true",
                        help="scan each whole file (a mix, a radio hour) and list which songs play where "
                             "(settings: the timeline section)")
         add_json_flag(p)
+
+    def implied_settings(self, args):
+        """Settings the flags stand for (read before the configuration)."""
+        return ["recognition.speed_search=true"] if args.changes else []
 
     def run(self, args, ctx):
         if args.top is not None and args.top < 1:

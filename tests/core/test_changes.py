@@ -1,9 +1,13 @@
 """Copies played at another speed or pitch (recognition.speed_search)."""
+import json
+
 import numpy as np
 import pytest
 
 from audiogen import make_song
+from clirun import run
 from dejavu_cn import Dejavu
+from dejavu_cn.audio import write_wav
 from dejavu_cn.changes import describe_change, map_peaks
 from dejavu_cn.config import Config, ConfigError
 from dejavu_cn.degrade import ffmpeg_filter, played_at
@@ -12,23 +16,26 @@ from dejavu_cn.fingerprint import find_peaks
 RATE = 11025
 
 
-@pytest.fixture(scope="module")
-def library(tmp_path_factory):
-    path = tmp_path_factory.mktemp("changes") / "lib.sqlite3"
+def _register(config, folder):
     songs = {seed: make_song(seed, seconds=40.0, rate=RATE).astype(np.float32) for seed in (71, 72, 73)}
-    config = {"database": {"path": str(path)}, "recognition": {"speed_search": True}}
+    config = {**config, "recognition": {"speed_search": True}}
     with Dejavu(config) as engine:
         for seed, samples in songs.items():
-            wav = path.parent / f"song{seed}.wav"
-            from dejavu_cn.audio import write_wav
+            wav = folder / f"song{seed}.wav"
             write_wav(str(wav), samples, RATE)
             engine.fingerprint_file(str(wav))
         ids = {s["song_name"]: s["song_id"] for s in engine.list_songs()[0]}
     return config, songs, ids
 
 
-def test_a_copy_played_fast_is_found_with_its_speed_and_the_originals_offset(library):
-    config, songs, ids = library
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("changes")
+    return _register({"database": {"path": str(folder / "lib.sqlite3")}}, folder)
+
+
+def test_a_copy_played_fast_is_found_with_its_speed_and_the_originals_offset(any_config, tmp_path):
+    config, songs, ids = _register(any_config, tmp_path)          # SQLite and MariaDB
     start = 12.0
     clip = played_at(songs[72][int(start * RATE):int((start + 11.0) * RATE)], 1.10)      # 10 s of the copy
     with Dejavu(config) as engine:
@@ -52,7 +59,7 @@ def test_a_pitch_shifted_copy_is_found_with_its_semitones(library):
     with Dejavu(hashes_only) as engine:                                # sketch alone may find a semitone's shift
         match = engine.match_samples(clip)["match"]
     assert match is not None and match["song_id"] == ids["song73"]
-    assert match["pitch_semitones"] == pytest.approx(1.0, abs=0.3) and "speed_factor" not in match
+    assert match["pitch_semitones"] == pytest.approx(1.0, abs=0.15) and "speed_factor" not in match
     assert match["offset_seconds"] == pytest.approx(start, abs=0.3)
 
 
@@ -63,6 +70,22 @@ def test_an_unrelated_sped_up_clip_is_no_match(library):
         for speed in (0.9, 1.25):
             result = engine.match_samples(played_at(other, speed))
             assert result["match"] is None
+
+
+def test_the_cli_looks_for_changed_copies_when_asked(library, tmp_path):
+    config, songs, ids = library
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"database": config["database"]}))       # the search off, as shipped
+    clip = tmp_path / "nightcore.wav"
+    write_wav(str(clip), played_at(songs[71][5 * RATE:18 * RATE], 1.25), RATE)
+    code, out, _ = run("--config", str(path), "recognize", "file", str(clip))
+    assert code == 0 and "no match" in out
+    code, out, _ = run("--config", str(path), "recognize", "file", "--changes", str(clip))
+    assert code == 0 and "song71" in out and "played 1.25x fast" in out
+    code, out, _ = run("--config", str(path), "recognize", "file", "--changes", "--json", str(clip))
+    match = json.loads(out)["match"]
+    assert match["song_id"] == ids["song71"] and match["speed_factor"] == pytest.approx(1.25, abs=0.01)
+    assert match["offset_seconds"] == pytest.approx(5.0, abs=0.1)
 
 
 def test_mapped_peaks_land_on_the_originals():
@@ -87,8 +110,12 @@ def test_grid_and_fields():
     assert all(t * f == pytest.approx(1.0) for t, f in grid if t != 1.0)          # a speed change: both
     assert describe_change(1.25, 0.8) == {"speed_factor": 1.25}
     assert describe_change(1.0, 2 ** (-1 / 12)) == {"pitch_semitones": 1.0}
+    assert rec.change_max_bin() == 100                  # 1.08 kHz: half a 1 % step off still rounds right
     with pytest.raises(ConfigError, match="speed_min"):
         Config.from_dict({"recognition": {"speed_min": 1.2}})
+    for bad in ({"speed_candidates": 0}, {"speed_threshold": 1.5}, {"speed_row_budget": -1}):
+        with pytest.raises(ConfigError, match="speed_candidates"):
+            Config.from_dict({"recognition": bad})
 
 
 def test_the_human_line_says_how_the_copy_plays():

@@ -118,6 +118,23 @@ def test_align_gives_the_same_candidates_whatever_the_song_ids(index):
                (b.song_id, b.aligned_frames, b.offset_subframes, b.hits, b.repeat_votes)
 
 
+def test_groups_align_apart(index):
+    """Versions of a query aligned at once (the speed search's scan): each
+    (song, group) is its own candidate, with the evidence it has alone."""
+    songs, lookup = index
+    q = query(songs[3][4 * SOURCE_RATE:9 * SOURCE_RATE], SOURCE_RATE)
+    alone, _ = align(q, lookup)
+    noise = query(np.random.default_rng(3).normal(0, 0.1, 5 * SOURCE_RATE), SOURCE_RATE)
+    both = type(q)(np.concatenate([noise.hashes, q.hashes]), np.concatenate([noise.times, q.times]), q.shifts,
+                   q.duration_seconds)
+    groups = np.repeat([0, 1], [len(noise), len(q)])
+    found, stats = align(both, lookup, groups=groups, group_count=2)
+    best = found[0]
+    assert (best.song_id // 2, best.song_id % 2) == (3, 1)                    # song 3, as the second version
+    assert (best.aligned_frames, best.offset_subframes) == (alone[0].aligned_frames, alone[0].offset_subframes)
+    assert all(c.aligned_frames <= 3 for c in found if c.song_id % 2 == 0)    # the noise version: chance only
+
+
 def test_progressive_analysis_gives_the_hashes_of_one_pass(index):
     """QueryAnalysis.head reads only as much audio as the opening hashes
     need, yet gives exactly the whole analysis' opening hashes; whole()
