@@ -90,6 +90,16 @@ def drop_mysql(name):
     reset_mysql(name, create=False)
 
 
+def parse_sets(items):
+    """``section.name=JSON`` overrides into a configuration overlay."""
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        section, _, name = key.partition(".")
+        out.setdefault(section, {})[name] = json.loads(value)
+    return out
+
+
 def fresh_sqlite(path):
     """``path``, with any database (and its WAL files) there removed."""
     for suffix in ("", "-wal", "-shm"):
@@ -247,6 +257,8 @@ def main(argv=None):
     ap.add_argument("--skip-memory", action="store_true", help="skip the 2-hour-file memory measurement")
     ap.add_argument("--ingest-only", action="store_true",
                     help="only register the corpus (minus held-out tracks) and report speed and size")
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.NAME=JSON",
+                    help="a configuration value for the run, e.g. recognition.speed_search=true (repeatable)")
     args = ap.parse_args(argv)
     args.work = os.path.abspath(args.work)      # the configurations written there name paths relative to themselves
     os.makedirs(args.work, exist_ok=True)
@@ -277,6 +289,7 @@ def main(argv=None):
                 if pool_before is not None:
                     print(f"  innodb_buffer_pool_size {pool_before >> 20} MB -> {args.buffer_pool_mb} MB for this run",
                           flush=True)
+        config.update(parse_sets(args.set))
         try:
             report = run_backend(args, backend, config, tracks, lengths, conditions)
         finally:

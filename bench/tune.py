@@ -43,6 +43,7 @@ from dejavu_cn.matching import align  # noqa: E402
 from dejavu_cn.sketch import to_bytes  # noqa: E402
 from dejavu_cn.columns import Lookup  # noqa: E402
 from dejavu_cn.storage.counts import COUNT_BITS, key_buckets  # noqa: E402
+from run import parse_sets  # noqa: E402
 
 LENGTHS = (1.0, 2.0, 3.0, 5.0, 10.0)
 CONDITIONS = ("clean", "mp3", "noise10", "noise0", "mic", "speed2")
@@ -225,16 +226,6 @@ def _fingerprint_track(args):
                 r = drop_repeated(marks.hashed(), params.max_hash_repeats)
                 renders.append((hash_keys(r.hashes), r.offsets))
     return i, hash_keys(fps.hashes), fps.offsets, to_bytes(sketch_of(audio, params)), renders
-
-
-def parse_sets(items):
-    """``section.name=JSON`` overrides into a configuration overlay."""
-    out = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        section, _, name = key.partition(".")
-        out.setdefault(section, {})[name] = json.loads(value)
-    return out
 
 
 RENDER_BASE = 10_000          # song ids of --grow's renderings: RENDER_BASE * k + the song's id
