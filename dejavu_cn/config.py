@@ -215,7 +215,10 @@ class RecognitionParams:
     max_query_seconds: float = 60.0   # s; a file is recognised on its first 60 s (decoded no further: memory and
                                       # time stay bounded, 2.6 MB of samples; 20x the 3 s that decide a clear match)
     speed_search: bool = False        # a clip left undecided is tried again as if played at other speeds and
-                                      # pitches (dejavu_cn.changes): a grid of hypotheses, each one more lookup
+                                      # pitches (dejavu_cn.changes): a grid of hypotheses scanned at once...
+    speed_min_seconds: float = 4.0    # ...if it lasts this long: a shorter clip's few peaks fit some hypothesis by
+                                      # chance as well as the right one, and the undecided short noisy clips would
+                                      # all pay for the search
     speed_min: float = 0.85           # speeds tried (pitch and tempo together; 1.25 = "nightcore")...
     speed_max: float = 1.30
     speed_step: float = 0.01          # ...1 % apart: a hash survives half a step off only below ~1 kHz
@@ -269,10 +272,12 @@ class RecognitionParams:
         if not 0.5 <= self.speed_min <= 1.0 <= self.speed_max <= 2.0 or not 0.001 <= self.speed_step <= 0.1:
             raise ConfigError("recognition: need 0.5 <= speed_min <= 1 <= speed_max <= 2 and speed_step in "
                               "[0.001, 0.1]")
-        if not 0.0 <= self.pitch_semitones <= 12.0 or self.speed_seconds < 1.0 or self.speed_row_budget < 0 or \
+        if not 0.0 <= self.pitch_semitones <= 12.0 or self.speed_seconds < 1.0 or self.speed_min_seconds < 0 or \
+                self.speed_row_budget < 0 or \
                 self.speed_candidates < 1 or not 0.0 <= self.speed_threshold <= 1.0:
             raise ConfigError("recognition.pitch_semitones must be in [0, 12], speed_seconds >= 1, "
-                              "speed_row_budget >= 0, speed_candidates >= 1 and speed_threshold in [0, 1]")
+                              "speed_min_seconds, speed_row_budget >= 0, speed_candidates >= 1 and "
+                              "speed_threshold in [0, 1]")
         return self
 
     def change_grid(self):

@@ -357,7 +357,7 @@ class Dejavu:
                 found = self.search(query, top=top, lookup=reader.lookup, sketch=analysis.sketch,
                                     songs_searched=reader.songs_searched())
         changed, change_rows, change_seconds = None, 0, 0.0
-        if rec.speed_search and found.decision.match is None:
+        if rec.speed_search and found.decision.match is None and analysis.duration_seconds >= rec.speed_min_seconds:
             t1 = time.perf_counter()
             changed, change_rows = self._search_changes(analysis.samples, top)
             change_seconds = time.perf_counter() - t1

@@ -85,7 +85,7 @@ class RecognizeFileCommand:
         if args.timeline:
             return self.run_timeline(args, ctx)
         recognizer = FileRecognizer(ctx.engine_with_songs())
-        failures = 0
+        failures = unsearched = 0
         for path in args.paths:
             try:
                 result = recognizer.recognize_file(path, top=args.top)
@@ -102,6 +102,11 @@ class RecognizeFileCommand:
                 if args.top is not None:
                     for rank, c in enumerate(result["candidates"], 1):
                         ctx.out(f"  {rank}. {describe_candidate(c)}")
+            rec = ctx.config.recognition
+            unsearched += result["match"] is None and not rec.speed_search and \
+                result["query_seconds"] >= rec.speed_min_seconds
+        if unsearched and not ctx.json:
+            ctx.error("hint: a copy played at another speed or pitch (a sped-up repost) is found with --changes")
         return 1 if failures else 0
 
     def run_timeline(self, args, ctx):

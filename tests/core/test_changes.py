@@ -63,6 +63,16 @@ def test_a_pitch_shifted_copy_is_found_with_its_semitones(library):
     assert match["offset_seconds"] == pytest.approx(start, abs=0.3)
 
 
+def test_a_short_clip_is_not_searched(library):
+    config, songs, ids = library
+    clip = played_at(songs[72][int(12.0 * RATE):int(15.5 * RATE)], 1.10)     # 3.2 s: below speed_min_seconds
+    with Dejavu(config) as engine:
+        short = engine.match_samples(clip)
+        longer = Dejavu({**config, "recognition": {"speed_search": True, "speed_min_seconds": 2.0}}).match_samples(clip)
+    assert short["match"] is None and short["timings"]["speed_search"] == 0
+    assert longer["match"] is not None and longer["match"]["song_id"] == ids["song72"]
+
+
 def test_an_unrelated_sped_up_clip_is_no_match(library):
     config, _, _ = library
     other = make_song(99, seconds=12.0, rate=RATE).astype(np.float32)
@@ -78,10 +88,10 @@ def test_the_cli_looks_for_changed_copies_when_asked(library, tmp_path):
     path.write_text(json.dumps({"database": config["database"]}))       # the search off, as shipped
     clip = tmp_path / "nightcore.wav"
     write_wav(str(clip), played_at(songs[71][5 * RATE:18 * RATE], 1.25), RATE)
-    code, out, _ = run("--config", str(path), "recognize", "file", str(clip))
-    assert code == 0 and "no match" in out
-    code, out, _ = run("--config", str(path), "recognize", "file", "--changes", str(clip))
-    assert code == 0 and "song71" in out and "played 1.25x fast" in out
+    code, out, err = run("--config", str(path), "recognize", "file", str(clip))
+    assert code == 0 and "no match" in out and "--changes" in err                  # the hint
+    code, out, err = run("--config", str(path), "recognize", "file", "--changes", str(clip))
+    assert code == 0 and "song71" in out and "played 1.25x fast" in out and "hint" not in err
     code, out, _ = run("--config", str(path), "recognize", "file", "--changes", "--json", str(clip))
     match = json.loads(out)["match"]
     assert match["song_id"] == ids["song71"] and match["speed_factor"] == pytest.approx(1.25, abs=0.01)
