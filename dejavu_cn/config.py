@@ -273,8 +273,7 @@ class RecognitionParams:
             raise ConfigError("recognition: need 0.5 <= speed_min <= 1 <= speed_max <= 2 and speed_step in "
                               "[0.001, 0.1]")
         if not 0.0 <= self.pitch_semitones <= 12.0 or self.speed_seconds < 1.0 or self.speed_min_seconds < 0 or \
-                self.speed_row_budget < 0 or \
-                self.speed_candidates < 1 or not 0.0 <= self.speed_threshold <= 1.0:
+                self.speed_row_budget < 0 or self.speed_candidates < 1 or not 0.0 <= self.speed_threshold <= 1.0:
             raise ConfigError("recognition.pitch_semitones must be in [0, 12], speed_seconds >= 1, "
                               "speed_min_seconds, speed_row_budget >= 0, speed_candidates >= 1 and "
                               "speed_threshold in [0, 1]")
@@ -298,8 +297,8 @@ class RecognitionParams:
         """The highest FFT bin the speed search's scan keeps: a hypothesis
         half a step off moves bin ``b`` by ``b * speed_step / 2``, which
         rounds to the right bin while that stays within half a bin (bin 100,
-        1.08 kHz, at 1 % steps); higher landmarks are read only once the
-        hypothesis is refined."""
+        1.08 kHz, at 1 % steps); the higher landmarks count only when a
+        hypothesis the scan found is searched on the whole clip."""
         return int(round(1.0 / self.speed_step))
 
 

@@ -385,10 +385,11 @@ class Dejavu:
         each (:mod:`dejavu_cn.changes`), keeping the landmarks whose bins a
         hypothesis half a step off still maps right; the rarest of each
         hypothesis's hashes (``speed_row_budget`` rows each) are read in one
-        lookup and aligned once, each (song, hypothesis) apart. The ``speed_candidates`` best
-        hypotheses are then searched on the whole clip with every landmark,
-        every song's chance counted once per hypothesis tried, until one
-        reaches ``speed_threshold``; it is refined to a quarter step and told apart as a speed change or a
+        lookup and aligned once, each (song, hypothesis) apart. The
+        ``speed_candidates`` best hypotheses are then searched on the whole
+        clip with every landmark, every song's chance counted once per
+        hypothesis tried, until one reaches ``speed_threshold``; it is
+        refined to a quarter step and told apart as a speed change or a
         pitch shift. Returns ((Search, the change's fields), rows read) if
         that decides, else (None, rows)."""
         rec = self.config.recognition
