@@ -224,6 +224,8 @@ class RecognitionParams:
     speed_step: float = 0.01          # ...1 % apart: a hash survives half a step off only below ~1 kHz
     pitch_semitones: float = 1.3      # pitch shifts (tempo kept) tried either way, in semitones, as far apart
     speed_seconds: float = 10.0       # s of the clip the hypotheses are scanned on, all at once...
+    speed_scan_fan: int = 0           # ...each anchor with this many targets (0: the index's fan_value + 1, at
+                                      # most the query's: triplets at the query's fan 8 cost 1.4x the time)...
     speed_row_budget: int = 1500      # ...each reading its rarest hashes up to this many rows, in one lookup...
     speed_candidates: int = 3         # ...then this many best hypotheses are searched on the whole clip...
     speed_threshold: float = 0.9      # ...where a match needs this confidence (chance 1e-9): the hypotheses are
@@ -273,9 +275,10 @@ class RecognitionParams:
             raise ConfigError("recognition: need 0.5 <= speed_min <= 1 <= speed_max <= 2 and speed_step in "
                               "[0.001, 0.1]")
         if not 0.0 <= self.pitch_semitones <= 12.0 or self.speed_seconds < 1.0 or self.speed_min_seconds < 0 or \
-                self.speed_row_budget < 0 or self.speed_candidates < 1 or not 0.0 <= self.speed_threshold <= 1.0:
+                self.speed_row_budget < 0 or self.speed_candidates < 1 or not 0.0 <= self.speed_threshold <= 1.0 or \
+                self.speed_scan_fan < 0:
             raise ConfigError("recognition.pitch_semitones must be in [0, 12], speed_seconds >= 1, "
-                              "speed_min_seconds, speed_row_budget >= 0, speed_candidates >= 1 and "
+                              "speed_min_seconds, speed_scan_fan, speed_row_budget >= 0, speed_candidates >= 1 and "
                               "speed_threshold in [0, 1]")
         return self
 
@@ -292,6 +295,15 @@ class RecognitionParams:
         reach = math.floor(self.pitch_semitones / pitch_step)
         grid += [(1.0, 2 ** (-k * pitch_step / 12)) for k in range(-reach, reach + 1) if k != 0]
         return sorted(grid, key=lambda tf: abs(math.log(tf[0])) + abs(math.log(tf[1])))
+
+    def change_scan_fan(self, index_fan, query_fan):
+        """Targets per anchor in the speed search's scan: ``speed_scan_fan``,
+        or (0) one more than the index paired (a target an extra peak of the
+        copy took), at most the query's fan: the scan maps 56 versions of
+        the clip, and peak triplets at the query's fan of 8 (28 an anchor)
+        cost 1.4 times the time of a fan of 5 (10 an anchor) for the same
+        top-1 (bench/NOTES.md)."""
+        return self.speed_scan_fan or min(query_fan, index_fan + 1)
 
     def change_max_bin(self):
         """The highest FFT bin the speed search's scan keeps: a hypothesis

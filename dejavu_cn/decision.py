@@ -46,6 +46,14 @@ A :class:`Candidate` is one song's best alignment with the query; its
 ``repeat_votes``
     Votes of the song's best *other* offset: high when the clip's audio
     repeats in the song (a loop), so the offset is ambiguous.
+``speed_factor``, ``pitch_semitones``, ``tempo_factor`` (only where they apply)
+    A copy played at another speed (1.25: the clip plays the original 1.25
+    times as fast) or pitch (semitones, tempo kept), found by the speed
+    search (:mod:`dejavu_cn.changes`); or, found by the index itself, a
+    clip whose votes drift off one offset: it plays the original's time
+    ``tempo_factor`` times as fast (a tempo change, or a speed change of a
+    percent or two). The offset is then where the clip starts in the
+    original.
 ``decided_by``
     ``"hashes"``, or ``"sketch"`` when the band-energy sketch check
     (:mod:`dejavu_cn.sketch`) gave the confidence; ``sketch_bit_error_rate``

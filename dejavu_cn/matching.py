@@ -349,7 +349,8 @@ def align(query, lookup, *, max_rows=2000, top=10, groups=None, group_count=1):
 
 
 def alignment_details(query, lookup, song_id, *, max_rows=2000):
-    """Every hash match between the query and one song, for plots.
+    """Every hash match between the query and one song (plots, and
+    :func:`fit_time`); a stop word is judged on the song's own rows.
 
     Returns
     -------
@@ -361,12 +362,41 @@ def alignment_details(query, lookup, song_id, *, max_rows=2000):
     if len(query) == 0 or lookup.keys.size == 0:
         empty = np.zeros(0)
         return {"query_frames": empty, "song_frames": empty, "difference_frames": empty}
-    q_idx, r_idx, _, _ = _join(hash_keys(query.hashes), lookup, max_rows)
-    on_song = lookup.song_ids[r_idx] == song_id
-    q_idx, r_idx = q_idx[on_song], r_idx[on_song]
+    mine = lookup.select(lookup.song_ids == song_id)     # the song's rows only: a join of hundreds, not thousands
+    q_idx, r_idx, _, _ = _join(hash_keys(query.hashes), mine, max_rows)
     q_frames = query.times[q_idx] / query.shifts
-    s_frames = lookup.offsets[r_idx]
+    s_frames = mine.offsets[r_idx]
     return {"query_frames": q_frames, "song_frames": s_frames, "difference_frames": s_frames - q_frames}
+
+
+def fit_time(query, lookup, song_id, offset_frames, *, max_rows=2000, max_change=0.06, tolerance=2.0):
+    """The line ``song frame = start + rate * query frame`` through a
+    match's votes: where in the song the clip starts and how fast it plays
+    the song's time (a copy at another tempo, or a speed change too small
+    to move its hashes' bins, is found by the index, but its votes drift
+    off one offset: the candidate's offset is that of its densest stretch).
+
+    The hash matches within ``max_change`` (a share of the clip's length)
+    of the candidate's offset are fitted, then those within ``tolerance``
+    frames of the line, twice. Returns (start frames, rate, distinct song
+    anchor frames on the line, the rate's standard error, the query frames
+    the line spans), or None with fewer than 8 of them."""
+    found = alignment_details(query, lookup, song_id, max_rows=max_rows)
+    q, s = found["query_frames"], found["song_frames"].astype(np.float64)
+    if q.size < 8 or q.max() - q.min() <= 0:
+        return None
+    keep = np.abs(s - q - offset_frames) <= max(2 * tolerance, max_change * q.max())
+    for _ in range(3):
+        if np.unique(s[keep]).size < 8:
+            return None
+        rate, start = np.polyfit(q[keep], s[keep], 1)
+        keep = np.abs(s - (start + rate * q)) <= tolerance
+    on_line = int(np.unique(s[keep]).size)
+    if on_line < 8:
+        return None
+    x, residual = q[keep], s[keep] - (start + rate * q[keep])
+    error = np.sqrt(np.sum(residual ** 2) / max(1, x.size - 2) / max(np.sum((x - x.mean()) ** 2), 1e-9))
+    return float(start), float(rate), on_line, float(error), float(np.ptp(x))
 
 
 def chance_p_value(aligned, hits, span_frames, songs_hit, *, searched_frames=None):

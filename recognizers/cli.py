@@ -13,8 +13,9 @@ from .file import FileRecognizer
 def describe_candidate(c):
     """A song, where the clip sits in it and how sure: one line."""
     how = " (from the band-energy sketch)" if c.get("decided_by") == "sketch" else ""
-    if "speed_factor" in c:
-        how += f", played {c['speed_factor']:.3g}x {'fast' if c['speed_factor'] > 1 else 'slow'}"
+    rate = c.get("speed_factor") or c.get("tempo_factor")
+    if rate:
+        how += f", played {rate:.3g}x {'fast' if rate > 1 else 'slow'}"
     elif "pitch_semitones" in c:
         semitones = c["pitch_semitones"]
         how += f", pitched {abs(semitones):.2g} semitone{'s' if abs(semitones) >= 1.05 else ''} {'up' if semitones > 0 else 'down'}"

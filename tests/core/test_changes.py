@@ -121,9 +121,11 @@ def test_grid_and_fields():
     assert describe_change(1.25, 0.8) == {"speed_factor": 1.25}
     assert describe_change(1.0, 2 ** (-1 / 12)) == {"pitch_semitones": 1.0}
     assert rec.change_max_bin() == 100                  # 1.08 kHz: half a 1 % step off still rounds right
+    assert (rec.change_scan_fan(5, 5), rec.change_scan_fan(4, 8)) == (5, 5)       # one target more than stored
+    assert Config.from_dict({"recognition": {"speed_scan_fan": 3}}).recognition.change_scan_fan(4, 8) == 3
     with pytest.raises(ConfigError, match="speed_min"):
         Config.from_dict({"recognition": {"speed_min": 1.2}})
-    for bad in ({"speed_candidates": 0}, {"speed_threshold": 1.5}, {"speed_row_budget": -1}):
+    for bad in ({"speed_candidates": 0}, {"speed_threshold": 1.5}, {"speed_row_budget": -1}, {"speed_scan_fan": -1}):
         with pytest.raises(ConfigError, match="speed_candidates"):
             Config.from_dict({"recognition": bad})
 
@@ -133,5 +135,20 @@ def test_the_human_line_says_how_the_copy_plays():
     base = {"song_name": "Song", "song_id": 3, "offset_seconds": 62.0, "confidence": 0.91}
     assert describe_candidate({**base, "speed_factor": 1.25}).endswith("played 1.25x fast")
     assert describe_candidate({**base, "speed_factor": 0.9}).endswith("played 0.9x slow")
+    assert describe_candidate({**base, "tempo_factor": 1.05}).endswith("played 1.05x fast")
     assert describe_candidate({**base, "pitch_semitones": -1.03}).endswith("pitched 1 semitone down")
     assert "played" not in describe_candidate(base) and "pitched" not in describe_candidate(base)
+
+
+def test_a_tempo_change_found_by_the_index_says_its_rate_and_where_it_starts(library):
+    config, songs, ids = library
+    start = 8.0
+    clip = ffmpeg_filter(songs[72][int(start * RATE):int((start + 10.5) * RATE)], RATE, "atempo=1.05")   # 10 s
+    plain = {**config, "recognition": {"speed_search": False, "sketch_candidates": 0}}
+    with Dejavu(plain) as engine:
+        match = engine.match_samples(clip)["match"]
+        unchanged = engine.match_samples(songs[72][int(start * RATE):int((start + 10) * RATE)])["match"]
+    assert match is not None and match["song_id"] == ids["song72"]
+    assert match["tempo_factor"] == pytest.approx(1.05, abs=0.005)
+    assert match["offset_seconds"] == pytest.approx(start, abs=0.05)           # where it starts, not its middle
+    assert "tempo_factor" not in unchanged and unchanged["offset_seconds"] == pytest.approx(start, abs=0.05)
