@@ -302,7 +302,7 @@ class Dejavu:
         """A file as mono float32 at the analysis rate."""
         return decode_file(path, target_rate=self.params.sample_rate, **kwargs)
 
-    def match_samples(self, samples, *, top=None):
+    def match_samples(self, samples, *, top=None, speed_search=None):
         """Recognise mono float32 samples at the analysis rate.
 
         A clip longer than ``recognition.early_seconds`` (by half) is first
@@ -317,7 +317,10 @@ class Dejavu:
         ``candidate_songs`` best candidates only (two-stage matching: the
         database skips the other songs' rows). If no candidate then reaches
         the threshold on hashes, the first ``sketch_candidates`` are checked
-        against their songs' sketches (:meth:`check_sketches`).
+        against their songs' sketches (:meth:`check_sketches`). A clip still
+        undecided is tried as a copy played at another speed or pitch
+        (:meth:`_search_changes`) if ``speed_search`` (default:
+        ``recognition.speed_search``) and it lasts ``speed_min_seconds``.
 
         Returns
         -------
@@ -358,7 +361,8 @@ class Dejavu:
                 found = self.search(query, top=top, lookup=reader.lookup, sketch=analysis.sketch,
                                     songs_searched=reader.songs_searched())
         changed, change_rows, change_seconds = None, 0, 0.0
-        if rec.speed_search and found.decision.match is None and analysis.duration_seconds >= rec.speed_min_seconds:
+        speed_search = rec.speed_search if speed_search is None else speed_search
+        if speed_search and found.decision.match is None and analysis.duration_seconds >= rec.speed_min_seconds:
             t1 = time.perf_counter()
             changed, change_rows = self._search_changes(analysis.samples, top)
             change_seconds = time.perf_counter() - t1
@@ -373,7 +377,7 @@ class Dejavu:
         timings = result["timings"]
         timings["align"] = round(timings["align"] + aligned, 6)
         timings["query"] = round(reader.seconds, 6)
-        if rec.speed_search:
+        if speed_search:
             timings["speed_search"] = round(change_seconds, 6)
         timings["total"] = round(time.perf_counter() - t0, 6)
         timings["fingerprint"] = round(analysed, 6)

@@ -16,11 +16,13 @@ class FileRecognizer(BaseRecognizer):
     a file longer than ``recognition.max_query_seconds`` is recognised on
     that many seconds from its start (or from ``start``) and never decoded
     further (so a file of hours costs what a minute does); the key holds
-    that limit then, else None. Decoding errors raise
+    that limit then, else None. ``speed_search`` (True/False; default the
+    configuration's) looks for a copy played at another speed or pitch
+    (:meth:`dejavu_cn.Dejavu.match_samples`). Decoding errors raise
     :class:`dejavu_cn.AudioDecodeError`.
     """
 
-    def recognize_file(self, path, *, top=None, start=None, duration=None):
+    def recognize_file(self, path, *, top=None, start=None, duration=None, speed_search=None):
         cap = self.dejavu.config.recognition.max_query_seconds
         rate = self.dejavu.params.sample_rate
         capped = duration is None or float(duration) > cap
@@ -35,7 +37,7 @@ class FileRecognizer(BaseRecognizer):
             truncated = cap
             log.info("%s: recognised on its first %g s (recognition.max_query_seconds); the rest is ignored",
                      os.fspath(path), cap)
-        result = self.dejavu.match_samples(samples, top=top)
+        result = self.dejavu.match_samples(samples, top=top, speed_search=speed_search)
         result["timings"]["decode"] = round(t1 - t0, 6)
         result["timings"]["total"] = round(time.perf_counter() - t0, 6)
         if result["match"] is not None:

@@ -135,14 +135,16 @@ def temporary_upload(field, unnamed=None):
 def recognize():
     """Recognise the multipart field ``file``. The answer is the JSON of a
     line of ``dejavu-cn recognize file --json`` (``path`` is the client's
-    file name). ``?top=N`` asks for N candidates. ``?timeline=1`` also
+    file name). ``?top=N`` asks for N candidates. ``?changes=1`` also
+    looks for a copy played at another speed or pitch (``recognize file
+    --changes``; the page asks it for the files dropped on it). ``?timeline=1`` also
     scans the whole file and adds what ``recognize file --timeline --json``
     gives: ``timeline`` (which songs play where), ``gaps``,
     ``duration_seconds`` and ``windows``."""
     top = int_arg("top", None, low=1, high=MAX_TOP)
     with temporary_upload("file", "upload") as (path, shown):
         engine = get_engine()
-        result = FileRecognizer(engine).recognize_file(path, top=top)
+        result = FileRecognizer(engine).recognize_file(path, top=top, speed_search=flag_arg("changes") or None)
         if flag_arg("timeline"):
             scan = timeline_of_file(engine, path)
             result.update({key: scan[key] for key in ("timeline", "gaps", "duration_seconds", "windows")})

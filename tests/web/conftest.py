@@ -75,7 +75,9 @@ def clips(tmp_path_factory):
     wav = write_wav(folder / "clip.wav", song[a:a + int(CLIP_SECONDS * RATE)])
     webm = convert(wav, folder / "clip.webm", "-c:a", "libopus", "-b:a", "96k")
     unknown = write_wav(folder / "unknown.wav", make_song(99, CLIP_SECONDS))
-    return {"wav": wav, "webm": webm, "unknown": unknown}
+    from dejavu_cn.degrade import played_at
+    nightcore = write_wav(folder / "nightcore.wav", played_at(song[int(4 * RATE):int(16.5 * RATE)], 1.25))   # 10 s
+    return {"wav": wav, "webm": webm, "unknown": unknown, "nightcore": nightcore}
 
 
 

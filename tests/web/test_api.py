@@ -409,3 +409,13 @@ def test_deleting_an_original_whose_copies_cannot_take_its_place_is_409(app, cli
     message = assert_json_error(client.delete(f"/api/songs/{song_id}", headers=AUTH), 409)
     assert "with_copies=1" in message
     assert client.delete(f"/api/songs/{song_id}?with_copies=1", headers=AUTH).status_code == 200
+
+
+def test_recognize_a_sped_up_copy_when_asked(client, clips):
+    copy = clips["nightcore"]                        # song12 from 4 s, played 1.25x fast
+    plain = client.post("/api/recognize", data=upload(copy)).get_json()
+    assert plain["match"] is None
+    body = client.post("/api/recognize?changes=1", data=upload(copy)).get_json()
+    match = body["match"]
+    assert match is not None and match["song_name"] == f"song{CLIP_SONG}"
+    assert match["speed_factor"] == pytest.approx(1.25, abs=0.01) and match["offset_seconds"] == pytest.approx(4.0, abs=0.1)

@@ -126,6 +126,11 @@ def test_upload_file_is_recognised(page, server, clips):
     wait_done(page)
     assert page.text_content("#song") == "song12"
     assert page.text_content("#offset") == "0:06"
+    assert not page.is_visible("#plays")
+    page.evaluate("document.body.dataset.state = ''")
+    page.set_input_files("#file", str(clips["nightcore"]))        # a file dropped on the page: speeds tried too
+    wait_done(page)
+    assert page.text_content("#song") == "song12" and page.text_content("#plays") == "1.25x fast"
     page.evaluate("document.body.dataset.state = ''")
     page.set_input_files("#file", str(clips["unknown"]))
     wait_done(page)

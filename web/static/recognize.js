@@ -13,6 +13,17 @@
   let countdown = null;
   let startedAt = 0;
 
+  // how a copy plays the original, as the command line says it
+  function playedAs(match) {
+    const rate = match.speed_factor || match.tempo_factor;
+    if (rate) return `${Number(rate.toPrecision(3))}x ${rate > 1 ? "fast" : "slow"}`;
+    if (match.pitch_semitones) {
+      const st = match.pitch_semitones;
+      return `pitched ${Number(Math.abs(st).toPrecision(2))} semitone${Math.abs(st) >= 1.05 ? "s" : ""} ${st > 0 ? "up" : "down"}`;
+    }
+    return "";
+  }
+
   function showResult(body) {
     const result = document.getElementById("result");
     const match = body.match;
@@ -23,6 +34,9 @@
       document.getElementById("offset").textContent = DJ.fmtTime(match.offset_seconds);
       document.getElementById("confidence").textContent = `${Math.round(match.confidence * 100)} %`;
       document.getElementById("song-id").textContent = match.song_id;
+      const plays = document.getElementById("plays");
+      plays.textContent = playedAs(match);
+      plays.parentElement.hidden = !plays.textContent;
     } else {
       const best = body.candidates && body.candidates.length ? body.candidates[0] : null;
       document.getElementById("nomatch-detail").textContent = best
@@ -108,8 +122,9 @@
     DJ.setStatus(status, "Looking it up…", "busy");
     const form = new FormData();
     form.append("file", blob, filename);
-    // an uploaded file may be a long recording: the server also lists which songs play where
-    const url = timeline ? "/api/recognize?timeline=1" : "/api/recognize";
+    // an uploaded file may be a long recording (the server also lists which songs play where) or a
+    // repost played faster or pitched (it also tries other speeds and pitches)
+    const url = timeline ? "/api/recognize?timeline=1&changes=1" : "/api/recognize";
     const { status: code, body } = await DJ.request("POST", url, {
       form,
       onProgress: (p) => { if (p < 1) DJ.setStatus(status, `Uploading… ${Math.round(p * 100)} %`, "busy"); },
