@@ -75,10 +75,6 @@ class RecognizeFileCommand:
                             "(settings: the timeline section)")
         add_json_flag(p)
 
-    def implied_settings(self, args):
-        """Settings the flags stand for (read before the configuration)."""
-        return ["recognition.speed_search=true"] if args.changes else []
-
     def run(self, args, ctx):
         if args.top is not None and args.top < 1:
             ctx.error("--top must be >= 1")
@@ -89,7 +85,7 @@ class RecognizeFileCommand:
         failures = unsearched = 0
         for path in args.paths:
             try:
-                result = recognizer.recognize_file(path, top=args.top)
+                result = recognizer.recognize_file(path, top=args.top, speed_search=True if args.changes else None)
             except AudioDecodeError as exc:
                 failures += 1
                 ctx.error(str(exc))
@@ -104,7 +100,7 @@ class RecognizeFileCommand:
                     for rank, c in enumerate(result["candidates"], 1):
                         ctx.out(f"  {rank}. {describe_candidate(c)}")
             rec = ctx.config.recognition
-            unsearched += result["match"] is None and not rec.speed_search and \
+            unsearched += result["match"] is None and not (args.changes or rec.speed_search) and \
                 result["query_seconds"] >= rec.speed_min_seconds
         if unsearched and not ctx.json:
             ctx.error("hint: a copy played at another speed or pitch (a sped-up repost) is found with --changes")

@@ -223,9 +223,6 @@ def main(argv=None, *, stdout=None, stderr=None):
             return exc.code if isinstance(exc.code, int) else EXIT_USAGE
         level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG
         logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=stderr)
-        implied = getattr(args._command, "implied_settings", None)      # a flag that stands for settings
-        if implied:
-            args.settings = [*implied(args), *(getattr(args, "settings", None) or ())]
         ctx = CliContext(args, stdout=stdout, stderr=stderr)
         _ = ctx.config           # read and checked at start-up, whether the command needs it or not
         return int(args._command.run(args, ctx) or EXIT_OK)
