@@ -43,6 +43,9 @@ class EvaluateCommand:
                        help=f"degradations, from {', '.join(DEFAULT_CONDITIONS)} (the default) and the copies "
                             f"played at another speed, tempo or pitch: {', '.join(CHANGE_CONDITIONS)} "
                             "(\"changes\" names them all)")
+        p.add_argument("--changes", action="store_true",
+                       help="recognise with the speed search on (recognition.speed_search; as recognize file "
+                            "--changes): what the speed and pitch conditions measure")
         p.add_argument("--unknown", metavar="FOLDER", action="append", default=[],
                        help="audio you know is not in FOLDER (walked recursively; repeatable): never registered, "
                             "its clips are unknown clips; the report gives the false-positive rate and a suggested "
@@ -84,6 +87,10 @@ class EvaluateCommand:
             for problem in problems:
                 ctx.error(problem)
             return 2
+        searched = args.changes or ctx.config.recognition.speed_search
+        if not searched and any(c.startswith(("speed0", "speed1", "pitch")) for c in conditions):
+            ctx.error("hint: copies played at another speed or pitch are measured without the speed search; "
+                      "add --changes to measure it")
         if not os.path.isdir(args.folder):
             ctx.error(f"{args.folder} is not a folder")
             return 1
@@ -137,6 +144,8 @@ class EvaluateCommand:
         from ..evaluate import evaluate
         settings = ctx.config.to_dict()
         settings["database_type"] = "sqlite"
+        if args.changes:
+            settings.setdefault("recognition", {})["speed_search"] = True
         settings["database"] = {"path": os.path.abspath(args.database) if args.database
                                 else os.path.join(tmp, "evaluate.sqlite3")}
         config = Config.from_dict(settings)

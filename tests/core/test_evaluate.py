@@ -215,6 +215,17 @@ def test_changed_copies_are_clips_of_the_asked_length_cut_from_the_truth(engine,
         assert cell["clips"] == 2 and 0.0 <= cell["top1"] <= 1.0
 
 
+def test_cli_evaluate_measures_the_speed_search_when_asked(songs_dir, tmp_path):
+    common = ["evaluate", str(songs_dir), "--clips", "3", "--unknown-clips", "0", "--lengths", "6",
+              "--conditions", "speed1.10", "--jobs", "1", "--no-shared", "--holdout", "0", "--json"]
+    code, out, err = run(*common)
+    assert code == 0 and "--changes" in err                           # the hint
+    assert json.loads(out)["cells"][0]["top1"] < 1.0
+    code, out, err = run(*common, "--changes")
+    assert code == 0 and "hint" not in err
+    assert json.loads(out)["cells"][0]["top1"] == 1.0
+
+
 def test_cli_evaluate_usage_errors(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
