@@ -282,7 +282,7 @@ def _query_clip(n):
             "true_confidence": true_c["confidence"] if true_c else 0.0,
             "best_confidence": result["candidates"][0]["confidence"] if result["candidates"] else 0.0,
             "match_votes": match["aligned_frames"] if match else 0,
-            "change": {k: match[k] for k in ("speed_factor", "pitch_semitones") if match and k in match},
+            "change": {k: match[k] for k in ("speed_factor", "pitch_semitones", "tempo_factor") if match and k in match},
             "hashes": int(result["input_total_hashes"]), "rows": rows, "decided_seconds": result["decided_seconds"],
             "songs_hit": stats["songs_hit"], "votes": stats["pairs"], "query_seconds": query.duration_seconds,
             "raw": [(c.song_id, c.aligned_frames, c.hits, index.songs_by_id([c.song_id])[c.song_id]["duration_seconds"])

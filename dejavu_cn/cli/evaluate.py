@@ -88,7 +88,8 @@ class EvaluateCommand:
                 ctx.error(problem)
             return 2
         searched = args.changes or ctx.config.recognition.speed_search
-        if not searched and any(c.startswith(("speed0", "speed1", "pitch")) for c in conditions):
+        searchable = {c for c in CHANGE_CONDITIONS if not c.startswith("tempo")}      # tempo: the index finds it
+        if not searched and searchable.intersection(conditions):
             ctx.error("hint: copies played at another speed or pitch are measured without the speed search; "
                       "add --changes to measure it")
         if not os.path.isdir(args.folder):
