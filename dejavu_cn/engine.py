@@ -26,7 +26,6 @@ from .columns import Lookup
 from .config import IMPLIED_FINGERPRINT, load_config
 from .decision import Decision, Rule, decide, rank
 from .errors import AudioDecodeError
-from .fingerprint import StreamingFingerprinter
 from .hashing import HASH_BYTES, hash_keys
 from .matching import (Query, QueryAnalysis, align, confidence_from_p, fit_time, query_params, read_order,
                        score_candidates)
@@ -364,7 +363,7 @@ class Dejavu:
         speed_search = rec.speed_search if speed_search is None else speed_search
         if speed_search and found.decision.match is None and analysis.duration_seconds >= rec.speed_min_seconds:
             t1 = time.perf_counter()
-            changed, change_rows = self._search_changes(analysis.samples, top)
+            changed, change_rows = self._search_changes(analysis, top)
             change_seconds = time.perf_counter() - t1
             found = changed[0] if changed else found
         result = found.as_dict()
@@ -384,11 +383,12 @@ class Dejavu:
         result["rows_read"] = reader.rows + change_rows
         return result
 
-    def _search_changes(self, samples, top):
+    def _search_changes(self, analysis, top):
         """The clip as a copy played at another speed or pitch.
 
         First every hypothesis of ``recognition.change_grid()`` at once: the
-        peaks of the clip's first ``speed_seconds`` are mapped back under
+        peaks of the clip's first ``speed_seconds`` (``analysis``'s, a
+        :class:`~dejavu_cn.matching.QueryAnalysis`) are mapped back under
         each (:mod:`dejavu_cn.changes`), keeping the landmarks whose bins a
         hypothesis half a step off still maps right; the rarest of each
         hypothesis's hashes (``speed_row_budget`` rows each) are read in one
@@ -400,13 +400,10 @@ class Dejavu:
         pitch shift. Returns ((Search, the change's fields), rows read) if
         that decides, else (None, rows)."""
         rec = self.config.recognition
-        params = self.query_params()
-        rate = params.sample_rate
+        params = analysis.params
         grid = rec.change_grid()
-        fp = StreamingFingerprinter(params, keep_peaks=True)           # the peaks, once: the hypotheses map them
-        fp.feed_landmarks(samples, last=True)
-        peaks = fp.peaks
-        seconds = samples.size / rate
+        peaks = analysis.peaks()                            # the query's own: the hypotheses map them
+        seconds = analysis.duration_seconds
         head_seconds = min(rec.speed_seconds, seconds)
         head = peaks.select(peaks.frames < int(round(head_seconds / params.frame_seconds())))
         scan_params = replace(params, fan_value=rec.change_scan_fan(self.params.fan_value, params.fan_value))
@@ -665,6 +662,13 @@ class QueryReader:
         estimate = None if counts is None else counts[buckets(query.hashes[first])]
         return keys, query.hashes[first], query.times[first], estimate
 
+    def _order(self, times, estimate, shifts):
+        """:func:`~dejavu_cn.matching.read_order` of hashes at ``times`` (sub-frames of ``shifts``)."""
+        rec, params = self.engine.config.recognition, self.engine.params
+        order, _ = read_order(times, estimate, max_rows=rec.max_hash_rows,
+                              bucket_subframes=shifts * round(1.0 / params.frame_seconds()))
+        return order
+
     def read(self, query, budget):
         """Read the rows of ``query``'s hashes not read yet, until ``budget``
         rows have been read in all (0: no limit)."""
@@ -674,9 +678,7 @@ class QueryReader:
             self._fetch(hashes)
             settled, self.pending = keys, 0
         else:
-            rec, params = self.engine.config.recognition, self.engine.params
-            order, _ = read_order(times, estimate, max_rows=rec.max_hash_rows,
-                                  bucket_subframes=query.shifts * round(1.0 / params.frame_seconds()))
+            order = self._order(times, estimate, query.shifts)
             fresh = ~np.isin(keys[order], self._seen, assume_unique=True)
             self._expected += int(estimate[order][fresh].sum())
             self._seen = np.union1d(self._seen, keys[order])
@@ -732,20 +734,16 @@ class QueryReader:
         within ``budget`` estimated rows (0: all), in one lookup: every version
         gets the same chance, whatever the others' hashes hold."""
         t0 = time.perf_counter()
-        store = self.engine.storage
-        counts = store.hash_counts() if hasattr(store, "hash_counts") else None
-        rec, params = self.engine.config.recognition, self.engine.params
         chosen = []
         for query in queries:
-            if counts is None or not len(query):
-                chosen.append(query.hashes)
+            _, hashes, times, estimate = self._unsettled(query)
+            if estimate is None:
+                chosen.append(hashes)
                 continue
-            estimate = counts[buckets(query.hashes)]
-            order, _ = read_order(query.times, estimate, max_rows=rec.max_hash_rows,
-                                  bucket_subframes=query.shifts * round(1.0 / params.frame_seconds()))
+            order = self._order(times, estimate, query.shifts)
             cost = np.cumsum(np.maximum(estimate[order], 1))
             take = int(np.searchsorted(cost, budget, side="right")) if budget else order.size
-            chosen.append(query.hashes[order[:take]])
+            chosen.append(hashes[order[:take]])
         hashes = np.concatenate(chosen) if chosen else np.zeros((0, HASH_BYTES), np.uint8)
         keys, first = np.unique(hash_keys(hashes), return_index=True)
         self._fetch(hashes[first])

@@ -101,8 +101,8 @@ class QueryAnalysis:
     apart, progressively: :meth:`head` analyses only as much audio as the
     hashes anchored in the opening seconds need, :meth:`whole` finishes
     (streaming analysis: the same hashes as one pass, nothing done twice).
-    The first analysis also keeps the band energies, so :meth:`sketch`
-    needs no second spectrogram.
+    The first analysis also keeps the band energies and its peaks, so
+    :meth:`sketch` and :meth:`peaks` need no second spectrogram.
 
     ``params`` are the query's parameters (see :func:`query_params`).
     """
@@ -113,7 +113,7 @@ class QueryAnalysis:
         self.shifts = shifts
         self.duration_seconds = self.samples.size / params.sample_rate
         self._starts = [int(round(k * params.hop_size / shifts)) for k in range(shifts)]
-        self._fps = [StreamingFingerprinter(params, keep_sketch=k == 0) for k in range(shifts)]
+        self._fps = [StreamingFingerprinter(params, keep_sketch=k == 0, keep_peaks=k == 0) for k in range(shifts)]
         self._fed = list(self._starts)                       # next sample each analysis reads
         self._parts = []                                     # (Fingerprints, shift) hashed so far
         self._finished = False
@@ -157,6 +157,11 @@ class QueryAnalysis:
         """The band-energy sketch of the samples (see :mod:`dejavu_cn.sketch`)."""
         self._finish()
         return self._fps[0].sketch()
+
+    def peaks(self):
+        """The peaks of the samples (the first analysis's: from sample 0)."""
+        self._finish()
+        return self._fps[0].peaks
 
     def _finish(self):
         if not self._finished:
