@@ -5,7 +5,7 @@ import pytest
 from audiogen import make_song
 from dejavu_cn.audio import resample
 from dejavu_cn.config import FingerprintParams, RecognitionParams
-from dejavu_cn.fingerprint import fingerprint
+from dejavu_cn.fingerprint import find_peaks, fingerprint
 from dejavu_cn.hashing import hash_keys
 from dejavu_cn.matching import (align, alignment_details, analyze_query, chance_p_value, confidence_from_p,
                                 query_params)
@@ -150,6 +150,9 @@ def test_progressive_analysis_gives_the_hashes_of_one_pass(index):
         assert max(analysis._fed) < 0.8 * x.size                    # the tail was not analysed yet
         assert rows(head) == rows(ref.head(3.0, P.frame_seconds())) and len(head) > 0
         assert rows(analysis.whole()) == rows(ref)
+        one_pass = find_peaks(x, QP)                                  # the peaks the speed search maps
+        assert np.array_equal(analysis.peaks().frames, one_pass.frames) and \
+            np.array_equal(analysis.peaks().bins, one_pass.bins) and len(one_pass) > 0
         short = QueryAnalysis(x[:4 * P.sample_rate], QP, shifts=shifts)
         assert rows(short.head(3.0)) == rows(analyze_query(x[:4 * P.sample_rate], QP, shifts=shifts)
                                             .head(3.0, P.frame_seconds()))
