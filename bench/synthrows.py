@@ -358,8 +358,8 @@ def _forget_counts(conn):
     (dejavu_cn/storage/counts.py), so that it counts the index when it next
     opens it, as it does a library written before the counts existed."""
     cur = conn.cursor()
-    for statement in ("DELETE FROM hash_counts", "DELETE FROM hash_count_deltas",
-                      "DELETE FROM dejavu_meta WHERE meta_key = 'hash_counts_version'"):
+    for statement in ("DELETE FROM hash_counts", "DELETE FROM hash_count_deltas", "DELETE FROM hash_presence",
+                      "DELETE FROM dejavu_meta WHERE meta_key IN ('hash_counts_version', 'hash_counts_format')"):
         try:
             cur.execute(statement)
         except Exception:               # a library of a release without the counts: nothing to forget

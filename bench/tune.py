@@ -72,11 +72,15 @@ class MemoryIndex:
         self._counts = None
         self._rng = np.random.default_rng(0)
 
-    def hash_counts(self):
+    def estimated_rows(self, hashes):
+        """As the real store's: the bucket's count, 0 for a hash the index
+        holds none of (the presence, here exact)."""
         if self._counts is None:
             counts = np.bincount(key_buckets(self.keys), minlength=1 << COUNT_BITS) * self.scale
             self._counts = counts.astype(np.int32)
-        return self._counts
+        wanted = hash_keys(hashes)
+        at = np.minimum(np.searchsorted(self.keys, wanted), self.keys.size - 1)
+        return np.where(self.keys[at] == wanted, self._counts[key_buckets(wanted)], 0)
 
     def _synthetic(self, keys):
         """(scale - 1) rows per real row of each key, on synthetic songs at random offsets."""

@@ -33,7 +33,6 @@ from .register import (DUPLICATE, FAILED_BEFORE, LINKED, REGISTERED, SKIPPED, Co
                        collect_files, fingerprint_path, register_files)
 from .sketch import from_bytes, to_bytes, verify
 from .storage import HasCopiesError, open_storage
-from .storage.counts import buckets
 
 log = logging.getLogger(__name__)
 
@@ -618,7 +617,7 @@ READ_ROUNDS = 3         # slices a budgeted read takes at most (QueryReader._rea
 class QueryReader:
     """Reads a query's rows from the index within a row budget.
 
-    The store's hash counts (:meth:`~dejavu_cn.storage.base.Storage.hash_counts`)
+    The store's hash counts and presence (:meth:`~dejavu_cn.storage.base.Storage.estimated_rows`)
     say how many rows each hash holds before it is read; hashes without
     rows cost nothing, stop words (``recognition.max_hash_rows``) are not
     read, and the rest are read in :func:`~dejavu_cn.matching.read_order`
@@ -658,8 +657,7 @@ class QueryReader:
         new = ~np.isin(keys, self._settled, assume_unique=True)
         keys, first = keys[new], first[new]
         store = self.engine.storage
-        counts = store.hash_counts() if hasattr(store, "hash_counts") else None
-        estimate = None if counts is None else counts[buckets(query.hashes[first])]
+        estimate = store.estimated_rows(query.hashes[first]) if hasattr(store, "estimated_rows") else None
         return keys, query.hashes[first], query.times[first], estimate
 
     def _order(self, times, estimate, shifts):

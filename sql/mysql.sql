@@ -62,11 +62,19 @@ CREATE TABLE IF NOT EXISTS hash_counts (
 ) ENGINE=InnoDB;
 
 -- ...and the changes not yet folded into it: one row per transaction that
--- added or deleted songs, written in that transaction ((bucket uint32,
--- change int32) pairs, little-endian).
+-- added or deleted songs, written in that transaction ((key uint32: a hash's
+-- first 32 bits, change int32) pairs, little-endian).
 CREATE TABLE IF NOT EXISTS hash_count_deltas (
     delta_id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
     data     LONGBLOB        NOT NULL
+) ENGINE=InnoDB;
+
+-- Which hash keys (a hash's first 32 bits) the index holds, so that a lookup
+-- skips the hashes it holds none of: one row per 2^24 keys (the keys' low
+-- 24 bits, a difference-coded list or a bitmap; counts.encode_part).
+CREATE TABLE IF NOT EXISTS hash_presence (
+    chunk INT UNSIGNED NOT NULL PRIMARY KEY,
+    data  MEDIUMBLOB   NOT NULL
 ) ENGINE=InnoDB;
 
 -- Files that could not be registered (not audio, corrupt, unreadable), keyed

@@ -58,11 +58,19 @@ CREATE TABLE IF NOT EXISTS hash_counts (
 );
 
 -- ...and the changes not yet folded into it: one row per transaction that
--- added or deleted songs, written in that transaction ((bucket uint32,
--- change int32) pairs, little-endian).
+-- added or deleted songs, written in that transaction ((key uint32: a hash's
+-- first 32 bits, change int32) pairs, little-endian).
 CREATE TABLE IF NOT EXISTS hash_count_deltas (
     delta_id INTEGER PRIMARY KEY AUTOINCREMENT,
     data     BLOB    NOT NULL
+);
+
+-- Which hash keys (a hash's first 32 bits) the index holds, so that a lookup
+-- skips the hashes it holds none of: one row per 2^24 keys (the keys' low
+-- 24 bits, a difference-coded list or a bitmap; counts.encode_part).
+CREATE TABLE IF NOT EXISTS hash_presence (
+    chunk INTEGER PRIMARY KEY,
+    data  BLOB    NOT NULL
 );
 
 -- Files that could not be registered (not audio, corrupt, unreadable), keyed

@@ -88,6 +88,8 @@ LOOKUP_MASK = (1 << LOOKUP_SONG_SHIFT) - 1
 SONG_CACHE_SECONDS = 60.0           # a store reuses a song row it read this recently (songs_by_id)
 SONG_CACHE_MAX = 100_000            # ...and forgets them all past this many
 COUNTS_META_KEY = "hash_counts_version"   # bumped by every fold of the count deltas (storage/counts.py)
+COUNTS_FORMAT_KEY = "hash_counts_format"  # 2: deltas name keys, and the presence is kept (storage/counts.py)
+COUNTS_FORMAT = "2"
 COUNTS_SCAN_HASHES = 200_000        # hashes per statement when counting an index written before the counts
 
 
@@ -97,6 +99,7 @@ class _SharedCounts:
     def __init__(self):
         self.lock = threading.Lock()
         self.counts = None
+        self.presence = None
         self.version = None
         self.last_delta = 0
         self.songs = 0
@@ -105,7 +108,31 @@ class _SharedCounts:
 
 _shared_counts = OrderedDict()      # database identity: _SharedCounts, most recently used last
 _shared_counts_lock = threading.Lock()
-SHARED_COUNTS_MAX = 4               # databases whose counts a process keeps (32 MiB each)
+SHARED_COUNTS_MAX = 4               # databases whose counts a process keeps (32 MiB each, and the presence)
+
+
+class _PresenceWriter:
+    """Writes the presence parts of keys that arrive in ascending order (a
+    scan of the index by hash), one part at a time: a part is written once
+    the keys have passed it."""
+
+    def __init__(self, store, cur):
+        self.store, self.cur = store, cur
+        self.part, self.lows = None, []
+
+    def add(self, keys):
+        for part, lows in hash_counts.split_parts(keys).items():
+            if part != self.part:
+                self.flush()
+                self.part = part
+            self.lows.append(lows)
+
+    def flush(self):
+        if self.part is not None and self.lows:
+            lows = np.unique(np.concatenate(self.lows))
+            self.cur.execute(self.store.upsert_count_chunk_sql.format(table="hash_presence"),
+                             (self.part, hash_counts.encode_part(lows)))
+        self.part, self.lows = None, []
 
 
 def schema_file(name):
@@ -256,8 +283,9 @@ class Storage(ABC):
     def _insert_ignore_meta_sql(self):
         return "INSERT OR IGNORE INTO dejavu_meta (meta_key, meta_value) VALUES (?, ?)"
 
-    #: writes one base chunk of the hash counts, bound as (chunk, data)
-    upsert_count_chunk_sql = "INSERT OR REPLACE INTO hash_counts (chunk, data) VALUES (?, ?)"
+    #: writes one base chunk of the hash counts or one part of the presence
+    #: (``{table}``: hash_counts or hash_presence), bound as (chunk, data)
+    upsert_count_chunk_sql = "INSERT OR REPLACE INTO {table} (chunk, data) VALUES (?, ?)"
 
     def counts_key(self):
         """What names this database among those whose counts a process
@@ -404,7 +432,7 @@ class Storage(ABC):
             raise ParameterMismatchError(
                 f"{self.description} was built with other fingerprint parameters ({details}). "
                 "Use the database's parameters in the configuration, or register into a new database.")
-        if COUNTS_META_KEY not in meta:
+        if meta.get(COUNTS_FORMAT_KEY) != COUNTS_FORMAT:
             self._count_existing_index()
         return self
 
@@ -858,6 +886,19 @@ class Storage(ABC):
         written since at most every ``REFRESH_SECONDS``."""
         return self._fresh_counts().counts
 
+    def hash_presence(self):
+        """Which hash keys the index holds (:class:`~dejavu_cn.storage.counts.Presence`),
+        shared and refreshed as :meth:`hash_counts` are."""
+        return self._fresh_counts().presence
+
+    def estimated_rows(self, hashes):
+        """Rows each of ``hashes`` ((n, 10) uint8) is expected to return: its
+        bucket's count, or 0 where the presence says the index holds no such
+        hash (an upper bound either way). What a lookup reads by."""
+        shared = self._fresh_counts()
+        estimate = shared.counts[hash_counts.buckets(hashes)]
+        return np.where(shared.presence.contains(hash_counts.short_keys(hashes)), estimate, 0)
+
     def song_count(self):
         """Songs in the library, as of the last refresh of :meth:`hash_counts`."""
         return self._fresh_counts().songs
@@ -881,17 +922,22 @@ class Storage(ABC):
                 cur.execute("SELECT chunk, data FROM hash_counts")
                 for chunk, data in cur.fetchall():
                     hash_counts.set_chunk(counts, int(chunk), data)
+                cur.execute("SELECT chunk, data FROM hash_presence")
+                presence = hash_counts.Presence.from_parts(
+                    {int(part): hash_counts.decode_part(data) for part, data in cur.fetchall()})
             else:
-                counts, after = shared.counts.copy(), shared.last_delta
+                counts, after, presence = shared.counts.copy(), shared.last_delta, shared.presence
             cur.execute(self._sql("SELECT delta_id, data FROM hash_count_deltas WHERE delta_id > ? ORDER BY delta_id"),
                         (after,))
             for delta_id, data in cur.fetchall():
                 hash_counts.apply_delta(counts, data)
+                presence.add(hash_counts.added_keys(data))
                 after = int(delta_id)
             cur.execute("SELECT COUNT(*) FROM songs")
-            return version, counts, after, int(cur.fetchone()[0])
+            return version, counts, presence, after, int(cur.fetchone()[0])
 
-        shared.version, counts, shared.last_delta, shared.songs = self._run("read hash counts", work)
+        shared.version, counts, shared.presence, shared.last_delta, shared.songs = \
+            self._run("read hash counts", work)
         counts.flags.writeable = False
         shared.counts = counts
 
@@ -924,11 +970,19 @@ class Storage(ABC):
             counts = hash_counts.empty_counts()
             for chunk, data in cur.fetchall():
                 hash_counts.set_chunk(counts, int(chunk), data)
-            touched = set()
+            touched, added = set(), []
             for _, data in deltas:
                 hash_counts.apply_delta(counts, data)
                 touched.update(hash_counts.touched_chunks(data))
+                added.append(hash_counts.added_keys(data))
             self._write_count_chunks(cur, counts, sorted(touched))
+            for part, lows in hash_counts.split_parts(np.concatenate(added)).items():
+                cur.execute(self._sql("SELECT data FROM hash_presence WHERE chunk = ?"), (part,))
+                row = cur.fetchone()
+                if row is not None:
+                    lows = np.union1d(hash_counts.decode_part(row[0]), lows)
+                cur.execute(self.upsert_count_chunk_sql.format(table="hash_presence"),
+                            (part, hash_counts.encode_part(lows)))
             cur.execute(self._sql("DELETE FROM hash_count_deltas WHERE delta_id <= ?"), (int(deltas[-1][0]),))
             cur.execute(self._sql("UPDATE dejavu_meta SET meta_value = ? WHERE meta_key = ?"),
                         (str(version + 1), COUNTS_META_KEY))
@@ -944,17 +998,24 @@ class Storage(ABC):
             if data is None:
                 cur.execute(self._sql("DELETE FROM hash_counts WHERE chunk = ?"), (chunk,))
             else:
-                cur.execute(self.upsert_count_chunk_sql, (chunk, data))
+                cur.execute(self.upsert_count_chunk_sql.format(table="hash_counts"), (chunk, data))
 
     def _count_existing_index(self):
         """Give a database whose index was written before the hash counts
-        existed its counts: one scan of the index, once (a new database just
-        starts at zero)."""
+        existed, or before their format 2 (deltas by key, the presence), its
+        counts: one scan of the index, once (a new database just starts at
+        zero)."""
         def work(cur):
-            cur.execute(self._insert_ignore_meta_sql(), (COUNTS_META_KEY, "1"))
+            cur.execute(self._insert_ignore_meta_sql(), (COUNTS_FORMAT_KEY, COUNTS_FORMAT))
             if cur.rowcount != 1:             # counted already (or by a process that got here first)
                 return 0
+            for statement in ("DELETE FROM hash_counts", "DELETE FROM hash_count_deltas", "DELETE FROM hash_presence"):
+                cur.execute(statement)
+            cur.execute(self._insert_ignore_meta_sql(), (COUNTS_META_KEY, "1"))
+            cur.execute(self._sql("UPDATE dejavu_meta SET meta_value = meta_value + 1 WHERE meta_key = ?"),
+                        (COUNTS_META_KEY,))    # readers of an older format reload
             counts, last, rows = hash_counts.empty_counts(), None, 0
+            parts = _PresenceWriter(self, cur)
             while True:                       # the database counts each hash's rows; Python sees each hash once
                 if last is None:
                     cur.execute(self._sql("SELECT hash, COUNT(*) FROM fingerprints GROUP BY hash ORDER BY hash "
@@ -966,9 +1027,12 @@ class Storage(ABC):
                 if not found:
                     break
                 n = np.fromiter((int(r[1]) for r in found), np.int64, len(found))
-                np.add.at(counts, hash_counts.buckets(bytes_to_hashes([bytes(r[0]) for r in found])), n)
+                hashes = bytes_to_hashes([bytes(r[0]) for r in found])
+                np.add.at(counts, hash_counts.buckets(hashes), n)
+                parts.add(hash_counts.short_keys(hashes))
                 rows += int(n.sum())
                 last = bytes(found[-1][0])
+            parts.flush()
             if rows:
                 log.info("counted the %d rows of %s's index by hash", rows, self.description)
                 self._write_count_chunks(cur, counts, hash_counts.chunks())

@@ -20,6 +20,19 @@ counts beside the index, in a form a process can hold in memory:
   here. Folding the deltas into the base (a writer does it after every
   ``FOLD_BYTES`` of deltas it wrote) keeps what a reader loads small, and
   bumps a version number in ``dejavu_meta`` so readers reload.
+* a delta row names each distinct hash by its **key**, the hash's first 32
+  bits, so that it also keeps the **presence** up to date: which keys the
+  index holds. Once a library holds more distinct hashes than there are
+  buckets (peak triplets: from about 10 hours), nearly every bucket holds
+  some and a bucket count no longer tells an absent hash from a present one;
+  every query hash would then cost a seek in the index. The presence is
+  stored at full resolution (table ``hash_presence``: 2^PART_BITS parts,
+  each its keys' low bits as a sorted list or, when that is larger, a
+  bitmap) and held by a reader as a bitmap of at least
+  ``PRESENCE_BITS_PER_KEY`` bits per stored key (at most 2^32 bits, 512 MiB:
+  about 1,000 hours of peak triplets), so that about one absent hash in 16
+  is taken for present. Deleting songs never clears a key (a stale key
+  costs a seek, never a wrong answer); :meth:`Storage.recount` rebuilds.
 
 Pure array code here; :class:`~dejavu_cn.storage.base.Storage` does the SQL.
 """
@@ -31,9 +44,15 @@ from ..hashing import hash_keys
 
 COUNT_BITS = 23                 # buckets = 2^23 = 8.4 M; int32 each: 32 MiB in memory
 CHUNK_BITS = 16                 # the base is stored 2^16 buckets (256 KiB) per row: 128 rows
+KEY_BITS = 32                   # a delta names a hash by its first 32 bits; so does the presence
+PART_BITS = 8                   # the presence is stored in 2^8 parts (by the keys' top bits)...
+LOW_BITS = KEY_BITS - PART_BITS  # ...each a set of 24-bit values
+PRESENCE_BITS_PER_KEY = 16      # a reader's presence bitmap: at least this many bits per key...
+PRESENCE_MIN_BITS = 16          # ...and 2^16 to 2^32 bits in all
 FOLD_BYTES = 64 << 20           # a writer folds the deltas after writing this many bytes of them
 REFRESH_SECONDS = 5.0           # a reader looks for new deltas at most this often
-_DELTA = np.dtype([("bucket", "<u4"), ("change", "<i4")])
+_DELTA = np.dtype([("key", "<u4"), ("change", "<i4")])
+_LIST, _BITMAP = b"L", b"B"     # the two forms of a stored presence part
 
 
 def buckets(hashes):
@@ -55,14 +74,28 @@ def key_buckets(keys):
     return (np.asarray(keys, np.uint64) >> np.uint64(64 - COUNT_BITS)).astype(np.int64)
 
 
+def short_keys(hashes):
+    """Each hash's first ``KEY_BITS`` bits (uint32): what deltas and the presence hold."""
+    return (hash_keys(hashes) >> np.uint64(64 - KEY_BITS)).astype(np.uint32)
+
+
+def _short_buckets(short):
+    return (np.asarray(short, np.uint32) >> np.uint32(KEY_BITS - COUNT_BITS)).astype(np.int64)
+
+
 def delta_bytes(hashes, sign=1):
-    """One delta row: the (bucket, change) pairs of adding (``sign`` 1) or
-    removing (-1) rows with these hashes, as bytes (8 per distinct bucket)."""
-    found, times = np.unique(buckets(hashes), return_counts=True)
+    """One delta row: the (key, change) pairs of adding (``sign`` 1) or
+    removing (-1) rows with these hashes, as bytes (8 per distinct key)."""
+    found, times = np.unique(short_keys(hashes), return_counts=True)
     out = np.empty(found.size, _DELTA)
-    out["bucket"] = found
+    out["key"] = found
     out["change"] = times * int(sign)
     return out.tobytes()
+
+
+def delta_pairs(data):
+    """The (key, change) pairs of one delta row."""
+    return np.frombuffer(bytes(data), _DELTA)
 
 
 def empty_counts():
@@ -71,9 +104,9 @@ def empty_counts():
 
 def apply_delta(counts, data):
     """Add one delta row (:func:`delta_bytes`) to ``counts`` in place."""
-    pairs = np.frombuffer(bytes(data), _DELTA)
+    pairs = delta_pairs(data)
     if pairs.size:
-        counts[pairs["bucket"].astype(np.int64)] += pairs["change"]   # buckets are distinct within a row
+        np.add.at(counts, _short_buckets(pairs["key"]), pairs["change"])   # keys of a row share buckets
     return counts
 
 
@@ -98,5 +131,94 @@ def chunks():
 
 def touched_chunks(data):
     """The base chunks a delta row changes."""
-    pairs = np.frombuffer(bytes(data), _DELTA)
-    return np.unique(pairs["bucket"] >> CHUNK_BITS).tolist()
+    pairs = delta_pairs(data)
+    return np.unique(_short_buckets(pairs["key"]) >> CHUNK_BITS).tolist()
+
+
+# -- presence --------------------------------------------------------------------------
+def added_keys(data):
+    """The keys a delta row adds rows to (uint32)."""
+    pairs = delta_pairs(data)
+    return pairs["key"][pairs["change"] > 0]
+
+
+def split_parts(keys):
+    """``{part: sorted distinct low bits (uint32)}`` of keys (uint32)."""
+    keys = np.unique(np.asarray(keys, np.uint32))
+    part = keys >> np.uint32(LOW_BITS)
+    edges = np.flatnonzero(np.diff(part)) + 1
+    return {int(group[0] >> np.uint32(LOW_BITS)): group & np.uint32((1 << LOW_BITS) - 1)
+            for group in np.split(keys, edges) if group.size}
+
+
+def encode_part(lows):
+    """The stored form of one part's keys (their sorted distinct low bits):
+    the list, difference-coded and compressed, or the bitmap of 2^LOW_BITS
+    bits where the list would take more room (over 2^19 keys: from about
+    1,000 hours of triplets)."""
+    lows = np.asarray(lows, np.uint32)
+    if lows.size * 4 < (1 << LOW_BITS) // 8:
+        gaps = np.diff(lows, prepend=np.uint32(0)).astype("<u4")
+        return _LIST + zlib.compress(gaps.tobytes(), 1)
+    flags = np.zeros(1 << LOW_BITS, bool)
+    flags[lows] = True
+    return _BITMAP + np.packbits(flags, bitorder="little").tobytes()
+
+
+def decode_part(data):
+    """The sorted distinct low bits a stored part (:func:`encode_part`) holds."""
+    data = bytes(data)
+    if data[:1] == _LIST:
+        return np.cumsum(np.frombuffer(zlib.decompress(data[1:]), "<u4"), dtype=np.uint32)
+    bits = np.unpackbits(np.frombuffer(data, np.uint8, offset=1), bitorder="little")
+    return np.flatnonzero(bits).astype(np.uint32)
+
+
+class Presence:
+    """Which hash keys the index holds, as a reader holds it: a bitmap of
+    2^``bits`` bits, the keys' first ``bits`` bits (a key present is always
+    found present; an absent one is taken for present about once in
+    ``PRESENCE_BITS_PER_KEY``).
+
+    Built from the stored parts (:meth:`from_parts`); :meth:`add` sets the
+    keys of newer deltas in place (bits are only ever set, so a query
+    running meanwhile sees a key either way, both safe)."""
+
+    def __init__(self, bits, keys=0):
+        self.bits = int(bits)
+        self.keys = int(keys)
+        self._shift = np.uint32(KEY_BITS - self.bits)
+        self._map = np.zeros(max(1, (1 << self.bits) // 8), np.uint8)
+
+    @classmethod
+    def from_parts(cls, parts):
+        """From ``{part: low bits}`` (:func:`decode_part` of each stored row)."""
+        keys = sum(int(lows.size) for lows in parts.values())
+        wanted = int(np.ceil(np.log2(max(1, keys) * PRESENCE_BITS_PER_KEY)))
+        out = cls(min(KEY_BITS, max(PRESENCE_MIN_BITS, wanted)), keys)
+        span = 1 << (out.bits - PART_BITS)             # bits of one part, a whole number of bytes
+        for part, lows in parts.items():
+            flags = np.zeros(span, bool)
+            flags[lows >> out._shift] = True
+            out._map[part * span // 8:(part + 1) * span // 8] = np.packbits(flags, bitorder="little")
+        return out
+
+    def _set(self, keys):
+        at = np.asarray(keys, np.uint32) >> self._shift
+        np.bitwise_or.at(self._map, at >> np.uint32(3), np.left_shift(1, at & np.uint32(7)).astype(np.uint8))
+
+    def add(self, keys):
+        """Mark ``keys`` (uint32) present."""
+        keys = np.asarray(keys, np.uint32)
+        if keys.size:
+            self._set(keys)
+            self.keys += int(keys.size)
+
+    def contains(self, keys):
+        """bool per key (uint32): the index may hold it (False: it holds none)."""
+        at = np.asarray(keys, np.uint32) >> self._shift
+        return ((self._map[at >> np.uint32(3)] >> (at & np.uint32(7)).astype(np.uint8)) & 1).astype(bool)
+
+    @property
+    def nbytes(self):
+        return int(self._map.nbytes)

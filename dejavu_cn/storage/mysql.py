@@ -102,7 +102,7 @@ class MySQLStorage(Storage):
     # "+ 0": filter each hash's rows by song rather than seek (hash, song) pairs
     packed_lookup_songs_sql = (" WHERE f.song_id + 0 IN "
                                "(SELECT s FROM JSON_TABLE(%s, '$[*]' COLUMNS (s INT PATH '$')) AS t)")
-    upsert_count_chunk_sql = ("INSERT INTO hash_counts (chunk, data) VALUES (%s, %s) "
+    upsert_count_chunk_sql = ("INSERT INTO {table} (chunk, data) VALUES (%s, %s) "
                               "ON DUPLICATE KEY UPDATE data = VALUES(data)")
     # on a duplicate file_sha1 nothing changes, so rowcount is 0 (PyMySQL does not ask for found rows)
     insert_song_sql = ("INSERT INTO songs (song_name, source_path, file_sha1, file_size, file_mtime_ns, "

@@ -54,6 +54,7 @@ def test_counts_follow_adds_deletes_and_folds(store, monkeypatch):
         return counts, truth
 
     counts, truth = check()
+    assert store.hash_presence().contains(hash_counts.short_keys(every)).all()
     assert truth[int(hash_keys(common[:1])[0])] == 4
     assert counts[hash_counts.buckets(common[:1])[0]] >= 4
     store.delete_songs([ids[0]])
@@ -62,6 +63,7 @@ def test_counts_follow_adds_deletes_and_folds(store, monkeypatch):
     assert store.fold_counts() >= 5                    # four adds and a delete were pending
     folded = store.hash_counts()
     assert np.array_equal(folded, counts)
+    assert store.hash_presence().contains(hash_counts.short_keys(every)).all()    # a delete clears no key
     assert store.fold_counts() == 0
 
 
@@ -76,6 +78,8 @@ def test_another_process_sees_new_songs_counted(any_config, monkeypatch):
         writer.fold_counts()
         writer.add_song(record(8), *song_rows(8))      # one folded, one still a delta
         assert reader.hash_counts().sum() == writer.stats()["fingerprints"]
+        for seed in (7, 8):
+            assert reader.hash_presence().contains(hash_counts.short_keys(song_rows(seed)[0])).all()
     finally:
         reader.close()
         writer.close()
@@ -87,18 +91,83 @@ def test_an_index_written_before_the_counts_is_counted_when_opened(any_config):
     hashes, offsets = song_rows(3)
     store.add_song(record(3), hashes, offsets)
 
-    def work(cur):                                     # as a database of the previous release looks
-        for statement in ("DELETE FROM hash_counts", "DELETE FROM hash_count_deltas"):
+    def work(cur):                                     # as a database of the release before the counts looks
+        for statement in ("DELETE FROM hash_counts", "DELETE FROM hash_count_deltas", "DELETE FROM hash_presence"):
             cur.execute(statement)
-        cur.execute(store._sql("DELETE FROM dejavu_meta WHERE meta_key = ?"), ("hash_counts_version",))
+        for key in ("hash_counts_version", "hash_counts_format"):
+            cur.execute(store._sql("DELETE FROM dejavu_meta WHERE meta_key = ?"), (key,))
     store._run("forget counts", work, write=True)
     store.close()
     store = open_storage(config)
     try:
         total = store.stats()["fingerprints"]
         assert int(store.hash_counts().sum()) == total > 0
+        assert store.hash_presence().contains(hash_counts.short_keys(hashes)).all()
     finally:
         store.close()
+
+
+def test_counts_of_the_first_format_are_counted_again(any_config):
+    """A database whose deltas name buckets (format 1, no presence) gets its
+    counts and presence from one scan when it is next opened."""
+    config = Config.from_dict(any_config)
+    store = open_storage(config)
+    hashes, offsets = song_rows(4)
+    store.add_song(record(4), hashes, offsets)
+
+    def work(cur):
+        cur.execute("DELETE FROM hash_presence")
+        cur.execute("DELETE FROM hash_count_deltas")
+        cur.execute(store._sql("INSERT INTO hash_count_deltas (data) VALUES (?)"), (b"\x07\x00\x00\x00\x01\x00\x00\x00",))
+        cur.execute(store._sql("DELETE FROM dejavu_meta WHERE meta_key = ?"), ("hash_counts_format",))
+    store._run("write a first-format delta", work, write=True)
+    store.close()
+    store = open_storage(config)
+    try:
+        assert int(store.hash_counts().sum()) == store.stats()["fingerprints"] == len(hashes)
+        assert store.hash_presence().contains(hash_counts.short_keys(hashes)).all()
+    finally:
+        store.close()
+
+
+def test_presence_parts_round_trip_and_tell_absent_keys():
+    rng = np.random.default_rng(3)
+    keys = rng.integers(0, 1 << 32, 300_000, dtype=np.uint64).astype(np.uint32)
+    dense = np.arange(5 << 24, 6 << 24, 7, dtype=np.uint32)            # one part past the list's size: a bitmap
+    stored = {}
+    for part, lows in hash_counts.split_parts(np.concatenate([keys, dense])).items():
+        data = hash_counts.encode_part(lows)
+        assert data[:1] == (b"B" if part == 5 else b"L")
+        stored[part] = hash_counts.decode_part(data)
+        assert np.array_equal(stored[part], lows)
+    presence = hash_counts.Presence.from_parts(stored)
+    assert presence.contains(keys).all() and presence.contains(dense).all()
+    assert presence.bits >= np.log2(presence.keys * hash_counts.PRESENCE_BITS_PER_KEY)
+    others = rng.integers(0, 1 << 32, 100_000, dtype=np.uint64).astype(np.uint32)
+    others = others[~np.isin(others, keys) & ((others >> 24) != 5)]
+    assert presence.contains(others).mean() < 2.0 / hash_counts.PRESENCE_BITS_PER_KEY
+    presence.add(others[:10])
+    assert presence.contains(others[:10]).all()
+
+
+def test_a_query_skips_the_hashes_the_index_holds_none_of(sqlite_config, monkeypatch):
+    """With more distinct hashes than count buckets every bucket holds some;
+    the presence still skips a query's absent hashes (no seek for them)."""
+    monkeypatch.setattr(hash_counts, "COUNT_BITS", 4)       # 16 buckets: every one holds rows
+    engine = Dejavu(sqlite_config)
+    hashes, offsets = song_rows(9, n=2000)
+    engine.storage.add_song(record(9), hashes, offsets)
+    assert (engine.storage.hash_counts()[:16] > 0).all()
+    absent = song_rows(10, n=2000)[0]
+    absent = absent[~np.isin(hash_keys(absent), hash_keys(hashes))]
+    query_hashes = np.concatenate([hashes[:200], absent])
+    looked_up = []
+    real_lookup = engine.storage.lookup
+    monkeypatch.setattr(engine.storage, "lookup", lambda h, **kw: looked_up.append(len(h)) or real_lookup(h, **kw))
+    from dejavu_cn.engine import QueryReader
+    reader = QueryReader(engine).read(Query(query_hashes, np.zeros(len(query_hashes), np.int64), 1, 1.0), 0)
+    assert reader.rows >= 200
+    assert 200 <= sum(looked_up) < 200 + 0.2 * len(absent)
 
 
 def test_read_order_takes_the_rarest_of_each_second_in_turn():
