@@ -519,7 +519,8 @@ def measure_one(args, corpus, specs, shared, backend, size):
             rows_read = result.get("rows_read")
             row.update(lookup=float(timings.get("query", 0.0)), align=float(timings.get("align", 0.0)),
                        rows_read=int(rows_read if rows_read is not None else counter.rows - before),
-                       rows_source="result" if rows_read is not None else "lookup wrapper")
+                       rows_source="result" if rows_read is not None else "lookup wrapper",
+                       hashes_read=int(result.get("hashes_read", -1)))
             row["rest"] = row["latency"] - row["lookup"] - row["align"]
             rows.append(row)
             if len(rows) % 200 == 0 and len(rows) < len(specs):
@@ -538,6 +539,8 @@ def summarise(m):
     out = {k: {"median_ms": float(np.median(v)), "p95_ms": float(np.percentile(v, 95))} for k, v in ms.items()}
     rr = np.array([r["rows_read"] for r in rows])
     out["rows_read"] = {"median": float(np.median(rr)), "p95": float(np.percentile(rr, 95)), "mean": float(rr.mean())}
+    hr = np.array([r.get("hashes_read", -1) for r in rows])
+    out["hashes_read"] = {"median": float(np.median(hr)), "p95": float(np.percentile(hr, 95))}
     known = [r for r in rows if r["known"]]
     unknown = [r for r in rows if not r["known"] and not r["accepted"]]
     out["top1"] = {}
@@ -587,6 +590,8 @@ def report_text(args, measured, manifests):
             ratio = f" x{v / base['rows_read'][q]:.1f}" if base and base["rows_read"][q] > 0 and k[1] != "1x" else ""
             return f"{v:.0f}{ratio}"
         row(f"rows read per query {q}", rcell)
+    for q in ("median", "p95"):
+        row(f"hashes looked up per query {q}", lambda k, q=q: f"{summ[k].get('hashes_read', {}).get(q, -1):.0f}")
     lines.append("")
     for c in CONDITIONS:
         def tcell(k, c=c):

@@ -327,7 +327,8 @@ class Dejavu:
             ``candidates`` (fields: :mod:`dejavu_cn.decision`),
             ``query_seconds``, ``decided_seconds`` (audio the decision rests
             on), ``input_total_hashes``, ``rows_read`` (index rows the
-            lookups returned) and ``timings`` (seconds). JSON-serialisable.
+            lookups returned), ``hashes_read`` (distinct hashes looked up: one
+            index seek each) and ``timings`` (seconds). JSON-serialisable.
         """
         rec = self.config.recognition
         t0 = time.perf_counter()
@@ -380,6 +381,7 @@ class Dejavu:
         timings["total"] = round(time.perf_counter() - t0, 6)
         timings["fingerprint"] = round(analysed, 6)
         result["rows_read"] = reader.rows + change_rows
+        result["hashes_read"] = reader.hashes
         return result
 
     def _search_changes(self, analysis, top):
@@ -632,6 +634,8 @@ class QueryReader:
     lookup : Lookup
         The rows read so far.
     rows : int
+    hashes : int
+        Hashes looked up so far (each an index seek, whatever it holds).
     pending : int
         Hashes of the last :meth:`read` left unread for the budget.
     seconds : float
@@ -642,6 +646,7 @@ class QueryReader:
         self.engine = engine
         self.lookup = Lookup.empty()
         self.rows = 0
+        self.hashes = 0
         self.pending = 0
         self.seconds = 0.0
         self._settled = np.zeros(0, np.uint64)      # keys read, or known to need no read
@@ -772,6 +777,7 @@ class QueryReader:
                 self.engine.storage.lookup(hashes, songs=songs)
             self.lookup = Lookup.concat([self.lookup, found])
             self.rows += int(found.keys.size)
+            self.hashes += len(hashes)
 
     def songs_searched(self):
         """How many songs the query could have hit, when some of its rows
