@@ -41,6 +41,8 @@ LOCAL_1PCT, LOCAL_DECADE = 4.4, 1.47     # per query: P(best wrong z at the offs
 SONG_1PCT, SONG_DECADE = 6.0, 1.41       # the same over every offset of the candidates' songs...
 SONG_STARTS = 6560                       # ...of this many frames on average (152 s): a longer song offers
                                          # more chances, its p is scaled up in proportion
+SCAN_EVERY = 4              # a search over the whole song compares every 4th pair of frames first...
+SCAN_KEEP = 16              # ...then these best starts on every frame (a query of 2 s or more)
 MIN_FRAMES = 8               # a query shorter than this many sketch frames (0.2 s past the smoothing) is not checked
 
 
@@ -92,9 +94,11 @@ def from_bytes(data):
     return np.frombuffer(bytes(data), "<u4").astype(np.uint32)
 
 
-def mismatches(song, query, starts=None):
+def mismatches(song, query, starts=None, *, every=1):
     """Differing bits between ``query`` and ``song[k : k + len(query)]`` for
-    every start ``k`` in ``starts`` (default: every start in the song)."""
+    every start ``k`` in ``starts`` (default: every start in the song).
+    Without ``starts``, ``every`` > 1 compares one pair of frames in
+    ``every`` only (a coarse pass)."""
     n = song.size - query.size + 1
     if query.size == 0 or n <= 0:
         return np.zeros(0, np.int64)
@@ -103,13 +107,32 @@ def mismatches(song, query, starts=None):
         pairs = song[:-1].astype(np.uint64) | (song[1:].astype(np.uint64) << np.uint64(32))
         qpairs = query[:-1].astype(np.uint64) | (query[1:].astype(np.uint64) << np.uint64(32))
         total = np.zeros(n, np.int64)
-        for j in range(0, query.size - 1, 2):
+        for j in range(0, query.size - 1, 2 * every):
             total += np.bitwise_count(pairs[j:j + n] ^ qpairs[j])
-        if query.size % 2:
+        if query.size % 2 and every == 1:
             total += np.bitwise_count(song[query.size - 1:query.size - 1 + n] ^ query[-1])
         return total
     starts = np.asarray(starts, np.int64)
     return np.bitwise_count(song[starts[:, None] + np.arange(query.size)] ^ query).sum(axis=1, dtype=np.int64)
+
+
+def best_start(song, query):
+    """The start in ``song`` where ``query`` differs least: (start, differing
+    bits, starts searched). A query of ``SCAN_KEEP`` * ``SCAN_EVERY`` * 2
+    frames or more is compared first on one pair of frames in
+    ``SCAN_EVERY`` at every start, then on all its frames at the
+    ``SCAN_KEEP`` best of those (a quarter of the work; a true match stands
+    far apart from chance on a quarter of its frames already)."""
+    n = song.size - query.size + 1
+    if query.size < SCAN_KEEP * SCAN_EVERY * 2 or n <= SCAN_KEEP:
+        errors = mismatches(song, query)
+        k = int(np.argmin(errors))
+        return k, int(errors[k]), n
+    coarse = mismatches(song, query, every=SCAN_EVERY)
+    starts = np.sort(np.argpartition(coarse, SCAN_KEEP)[:SCAN_KEEP])
+    errors = mismatches(song, query, starts)
+    k = int(np.argmin(errors))
+    return int(starts[k]), int(errors[k]), n
 
 
 def z_score(errors, frames):
@@ -155,14 +178,15 @@ def verify(query, candidates, sketches):
             continue
         best = None
         near = np.arange(max(0, offset - LOCAL_FRAMES), min(song.size - query.size, offset + LOCAL_FRAMES) + 1)
-        for whole, starts in ((False, near), (True, None)):
-            if starts is not None and starts.size == 0:
-                continue
-            errors = mismatches(song, query, starts)
+        tries = []
+        if near.size:
+            errors = mismatches(song, query, near)
             k = int(np.argmin(errors))
-            p = chance_p_value(float(z_score(errors[k], query.size)), whole_song=whole, starts=errors.size)
+            tries.append((False, int(near[k]), int(errors[k]), near.size))
+        tries.append((True, *best_start(song, query)))
+        for whole, start, errors, starts in tries:
+            p = chance_p_value(float(z_score(errors, query.size)), whole_song=whole, starts=starts)
             if best is None or p < best[0]:
-                start = int(starts[k]) if starts is not None else k
-                best = (p, start, float(errors[k]) / (SKETCH_BITS * query.size))
+                best = (p, start, float(errors) / (SKETCH_BITS * query.size))
         out[song_id] = best
     return out

@@ -922,9 +922,7 @@ class Storage(ABC):
                 cur.execute("SELECT chunk, data FROM hash_counts")
                 for chunk, data in cur.fetchall():
                     hash_counts.set_chunk(counts, int(chunk), data)
-                cur.execute("SELECT chunk, data FROM hash_presence")
-                presence = hash_counts.Presence.from_parts(
-                    {int(part): hash_counts.decode_part(data) for part, data in cur.fetchall()})
+                presence = self._read_presence(cur)
             else:
                 counts, after, presence = shared.counts.copy(), shared.last_delta, shared.presence
             cur.execute(self._sql("SELECT delta_id, data FROM hash_count_deltas WHERE delta_id > ? ORDER BY delta_id"),
@@ -940,6 +938,18 @@ class Storage(ABC):
             self._run("read hash counts", work)
         counts.flags.writeable = False
         shared.counts = counts
+
+    def _read_presence(self, cur):
+        """The stored presence as a :class:`~dejavu_cn.storage.counts.Presence`:
+        sized from the parts' heads, then read a part per statement (at
+        1,000 hours the parts are 2 MiB each, 512 MiB in all)."""
+        cur.execute(self._sql(f"SELECT chunk, SUBSTR(data, 1, {hash_counts.PART_HEAD}) FROM hash_presence"))
+        heads = {int(part): hash_counts.part_keys(head) for part, head in cur.fetchall()}
+        presence = hash_counts.Presence.sized(sum(heads.values()))
+        for part in sorted(heads):
+            cur.execute(self._sql("SELECT data FROM hash_presence WHERE chunk = ?"), (part,))
+            presence.set_part(part, cur.fetchone()[0])
+        return presence
 
     def _add_count_delta(self, cur, hashes, sign):
         """Record, in the running transaction, that rows with these hashes were added (1) or removed (-1)."""

@@ -151,27 +151,41 @@ def split_parts(keys):
             for group in np.split(keys, edges) if group.size}
 
 
+PART_HEAD = 5                   # a stored part starts with its form and its number of keys (<u4)
+
+
 def encode_part(lows):
     """The stored form of one part's keys (their sorted distinct low bits):
-    the list, difference-coded and compressed, or the bitmap of 2^LOW_BITS
-    bits where the list would take more room (over 2^19 keys: from about
-    1,000 hours of triplets)."""
+    a head (:func:`part_keys`), then the list, difference-coded and
+    compressed, or the bitmap of 2^LOW_BITS bits where the list would take
+    more room (over 2^19 keys a part: about 1,000 hours of triplets)."""
     lows = np.asarray(lows, np.uint32)
+    count = np.uint32(lows.size).astype("<u4").tobytes()
     if lows.size * 4 < (1 << LOW_BITS) // 8:
         gaps = np.diff(lows, prepend=np.uint32(0)).astype("<u4")
-        return _LIST + zlib.compress(gaps.tobytes(), 1)
+        return _LIST + count + zlib.compress(gaps.tobytes(), 1)
     flags = np.zeros(1 << LOW_BITS, bool)
     flags[lows] = True
-    return _BITMAP + np.packbits(flags, bitorder="little").tobytes()
+    return _BITMAP + count + np.packbits(flags, bitorder="little").tobytes()
+
+
+def part_keys(head):
+    """How many keys a stored part holds, from its first ``PART_HEAD`` bytes."""
+    return int(np.frombuffer(bytes(head)[1:PART_HEAD], "<u4")[0])
+
+
+def _part_bitmap(data):
+    """The bitmap of a part stored as one, else None."""
+    return np.frombuffer(data, np.uint8, offset=PART_HEAD) if data[:1] == _BITMAP else None
 
 
 def decode_part(data):
     """The sorted distinct low bits a stored part (:func:`encode_part`) holds."""
     data = bytes(data)
-    if data[:1] == _LIST:
-        return np.cumsum(np.frombuffer(zlib.decompress(data[1:]), "<u4"), dtype=np.uint32)
-    bits = np.unpackbits(np.frombuffer(data, np.uint8, offset=1), bitorder="little")
-    return np.flatnonzero(bits).astype(np.uint32)
+    bitmap = _part_bitmap(data)
+    if bitmap is None:
+        return np.cumsum(np.frombuffer(zlib.decompress(data[PART_HEAD:]), "<u4"), dtype=np.uint32)
+    return np.flatnonzero(np.unpackbits(bitmap, bitorder="little")).astype(np.uint32)
 
 
 class Presence:
@@ -180,9 +194,10 @@ class Presence:
     found present; an absent one is taken for present about once in
     ``PRESENCE_BITS_PER_KEY``).
 
-    Built from the stored parts (:meth:`from_parts`); :meth:`add` sets the
-    keys of newer deltas in place (bits are only ever set, so a query
-    running meanwhile sees a key either way, both safe)."""
+    Sized for the keys stored (:meth:`sized`), then filled one stored
+    part at a time (:meth:`set_part`); :meth:`add` sets the keys of newer
+    deltas in place (bits are only ever set, so a query running meanwhile
+    sees a key either way, both safe)."""
 
     def __init__(self, bits, keys=0):
         self.bits = int(bits)
@@ -191,17 +206,23 @@ class Presence:
         self._map = np.zeros(max(1, (1 << self.bits) // 8), np.uint8)
 
     @classmethod
-    def from_parts(cls, parts):
-        """From ``{part: low bits}`` (:func:`decode_part` of each stored row)."""
-        keys = sum(int(lows.size) for lows in parts.values())
+    def sized(cls, keys):
+        """An empty presence for ``keys`` stored keys (``PRESENCE_BITS_PER_KEY`` bits each, or more)."""
         wanted = int(np.ceil(np.log2(max(1, keys) * PRESENCE_BITS_PER_KEY)))
-        out = cls(min(KEY_BITS, max(PRESENCE_MIN_BITS, wanted)), keys)
-        span = 1 << (out.bits - PART_BITS)             # bits of one part, a whole number of bytes
-        for part, lows in parts.items():
-            flags = np.zeros(span, bool)
-            flags[lows >> out._shift] = True
-            out._map[part * span // 8:(part + 1) * span // 8] = np.packbits(flags, bitorder="little")
-        return out
+        return cls(min(KEY_BITS, max(PRESENCE_MIN_BITS, wanted)), keys)
+
+    def set_part(self, part, data):
+        """Mark the keys of one stored part (:func:`encode_part`) present."""
+        data = bytes(data)
+        span = 1 << (self.bits - PART_BITS)             # bits of one part, a whole number of bytes
+        where = slice(part * span // 8, (part + 1) * span // 8)
+        bitmap = _part_bitmap(data)
+        if bitmap is not None and self.bits == KEY_BITS:
+            self._map[where] |= bitmap                  # the stored bitmap is this one's part as it is
+            return
+        flags = np.zeros(span, bool)
+        flags[decode_part(data) >> self._shift] = True
+        self._map[where] |= np.packbits(flags, bitorder="little")
 
     def _set(self, keys):
         at = np.asarray(keys, np.uint32) >> self._shift

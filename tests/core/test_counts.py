@@ -138,10 +138,15 @@ def test_presence_parts_round_trip_and_tell_absent_keys():
     for part, lows in hash_counts.split_parts(np.concatenate([keys, dense])).items():
         data = hash_counts.encode_part(lows)
         assert data[:1] == (b"B" if part == 5 else b"L")
-        stored[part] = hash_counts.decode_part(data)
-        assert np.array_equal(stored[part], lows)
-    presence = hash_counts.Presence.from_parts(stored)
-    assert presence.contains(keys).all() and presence.contains(dense).all()
+        assert hash_counts.part_keys(data[:hash_counts.PART_HEAD]) == lows.size
+        assert np.array_equal(hash_counts.decode_part(data), lows)
+        stored[part] = data
+    for size in (1 << 29, sum(map(hash_counts.part_keys, stored.values()))):   # a bitmap as stored, and folded
+        presence = hash_counts.Presence.sized(size)
+        for part, data in stored.items():
+            presence.set_part(part, data)
+        assert presence.contains(keys).all() and presence.contains(dense).all()
+        assert presence.bits == min(32, int(np.ceil(np.log2(size * hash_counts.PRESENCE_BITS_PER_KEY))))
     assert presence.bits >= np.log2(presence.keys * hash_counts.PRESENCE_BITS_PER_KEY)
     others = rng.integers(0, 1 << 32, 100_000, dtype=np.uint64).astype(np.uint32)
     others = others[~np.isin(others, keys) & ((others >> 24) != 5)]

@@ -9,8 +9,8 @@ from dejavu_cn.audio import resample
 from dejavu_cn.config import Config, ConfigError, FingerprintParams
 from dejavu_cn.degrade import degrade
 from dejavu_cn.fingerprint import StreamingFingerprinter, sketch_of
-from dejavu_cn.sketch import (LOCAL_1PCT, SKETCH_BITS, SONG_1PCT, SONG_STARTS, band_edges, chance_p_value, from_bytes,
-                              mismatches, to_bytes, verify, z_score)
+from dejavu_cn.sketch import (LOCAL_1PCT, SKETCH_BITS, SONG_1PCT, SONG_STARTS, band_edges, best_start, chance_p_value,
+                              from_bytes, mismatches, to_bytes, verify, z_score)
 
 PARAMS = Config().fingerprint
 RATE = PARAMS.sample_rate
@@ -86,6 +86,19 @@ def test_mismatches_equal_a_brute_force_count(length):
     starts = np.array([0, 17, s.size - length])
     assert np.array_equal(mismatches(s, q, starts), brute[starts])
     assert mismatches(q, s).size == 0                    # a query longer than the song fits nowhere
+
+
+def test_best_start_finds_a_noisy_excerpt_with_a_coarse_pass_first():
+    rng = np.random.default_rng(5)
+    song = rng.integers(0, 2 ** 32, 20_000, dtype=np.uint64).astype(np.uint32)
+    for length, start in ((400, 12_345), (40, 777)):          # the coarse pass, and a query too short for it
+        query = song[start:start + length].copy()
+        flips = rng.random((length, 32)) < 0.3                 # 30 % of the bits wrong: a noisy clip
+        query ^= np.packbits(flips, axis=1, bitorder="little").view("<u4").reshape(-1)
+        found, errors, starts = best_start(song, query)
+        exhaustive = mismatches(song, query)
+        assert (found, errors, starts) == (start, int(exhaustive.min()), exhaustive.size)
+    assert mismatches(song, query, every=4).size == song.size - query.size + 1
 
 
 def test_chance_model_is_anchored_and_monotone():
