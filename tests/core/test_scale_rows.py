@@ -136,3 +136,21 @@ def test_new_keys_follow_heaps_law(libraries, tmp_path):
     with sqlite3.connect(path) as conn:
         keys = [bytes(h) for (h,) in conn.execute("SELECT hash FROM fingerprints")]
     assert keys == sorted(keys)                                  # appended in key order
+
+
+def test_grown_library_has_the_counts_and_presence_of_its_rows(libraries):
+    """The synthesiser writes the hash counts and presence of the rows it
+    writes (storage/counts.py), as a recount by the store would find them."""
+    import sqlite3
+    from dejavu_cn.hashing import bytes_to_hashes
+    from dejavu_cn.storage import counts as hash_counts
+    _, configs = libraries
+    path = configs[GROWTH[-1]]["database"]["path"]
+    with sqlite3.connect(path) as conn:
+        hashes = bytes_to_hashes([bytes(h) for (h,) in conn.execute("SELECT hash FROM fingerprints")])
+    truth = np.bincount(hash_counts.buckets(hashes), minlength=1 << hash_counts.COUNT_BITS)
+    with Dejavu(configs[GROWTH[-1]]) as engine:
+        store = engine.storage
+        assert np.array_equal(store.hash_counts(), truth)
+        assert store.hash_presence().contains(hash_counts.short_keys(hashes)).all()
+        assert store.hash_presence().keys == np.unique(hash_counts.short_keys(hashes)).size
