@@ -368,7 +368,7 @@ class _Summary:
     def __init__(self, conn):
         self.conn = conn
         self.counts = hash_counts.empty_counts()
-        self.part, self.lows = None, []
+        self.parts = hash_counts.SortedParts(lambda part, data: self._put("hash_presence", part, data))
         cur = conn.cursor()
         for table in ("hash_counts", "hash_count_deltas", "hash_presence"):
             cur.execute(f"DELETE FROM {table}")
@@ -376,24 +376,14 @@ class _Summary:
     def add(self, hashes):
         if len(hashes):
             np.add.at(self.counts, hash_counts.buckets(hashes), 1)
-            for part, lows in hash_counts.split_parts(hash_counts.short_keys(hashes)).items():
-                if part != self.part:
-                    self._flush()
-                    self.part = part
-                self.lows.append(lows)
-
-    def _flush(self):
-        if self.part is not None:
-            self._put("hash_presence", self.part,
-                      hash_counts.encode_part(np.unique(np.concatenate(self.lows))))
-        self.part, self.lows = None, []
+            self.parts.add(hash_counts.short_keys(hashes))
 
     def _put(self, table, chunk, data):
         mark = "?" if isinstance(self.conn, sqlite3.Connection) else "%s"
         self.conn.cursor().execute(f"REPLACE INTO {table} (chunk, data) VALUES ({mark}, {mark})", (chunk, data))
 
     def write(self):
-        self._flush()
+        self.parts.close()
         for chunk in hash_counts.chunks():
             data = hash_counts.chunk_of(self.counts, chunk)
             if data is not None:

@@ -111,30 +111,6 @@ _shared_counts_lock = threading.Lock()
 SHARED_COUNTS_MAX = 4               # databases whose counts a process keeps (32 MiB each, and the presence)
 
 
-class _PresenceWriter:
-    """Writes the presence parts of keys that arrive in ascending order (a
-    scan of the index by hash), one part at a time: a part is written once
-    the keys have passed it."""
-
-    def __init__(self, store, cur):
-        self.store, self.cur = store, cur
-        self.part, self.lows = None, []
-
-    def add(self, keys):
-        for part, lows in hash_counts.split_parts(keys).items():
-            if part != self.part:
-                self.flush()
-                self.part = part
-            self.lows.append(lows)
-
-    def flush(self):
-        if self.part is not None and self.lows:
-            lows = np.unique(np.concatenate(self.lows))
-            self.cur.execute(self.store.upsert_count_chunk_sql.format(table="hash_presence"),
-                             (self.part, hash_counts.encode_part(lows)))
-        self.part, self.lows = None, []
-
-
 def schema_file(name):
     """Path of ``sql/<name>`` (source tree, or installed under share/)."""
     candidates = [Path(__file__).resolve().parents[2] / "sql" / name,
@@ -1025,7 +1001,8 @@ class Storage(ABC):
             cur.execute(self._sql("UPDATE dejavu_meta SET meta_value = meta_value + 1 WHERE meta_key = ?"),
                         (COUNTS_META_KEY,))    # readers of an older format reload
             counts, last, rows = hash_counts.empty_counts(), None, 0
-            parts = _PresenceWriter(self, cur)
+            parts = hash_counts.SortedParts(lambda part, data: cur.execute(
+                self.upsert_count_chunk_sql.format(table="hash_presence"), (part, data)))
             while True:                       # the database counts each hash's rows; Python sees each hash once
                 if last is None:
                     cur.execute(self._sql("SELECT hash, COUNT(*) FROM fingerprints GROUP BY hash ORDER BY hash "
@@ -1042,7 +1019,7 @@ class Storage(ABC):
                 parts.add(hash_counts.short_keys(hashes))
                 rows += int(n.sum())
                 last = bytes(found[-1][0])
-            parts.flush()
+            parts.close()
             if rows:
                 log.info("counted the %d rows of %s's index by hash", rows, self.description)
                 self._write_count_chunks(cur, counts, hash_counts.chunks())

@@ -188,6 +188,30 @@ def decode_part(data):
     return np.flatnonzero(np.unpackbits(bitmap, bitorder="little")).astype(np.uint32)
 
 
+class SortedParts:
+    """Stored presence parts of keys that arrive in ascending order (a scan
+    of the index by hash, or rows written in key order): each part's
+    :func:`encode_part` goes to ``write(part, data)`` once the keys have
+    passed it, so one part's keys are held at a time."""
+
+    def __init__(self, write):
+        self._write = write
+        self.part, self.lows = None, []
+
+    def add(self, keys):
+        for part, lows in split_parts(keys).items():
+            if part != self.part:
+                self.close()
+                self.part = part
+            self.lows.append(lows)
+
+    def close(self):
+        """Write the part being collected."""
+        if self.part is not None and self.lows:
+            self._write(self.part, encode_part(np.unique(np.concatenate(self.lows))))
+        self.part, self.lows = None, []
+
+
 class Presence:
     """Which hash keys the index holds, as a reader holds it: a bitmap of
     2^``bits`` bits, the keys' first ``bits`` bits (a key present is always
