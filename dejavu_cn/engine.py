@@ -26,7 +26,7 @@ from .columns import Lookup
 from .config import IMPLIED_FINGERPRINT, load_config
 from .decision import Decision, Rule, decide, rank
 from .errors import AudioDecodeError
-from .hashing import HASH_BYTES, hash_keys
+from .hashing import HASH_BYTES, distinct, hash_keys
 from .matching import (Query, QueryAnalysis, align, confidence_from_p, fit_time, query_params, read_order,
                        score_candidates)
 from .register import (DUPLICATE, FAILED_BEFORE, LINKED, REGISTERED, SKIPPED, CopyLinker, FileOutcome,
@@ -684,7 +684,7 @@ class QueryReader:
             order = self._order(times, estimate, query.shifts)
             fresh = ~np.isin(keys[order], self._seen, assume_unique=True)
             self._expected += int(estimate[order][fresh].sum())
-            self._seen = np.union1d(self._seen, keys[order])
+            self._seen = distinct(self._seen, keys[order])
             if budget:
                 done = self._read_within(hashes, estimate, order, budget)
             else:
@@ -696,7 +696,7 @@ class QueryReader:
             settled = keys[~unread]
             self.pending = int(unread.sum())
             self._partial |= self.pending > 0
-        self._settled = np.union1d(self._settled, settled)
+        self._settled = distinct(self._settled, settled)
         self.seconds += time.perf_counter() - t0
         return self
 
@@ -750,7 +750,7 @@ class QueryReader:
         hashes = np.concatenate(chosen) if chosen else np.zeros((0, HASH_BYTES), np.uint8)
         keys, first = np.unique(hash_keys(hashes), return_index=True)
         self._fetch(hashes[first])
-        self._settled = np.union1d(self._settled, keys)
+        self._settled = distinct(self._settled, keys)
         self.seconds += time.perf_counter() - t0
         return self
 

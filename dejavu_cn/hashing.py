@@ -170,6 +170,19 @@ def hash_landmarks(f1, f2, dt, f3=None, dt3=None):
     return hashed[inverse.reshape(-1)]
 
 
+def distinct(*arrays):
+    """The sorted distinct values of one or more 1-D arrays (their union).
+
+    ``np.unique`` and ``np.union1d`` without an index or counts asked for
+    take a hash-table path in numpy 2.3 and later that is 5-10 times slower
+    than sorting on the integer keys used here (15 k query keys: 5.7 against
+    0.7 ms; 1 M: 1.6 s against 30 ms)."""
+    values = np.concatenate([np.asarray(a).reshape(-1) for a in arrays]) if len(arrays) > 1 \
+        else np.asarray(arrays[0]).reshape(-1)
+    values = np.sort(values)
+    return values[np.r_[True, values[1:] != values[:-1]]] if values.size else values
+
+
 def hash_keys(hashes):
     """The first 8 bytes of each (n, 10) hash as uint64: a sortable key that
     is unique among the hashes of one query for all practical purposes."""

@@ -36,7 +36,7 @@ from scipy.special import pdtrc
 
 from .decision import Candidate
 from .fingerprint import Fingerprints, Landmarks, StreamingFingerprinter
-from .hashing import HASH_BYTES, hash_keys
+from .hashing import HASH_BYTES, distinct, hash_keys
 
 MERGE_FRAMES = 1          # +- frames merged into one alignment window
 CONFIDENCE_DECADES = 10.0  # -log10(p) that maps to confidence 1.0
@@ -70,7 +70,7 @@ class Query:
         if len(self.times) == 0:
             return 0.0
         shift = self.times % self.shifts
-        return float(np.unique(self.times).size) / max(1, np.unique(shift).size)
+        return float(distinct(self.times).size) / max(1, distinct(shift).size)
 
     def __len__(self):
         return int(self.times.shape[0])

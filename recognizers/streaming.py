@@ -49,7 +49,7 @@ import numpy as np
 from dejavu_cn.decision import Rule, decide, rank
 from dejavu_cn.errors import ParameterError
 from dejavu_cn.fingerprint import StreamingFingerprinter
-from dejavu_cn.hashing import hash_keys
+from dejavu_cn.hashing import distinct, hash_keys
 from dejavu_cn.matching import Query, alignment_details
 from dejavu_cn.columns import Lookup
 
@@ -302,7 +302,7 @@ class StreamingMatcher:
         t0 = time.perf_counter()
         rows = self.engine.lookup(hashes[new][first])
         self.db_seconds += time.perf_counter() - t0
-        self._known = np.union1d(self._known, uniq_keys)
+        self._known = distinct(self._known, uniq_keys)
         if rows.keys.size:
             self._lookup = Lookup.concat([self._lookup, rows])
         if self._lookup.keys.size > self.live.cache_rows or self._known.size > self.live.cache_keys:
@@ -310,7 +310,7 @@ class StreamingMatcher:
 
     def _prune_cache(self):
         """Drop cached rows of hashes no longer in the query (long monitoring)."""
-        live = np.unique(hash_keys(self._hashes)) if len(self._hashes) else np.zeros(0, np.uint64)
+        live = distinct(hash_keys(self._hashes)) if len(self._hashes) else np.zeros(0, np.uint64)
         keep = np.isin(self._lookup.keys, live)
         self._lookup = Lookup(self._lookup.keys[keep], self._lookup.song_ids[keep], self._lookup.offsets[keep])
         self._known = live

@@ -64,7 +64,7 @@ import numpy as np
 from dejavu_cn.columns import Lookup
 from dejavu_cn.errors import ParameterError
 from dejavu_cn.fingerprint import StreamingFingerprinter
-from dejavu_cn.hashing import hash_keys
+from dejavu_cn.hashing import distinct, hash_keys
 from dejavu_cn.matching import Query, alignment_details
 from dejavu_cn.sketch import LOCAL_1PCT, SKETCH_BITS, z_score
 
@@ -282,11 +282,11 @@ class _RowCache:
         merged = Lookup.concat([self.lookup, found])
         order = np.argsort(merged.keys, kind="stable")          # kept sorted by key: windows take ranges
         self.lookup = Lookup(merged.keys[order], merged.song_ids[order], merged.offsets[order])
-        self.known = np.union1d(self.known, uniq[new])
+        self.known = distinct(self.known, uniq[new])
 
     def rows_for(self, keys):
         """The rows of these hash keys (a :class:`Lookup`, sorted by key)."""
-        keys = np.unique(keys)
+        keys = distinct(keys)
         lo = np.searchsorted(self.lookup.keys, keys, side="left")
         n = np.searchsorted(self.lookup.keys, keys, side="right") - lo
         lo, n = lo[n > 0], n[n > 0]
@@ -360,7 +360,7 @@ class TimelineScanner:
         final_until = self.samples_fed // self.query_params.hop_size - self.lag_frames
         while self._next_start + self.window_frames <= final_until:
             self._window()
-        self.rows.keep_only(np.unique(hash_keys(self._hashes)))
+        self.rows.keep_only(distinct(hash_keys(self._hashes)))
 
     def finish(self):
         """The recording ended: match the last windows; returns the timeline

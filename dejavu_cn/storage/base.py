@@ -71,7 +71,7 @@ import numpy as np
 
 from ..errors import DuplicateSongError, ParameterMismatchError, StorageError
 from ..columns import Lookup
-from ..hashing import HASH_BYTES, bytes_to_hashes, hash_keys, hashes_to_bytes, unique_rows
+from ..hashing import HASH_BYTES, bytes_to_hashes, distinct, hash_keys, hashes_to_bytes, unique_rows
 from . import counts as hash_counts
 
 log = logging.getLogger(__name__)
@@ -966,7 +966,7 @@ class Storage(ABC):
                 cur.execute(self._sql("SELECT data FROM hash_presence WHERE chunk = ?"), (part,))
                 row = cur.fetchone()
                 if row is not None:
-                    lows = np.union1d(hash_counts.decode_part(row[0]), lows)
+                    lows = distinct(hash_counts.decode_part(row[0]), lows)
                 cur.execute(self.upsert_count_chunk_sql.format(table="hash_presence"),
                             (part, hash_counts.encode_part(lows)))
             cur.execute(self._sql("DELETE FROM hash_count_deltas WHERE delta_id <= ?"), (int(deltas[-1][0]),))

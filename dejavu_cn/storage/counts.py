@@ -40,7 +40,7 @@ import zlib
 
 import numpy as np
 
-from ..hashing import hash_keys
+from ..hashing import distinct, hash_keys
 
 COUNT_BITS = 23                 # buckets = 2^23 = 8.4 M; int32 each: 32 MiB in memory
 CHUNK_BITS = 16                 # the base is stored 2^16 buckets (256 KiB) per row: 128 rows
@@ -132,7 +132,7 @@ def chunks():
 def touched_chunks(data):
     """The base chunks a delta row changes."""
     pairs = delta_pairs(data)
-    return np.unique(_short_buckets(pairs["key"]) >> CHUNK_BITS).tolist()
+    return distinct(_short_buckets(pairs["key"]) >> CHUNK_BITS).tolist()
 
 
 # -- presence --------------------------------------------------------------------------
@@ -144,7 +144,7 @@ def added_keys(data):
 
 def split_parts(keys):
     """``{part: sorted distinct low bits (uint32)}`` of keys (uint32)."""
-    keys = np.unique(np.asarray(keys, np.uint32))
+    keys = distinct(np.asarray(keys, np.uint32))
     part = keys >> np.uint32(LOW_BITS)
     edges = np.flatnonzero(np.diff(part)) + 1
     return {int(group[0] >> np.uint32(LOW_BITS)): group & np.uint32((1 << LOW_BITS) - 1)
@@ -208,7 +208,7 @@ class SortedParts:
     def close(self):
         """Write the part being collected."""
         if self.part is not None and self.lows:
-            self._write(self.part, encode_part(np.unique(np.concatenate(self.lows))))
+            self._write(self.part, encode_part(distinct(*self.lows)))
         self.part, self.lows = None, []
 
 

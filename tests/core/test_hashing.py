@@ -87,3 +87,14 @@ def test_recent_hash_cache_answers_right_when_slots_collide(monkeypatch):
         want = [hashlib.sha1(bytes(p)).digest()[:HASH_BYTES] for p in pack_preimage(f1, f2, dt)]
         assert hashes_to_bytes(hash_landmarks(f1, f2, dt)) == want
     assert (tiny._codes >= 0).all() and tiny._codes.size == 4
+
+
+def test_distinct_is_np_unique_and_union1d():
+    from dejavu_cn.hashing import distinct
+    rng = np.random.default_rng(11)
+    for n in (0, 1, 7, 5000):
+        a = rng.integers(0, 1 << 62, n, dtype=np.int64).astype(np.uint64)
+        a[: n // 3] = a[-(n // 3):] if n >= 3 else a[: n // 3]          # some repeats
+        b = rng.integers(0, 1 << 62, n // 2 + 1, dtype=np.int64).astype(np.uint64)
+        assert np.array_equal(distinct(a), np.unique(a))
+        assert np.array_equal(distinct(a, b), np.union1d(a, b)) and distinct(a, b).dtype == np.uint64
