@@ -159,12 +159,12 @@ def hash_landmarks(f1, f2, dt, f3=None, dt3=None):
     else:       # bins < 4096 and frames < 256 (FingerprintParams.validate): 52 bits, and the triplet tag
         codes = (_TRIPLET_CODE | (words[:, 0] << 40) | (words[:, 1] << 28) | (words[:, 2] << 16)
                  | (words[:, 3] << 8) | words[:, 4])
-    distinct, inverse = np.unique(codes, return_inverse=True)
-    first = np.empty(distinct.size, np.int64)
+    once, inverse = np.unique(codes, return_inverse=True)
+    first = np.empty(once.size, np.int64)
     first[inverse] = np.arange(codes.size)
     unique_pre = preimages[first]
-    if distinct.size < SMALL_BATCH:
-        hashed = _recent.get(distinct, unique_pre)
+    if once.size < SMALL_BATCH:
+        hashed = _recent.get(once, unique_pre)
     else:
         hashed = sha1_rows(unique_pre)[:, :HASH_BYTES]
     return hashed[inverse.reshape(-1)]
