@@ -27,8 +27,8 @@ from .config import IMPLIED_FINGERPRINT, load_config
 from .decision import Decision, Rule, decide, rank
 from .errors import AudioDecodeError
 from .hashing import HASH_BYTES, distinct, hash_keys
-from .matching import (Query, QueryAnalysis, align, confidence_from_p, fit_time, query_params, read_order,
-                       score_candidates)
+from .matching import (Query, QueryAnalysis, align, best_songs, confidence_from_p, fit_time, query_params,
+                       read_order, score_candidates)
 from .register import (DUPLICATE, FAILED_BEFORE, LINKED, REGISTERED, SKIPPED, CopyLinker, FileOutcome,
                        collect_files, fingerprint_path, register_files)
 from .sketch import from_bytes, to_bytes, verify
@@ -354,9 +354,9 @@ class Dejavu:
                                 songs_searched=reader.songs_searched())
             if deeper and found.decision.match is None:   # undecided on the rarest hashes: the rest, for the best songs
                 t1 = time.perf_counter()
-                best, _ = align(query, reader.lookup, max_rows=rec.max_hash_rows, top=rec.candidate_songs)
+                best = best_songs(query, reader.lookup, max_rows=rec.max_hash_rows, top=rec.candidate_songs)
                 aligned += found.timings["align"] + time.perf_counter() - t1
-                reader.read_songs(query, [c.song_id for c in best])
+                reader.read_songs(query, best)
                 found = self.search(query, top=top, lookup=reader.lookup, sketch=analysis.sketch,
                                     songs_searched=reader.songs_searched())
         changed, change_rows, change_seconds = None, 0, 0.0

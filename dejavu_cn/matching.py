@@ -303,12 +303,56 @@ def align(query, lookup, *, max_rows=2000, top=10, groups=None, group_count=1):
         Statistics: ``pairs`` (votes), ``songs_hit``, ``stop_words``.
     """
     stats = {"pairs": 0, "songs_hit": 0, "stop_words": 0}
-    if len(query) == 0 or lookup.keys.size == 0:
+    votes = _votes(query, lookup, max_rows, groups, group_count, stats)
+    if votes is None:
         return [], stats
+    diff, anchor, pair_bin, bins, counts, score, width, bin_song, song_starts, best = votes
+    best = best[: top * 3]
+    hits = np.add.reduceat(counts, song_starts)                          # votes per song, any window
+    song_ends = np.r_[song_starts[1:], bins.size]
+    song_of = np.searchsorted(song_starts, best, side="right") - 1
+    candidates = []
+    for b, k in zip(best, song_of):     # a few candidates, not rows: exact counts in each window
+        center = bins[b]
+        lo, hi = np.searchsorted(pair_bin, [center - MERGE_FRAMES, center + MERGE_FRAMES + 1])
+        s0, s1 = song_starts[k], song_ends[k]
+        far = np.abs(bins[s0:s1] - center) > 2 * MERGE_FRAMES
+        window = np.sort(diff[lo:hi])
+        candidates.append(Candidate(song_id=int(bin_song[b]), aligned_frames=len(set(anchor[lo:hi].tolist())),
+                                    offset_subframes=float(window[(hi - lo - 1) // 2] + window[(hi - lo) // 2]) / 2,
+                                    hits=int(hits[k]), hashes_matched=int(hi - lo),
+                                    repeat_votes=int(score[s0:s1][far].max()) if far.any() else 0))
+    candidates.sort(key=lambda c: (-c.aligned_frames, c.song_id))
+    return candidates[:top], stats
+
+
+def best_songs(query, lookup, *, max_rows=2000, top=10):
+    """The ``top`` songs of :func:`align`'s first ranking (each song's best
+    window of votes), without its exact count per candidate: which songs
+    deserve the rest of a query's rows (two-stage matching), at the cost
+    of one sort of the votes however many songs they name.
+
+    Returns
+    -------
+    np.ndarray of int
+        Song ids, strongest first.
+    """
+    votes = _votes(query, lookup, max_rows, None, 1, {})
+    if votes is None:
+        return np.zeros(0, np.int64)
+    bin_song, best = votes[-3], votes[-1]
+    return bin_song[best[:top]].astype(np.int64)
+
+
+def _votes(query, lookup, max_rows, groups, group_count, stats):
+    """The votes of :func:`align`, binned by (song, frame difference) and
+    scored over neighbouring bins; None without any. Fills ``stats``."""
+    if len(query) == 0 or lookup.keys.size == 0:
+        return None
     S = query.shifts
     q_idx, r_idx, h_idx, stats["stop_words"] = _join(hash_keys(query.hashes), lookup, max_rows)
     if q_idx.size == 0:
-        return [], stats
+        return None
     anchor = lookup.offsets[r_idx]
     diff = anchor * S - query.times[q_idx]                            # sub-frames
     d = np.floor_divide(diff + S // 2, S)                              # frames
@@ -330,27 +374,12 @@ def align(query, lookup, *, max_rows=2000, top=10, groups=None, group_count=1):
             score[ahead:] += np.where(near, counts[:-ahead], 0)
     bin_song = bins // width
     song_starts = np.flatnonzero(np.r_[True, bin_song[1:] != bin_song[:-1]])
-    hits = np.add.reduceat(counts, song_starts)                          # votes per song, any window
     stats["songs_hit"] = int(song_starts.size)
-    song_ends = np.r_[song_starts[1:], bins.size]
     # best bin per song (ties: the later difference), strongest songs first
     order_b = np.lexsort((score, bin_song))
     best = order_b[np.r_[bin_song[order_b][1:] != bin_song[order_b][:-1], True]]
-    best = best[np.argsort(-score[best], kind="stable")][: top * 3]
-    song_of = np.searchsorted(song_starts, best, side="right") - 1
-    candidates = []
-    for b, k in zip(best, song_of):     # a few candidates, not rows: exact counts in each window
-        center = bins[b]
-        lo, hi = np.searchsorted(pair_bin, [center - MERGE_FRAMES, center + MERGE_FRAMES + 1])
-        s0, s1 = song_starts[k], song_ends[k]
-        far = np.abs(bins[s0:s1] - center) > 2 * MERGE_FRAMES
-        window = np.sort(diff[lo:hi])
-        candidates.append(Candidate(song_id=int(bin_song[b]), aligned_frames=len(set(anchor[lo:hi].tolist())),
-                                    offset_subframes=float(window[(hi - lo - 1) // 2] + window[(hi - lo) // 2]) / 2,
-                                    hits=int(hits[k]), hashes_matched=int(hi - lo),
-                                    repeat_votes=int(score[s0:s1][far].max()) if far.any() else 0))
-    candidates.sort(key=lambda c: (-c.aligned_frames, c.song_id))
-    return candidates[:top], stats
+    best = best[np.argsort(-score[best], kind="stable")]
+    return diff, anchor, pair_bin, bins, counts, score, width, bin_song, song_starts, best
 
 
 def alignment_details(query, lookup, song_id, *, max_rows=2000):

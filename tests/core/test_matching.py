@@ -7,8 +7,8 @@ from dejavu_cn.audio import resample
 from dejavu_cn.config import FingerprintParams, RecognitionParams
 from dejavu_cn.fingerprint import find_peaks, fingerprint
 from dejavu_cn.hashing import hash_keys
-from dejavu_cn.matching import (align, alignment_details, analyze_query, chance_p_value, confidence_from_p,
-                                query_params)
+from dejavu_cn.matching import (align, alignment_details, analyze_query, best_songs, chance_p_value,
+                                confidence_from_p, query_params)
 from dejavu_cn.columns import Lookup
 
 P, R = FingerprintParams(), RecognitionParams()
@@ -116,6 +116,19 @@ def test_align_gives_the_same_candidates_whatever_the_song_ids(index):
     for a, b in zip(small, big):
         assert (a.song_id + (1 << 40), a.aligned_frames, a.offset_subframes, a.hits, a.repeat_votes) == \
                (b.song_id, b.aligned_frames, b.offset_subframes, b.hits, b.repeat_votes)
+
+
+def test_best_songs_rank_the_songs_as_align_does(index):
+    """Two-stage matching picks its songs by each one's best window of votes:
+    the matching song first, and the same songs as align's candidates."""
+    songs, lookup = index
+    q = query(songs[3][10 * SOURCE_RATE:13 * SOURCE_RATE] + 0.5 * songs[1][:3 * SOURCE_RATE], SOURCE_RATE)
+    ranked = best_songs(q, lookup, top=3)
+    candidates, _ = align(q, lookup, top=3)
+    assert ranked[0] == 3 == candidates[0].song_id
+    assert sorted(ranked.tolist()) == sorted(c.song_id for c in candidates)
+    assert best_songs(q, lookup, top=1).tolist() == [3]
+    assert best_songs(query(np.zeros(SOURCE_RATE), SOURCE_RATE), lookup).size == 0
 
 
 def test_groups_align_apart(index):
