@@ -340,7 +340,7 @@ def best_songs(query, lookup, *, max_rows=2000, top=10):
     votes = _votes(query, lookup, max_rows, None, 1, {})
     if votes is None:
         return np.zeros(0, np.int64)
-    bin_song, best = votes[-3], votes[-1]
+    *_, bin_song, _, best = votes
     return bin_song[best[:top]].astype(np.int64)
 
 

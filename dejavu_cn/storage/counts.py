@@ -32,7 +32,7 @@ counts beside the index, in a form a process can hold in memory:
   ``PRESENCE_BITS_PER_KEY`` bits per stored key (at most 2^32 bits, 512 MiB:
   about 1,000 hours of peak triplets), so that about one absent hash in 16
   is taken for present. Deleting songs never clears a key (a stale key
-  costs a seek, never a wrong answer); :meth:`Storage.recount` rebuilds.
+  costs a seek, never a wrong answer).
 
 Pure array code here; :class:`~dejavu_cn.storage.base.Storage` does the SQL.
 """
