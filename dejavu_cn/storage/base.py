@@ -1010,8 +1010,10 @@ class Storage(ABC):
             cur.execute(self._insert_ignore_meta_sql(), (COUNTS_META_KEY, "1"))
             cur.execute(self._sql("UPDATE dejavu_meta SET meta_value = meta_value + 1 WHERE meta_key = ?"),
                         (COUNTS_META_KEY,))    # readers of an older format reload
-            log.info("counting %s's index by hash, once (format %s of the hash counts; about 4 minutes per "
-                     "60 hours of peak triplets on SQLite)", self.description, COUNTS_FORMAT)
+            cur.execute("SELECT 1 FROM fingerprints LIMIT 1")
+            if cur.fetchall():                # a new database has nothing to count
+                log.info("counting %s's index by hash, once (format %s of the hash counts; about 4 minutes "
+                         "per 60 hours of peak triplets on SQLite)", self.description, COUNTS_FORMAT)
             counts, last, rows = hash_counts.empty_counts(), None, 0
             parts = hash_counts.SortedParts(lambda part, data: cur.execute(
                 self.upsert_count_chunk_sql.format(table="hash_presence"), (part, data)))
