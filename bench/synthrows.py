@@ -31,7 +31,6 @@ append, not a random insert.
 """
 import hashlib
 import json
-import sqlite3
 import time
 
 import numpy as np
@@ -340,7 +339,7 @@ def grow(conn, dialect, src, *, target_seconds, frame_seconds, seed, chunks=256,
     starts = np.cumsum(counts) - counts
     copies = {"counts": counts, "starts": starts, "ids": ids}
     total = 0
-    summary = _Summary(conn)
+    summary = _Summary(rows)
     for k, (low, high) in enumerate(hash_ranges(chunks)):
         h, s, o = rows.read_range(low, high)
         key_range = (int.from_bytes(low[:2], "big"), 1 << 16 if high is None else int.from_bytes(high[:2], "big"))
@@ -363,15 +362,14 @@ class _Summary:
     """The rows went in behind the store's back: their hash counts and
     presence (dejavu_cn/storage/counts.py) are made here, as the rows go
     by in key order, rather than by the store's scan of the whole index
-    when it next opens it (350 M distinct hashes at 1,000 h: half an hour)."""
+    when it next opens it (350 M distinct hashes at 1,000 h: about an hour)."""
 
-    def __init__(self, conn):
-        self.conn = conn
+    def __init__(self, rows):
+        self.rows = rows
         self.counts = hash_counts.empty_counts()
         self.parts = hash_counts.SortedParts(lambda part, data: self._put("hash_presence", part, data))
-        cur = conn.cursor()
         for table in ("hash_counts", "hash_count_deltas", "hash_presence"):
-            cur.execute(f"DELETE FROM {table}")
+            rows.execute(f"DELETE FROM {table}")
 
     def add(self, hashes):
         if len(hashes):
@@ -379,8 +377,8 @@ class _Summary:
             self.parts.add(hash_counts.short_keys(hashes))
 
     def _put(self, table, chunk, data):
-        mark = "?" if isinstance(self.conn, sqlite3.Connection) else "%s"
-        self.conn.cursor().execute(f"REPLACE INTO {table} (chunk, data) VALUES ({mark}, {mark})", (chunk, data))
+        mark = self.rows.mark
+        self.rows.execute(f"REPLACE INTO {table} (chunk, data) VALUES ({mark}, {mark})", (chunk, data))
 
     def write(self):
         self.parts.close()
@@ -388,11 +386,10 @@ class _Summary:
             data = hash_counts.chunk_of(self.counts, chunk)
             if data is not None:
                 self._put("hash_counts", chunk, data)
-        mark = "?" if isinstance(self.conn, sqlite3.Connection) else "%s"
-        cur = self.conn.cursor()
+        mark = self.rows.mark
         for key, value in ((COUNTS_META_KEY, "1"), (COUNTS_FORMAT_KEY, COUNTS_FORMAT)):
-            cur.execute(f"REPLACE INTO dejavu_meta (meta_key, meta_value) VALUES ({mark}, {mark})", (key, value))
-        self.conn.commit()
+            self.rows.execute(f"REPLACE INTO dejavu_meta (meta_key, meta_value) VALUES ({mark}, {mark})", (key, value))
+        self.rows.conn.commit()
 
 
 def _here(conn, dialect):
@@ -425,10 +422,13 @@ def grow_sqlite(src_path, dst_path, *, progress=None, **kw):
 
 
 def grow_mysql(settings, src_db, *, progress=None, **kw):
-    """:func:`grow` for MariaDB: ``settings`` (PyMySQL keyword arguments,
-    ``database`` the new, empty library) and ``src_db`` on the same server."""
+    """:func:`grow` for MariaDB: ``settings`` (a library's database settings:
+    ``host``, ``port``, ``user``, ``password`` and ``database``, the new,
+    empty library; others are not PyMySQL's and are left out) and
+    ``src_db`` on the same server."""
     import pymysql
-    conn = pymysql.connect(**settings, autocommit=False, max_allowed_packet=64 * 1024 * 1024,
+    server = {k: settings[k] for k in ("host", "port", "user", "password", "database") if k in settings}
+    conn = pymysql.connect(**server, autocommit=False, max_allowed_packet=64 * 1024 * 1024,
                            read_timeout=3600, write_timeout=3600)
     try:
         with conn.cursor() as cur:

@@ -421,11 +421,11 @@ def fit_time(query, lookup, song_id, offset_frames, *, max_rows=2000, max_change
         return None
     keep = np.abs(s - q - offset_frames) <= max(2 * tolerance, max_change * q.max())
     for _ in range(3):
-        if np.unique(s[keep]).size < 8:
+        if distinct(s[keep]).size < 8:
             return None
         rate, start = np.polyfit(q[keep], s[keep], 1)
         keep = np.abs(s - (start + rate * q)) <= tolerance
-    on_line = int(np.unique(s[keep]).size)
+    on_line = int(distinct(s[keep]).size)
     if on_line < 8:
         return None
     x, residual = q[keep], s[keep] - (start + rate * q[keep])

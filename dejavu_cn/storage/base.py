@@ -882,8 +882,9 @@ class Storage(ABC):
         bucket's count, or 0 where the presence says the index holds no such
         hash (an upper bound either way). What a lookup reads by."""
         shared = self._fresh_counts()
-        estimate = shared.counts[hash_counts.buckets(hashes)]
-        return np.where(shared.presence.contains(hash_counts.short_keys(hashes)), estimate, 0)
+        keys = hash_keys(hashes)
+        estimate = shared.counts[hash_counts.key_buckets(keys)]
+        return np.where(shared.presence.contains(hash_counts.key_short_keys(keys)), estimate, 0)
 
     def song_count(self):
         """Songs in the library, as of the last refresh of :meth:`hash_counts`."""

@@ -77,7 +77,12 @@ def key_buckets(keys):
 
 def short_keys(hashes):
     """Each hash's first ``KEY_BITS`` bits (uint32): what deltas and the presence hold."""
-    return (hash_keys(hashes) >> np.uint64(64 - KEY_BITS)).astype(np.uint32)
+    return key_short_keys(hash_keys(hashes))
+
+
+def key_short_keys(keys):
+    """:func:`short_keys` of hash keys (:func:`~dejavu_cn.hashing.hash_keys`)."""
+    return (np.asarray(keys, np.uint64) >> np.uint64(64 - KEY_BITS)).astype(np.uint32)
 
 
 def _short_buckets(short):
@@ -226,7 +231,7 @@ class Presence:
 
     def __init__(self, bits, keys=0):
         self.bits = int(bits)
-        self.keys = int(keys)
+        self.keys = int(keys)                           # the stored keys it was sized for
         self._shift = np.uint32(KEY_BITS - self.bits)
         self._map = np.zeros(max(1, (1 << self.bits) // 8), np.uint8)
 
@@ -258,7 +263,6 @@ class Presence:
         keys = np.asarray(keys, np.uint32)
         if keys.size:
             self._set(keys)
-            self.keys += int(keys.size)
 
     def contains(self, keys):
         """bool per key (uint32): the index may hold it (False: it holds none)."""

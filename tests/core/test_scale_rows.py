@@ -138,19 +138,59 @@ def test_new_keys_follow_heaps_law(libraries, tmp_path):
     assert keys == sorted(keys)                                  # appended in key order
 
 
+def _summary_matches_rows(config, hashes):
+    """The store's hash counts and presence are those of ``hashes`` (every stored row's)."""
+    from dejavu_cn.storage import counts as hash_counts
+    truth = np.bincount(hash_counts.buckets(hashes), minlength=1 << hash_counts.COUNT_BITS)
+    with Dejavu(config) as engine:
+        store = engine.storage
+        assert np.array_equal(store.hash_counts(), truth)
+        assert store.hash_presence().contains(hash_counts.short_keys(hashes)).all()
+        assert store.hash_presence().keys == np.unique(hash_counts.short_keys(hashes)).size
+
+
 def test_grown_library_has_the_counts_and_presence_of_its_rows(libraries):
     """The synthesiser writes the hash counts and presence of the rows it
     writes (storage/counts.py), as a recount by the store would find them."""
     import sqlite3
     from dejavu_cn.hashing import bytes_to_hashes
-    from dejavu_cn.storage import counts as hash_counts
     _, configs = libraries
     path = configs[GROWTH[-1]]["database"]["path"]
     with sqlite3.connect(path) as conn:
         hashes = bytes_to_hashes([bytes(h) for (h,) in conn.execute("SELECT hash FROM fingerprints")])
-    truth = np.bincount(hash_counts.buckets(hashes), minlength=1 << hash_counts.COUNT_BITS)
-    with Dejavu(configs[GROWTH[-1]]) as engine:
-        store = engine.storage
-        assert np.array_equal(store.hash_counts(), truth)
-        assert store.hash_presence().contains(hash_counts.short_keys(hashes)).all()
-        assert store.hash_presence().keys == np.unique(hash_counts.short_keys(hashes)).size
+    _summary_matches_rows(configs[GROWTH[-1]], hashes)
+
+
+@pytest.mark.mysql
+def test_grown_mariadb_library_has_the_counts_and_presence_of_its_rows(libraries, mysql_config):
+    """The synthesiser on MariaDB, called as bench/scale.py calls it (with the
+    library's database settings, which hold more than PyMySQL takes)."""
+    import pymysql
+    from dejavu_cn.hashing import bytes_to_hashes
+    paths, _ = libraries
+    source = {**mysql_config, "recognition": dict(MINI_RECOGNITION)}
+    with Dejavu(source) as engine:
+        assert not engine.register(paths, jobs=1).failed
+        seconds = engine.stats()["seconds"]
+        frame = engine.params.frame_seconds()
+    settings = mysql_config["database"]
+    grown = {"database_type": "mysql", "database": {**settings, "database": settings["database"] + "_grown",
+                                                    "timeout_seconds": 60}}
+    server = {k: settings[k] for k in ("host", "port", "user", "password")}
+    conn = pymysql.connect(**server)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE `{grown['database']['database']}`")
+        with Dejavu(grown) as engine:                              # the store makes the schema
+            engine.list_songs(limit=1)
+        synthrows.grow_mysql(grown["database"], settings["database"], target_seconds=10 * seconds,
+                             frame_seconds=frame, seed=7, chunks=16)
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT hash FROM `{grown['database']['database']}`.fingerprints")
+            hashes = bytes_to_hashes([bytes(h) for (h,) in cur.fetchall()])
+        assert len(hashes) > 5 * len(paths) * SONG_SECONDS
+        _summary_matches_rows(grown, hashes)
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{grown['database']['database']}`")
+        conn.close()
