@@ -34,7 +34,9 @@ holding an aligned anchor; ``unique``: distinct (query frame, song frame)
 pairs in the window). ``--save`` keeps the per-clip rows as JSON.
 """
 import argparse
+import dataclasses
 import glob
+import hashlib
 import json
 import math
 import multiprocessing
@@ -56,8 +58,9 @@ from dejavu_cn.degrade import degrade  # noqa: E402
 from dejavu_cn.fingerprint import drop_repeated, fingerprint, sketch_of  # noqa: E402
 from dejavu_cn.hashing import hash_keys  # noqa: E402
 from dejavu_cn.matching import CONFIDENCE_DECADES, _join, align  # noqa: E402
-from dejavu_cn.sketch import to_bytes  # noqa: E402
+from dejavu_cn.sketch import LOCAL_FRAMES, best_start, mismatches, to_bytes, z_score  # noqa: E402
 
+from run import parse_sets  # noqa: E402
 from tune import MemoryIndex  # noqa: E402
 
 LENGTHS = (1.0, 2.0, 3.0, 5.0, 10.0)
@@ -150,13 +153,17 @@ class Library:
     """Every track's rows, fingerprinted once (cached in ``work``), from which
     an index of any set of corpora is built."""
 
-    def __init__(self, corpora, work, params, jobs):
-        os.makedirs(os.path.join(work, "fp"), exist_ok=True)
+    def __init__(self, corpora, work, config, jobs):
+        params = config.fingerprint
+        self.config = config
+        digest = hashlib.sha1(json.dumps(dataclasses.asdict(params), sort_keys=True).encode()).hexdigest()[:10]
+        fp_dir = os.path.join(work, f"fp-{digest}")                  # one cache per set of analysis parameters
+        os.makedirs(fp_dir, exist_ok=True)
         self.tracks = []                     # (corpus, name, fingerprint .npz, seconds, audio .npy)
         jobs_args = []
         for corpus, items in corpora.items():
             for name, audio, seconds in items:
-                out = os.path.join(work, "fp", f"{corpus}-{len(self.tracks):04d}.npz")
+                out = os.path.join(fp_dir, f"{corpus}-{len(self.tracks):04d}.npz")
                 self.tracks.append((corpus, name, out, seconds, audio))
                 jobs_args.append((audio, out, params))
         with multiprocessing.Pool(jobs) as pool:
@@ -179,7 +186,7 @@ class Library:
                           "file_sha1": "", "duration_seconds": seconds, "total_hashes": int(z["keys"].size),
                           "anchor_frames": int(np.unique(z["offsets"]).size)}
         index = MemoryIndex(np.concatenate(keys), np.concatenate(ids), np.concatenate(offsets), songs, sketches)
-        return Dejavu(Config(), storage=index)
+        return Dejavu(self.config, storage=index)
 
 
 # -- negatives -----------------------------------------------------------------------------------
@@ -348,6 +355,7 @@ def _query(job):
     row = dict(tag, truth=truth, ms=round(1000 * (time.perf_counter() - t), 1), named=None)
     best = result["candidates"][0] if result["candidates"] else None
     row["best_confidence"] = best["confidence"] if best else 0.0
+    row.update(sketch_null(engine, samples, result["candidates"], truth))
     match = result["match"]
     if match is None:
         return row
@@ -361,6 +369,37 @@ def _query(job):
     cands = result["candidates"]
     row["runner_up_aligned"] = max([c["aligned_frames"] for c in cands if c["song_id"] != match["song_id"]] + [0])
     return row
+
+
+def sketch_null(engine, samples, candidates, truth):
+    """The sketch's evidence for the wrong songs among the hashes' first
+    ``recognition.sketch_candidates`` candidates, as :func:`dejavu_cn.sketch.verify`
+    measures it: the largest z at a candidate's offset (+- ``LOCAL_FRAMES``)
+    and anywhere in its song (with that song's count of starts), whether or
+    not the engine checked them (it does when the hashes leave a clip undecided)."""
+    wrong = [c for c in candidates[:max(1, engine.config.recognition.sketch_candidates)]
+             if truth is None or c["song_id"] not in truth]
+    out = {"null_local": None, "null_song": None, "null_starts": 0, "sketch_frames": 0}
+    if not wrong:
+        return out
+    query = sketch_of(samples, engine.params, side="query")
+    stored = engine.sketches([c["song_id"] for c in wrong])
+    frame = engine.params.frame_seconds()
+    out["sketch_frames"] = int(query.size)
+    for c in wrong:
+        song = stored.get(c["song_id"])
+        if song is None or query.size < 8 or song.size < query.size:
+            continue
+        offset = int(round(c["offset_seconds"] / frame))
+        near = np.arange(max(0, offset - LOCAL_FRAMES), min(song.size - query.size, offset + LOCAL_FRAMES) + 1)
+        if near.size:
+            z = float(z_score(int(mismatches(song, query, near).min()), query.size))
+            out["null_local"] = max(z, out["null_local"] if out["null_local"] is not None else -99.0)
+        _, errors, starts = best_start(song, query)
+        z = float(z_score(errors, query.size))
+        if out["null_song"] is None or z > out["null_song"]:
+            out["null_song"], out["null_starts"] = z, int(starts)
+    return out
 
 
 def evidence(engine, samples, match, frame, rate):
@@ -455,6 +494,7 @@ def report(rows):
         lost = sum(r["decided_by"] == "hashes" and veto(r) for r in named_known)
         lines.append(f"  {label:<26} removes {gone} of {len(named_unknown)} false positives, "
                      f"{lost} of {len(named_known)} right answers")
+    lines += ["", null_report(rows)]
     fps = named_unknown
     if fps:
         lines.append("")
@@ -467,6 +507,31 @@ def report(rows):
                          f"{r['query_frames']:>5}{r['distinct_hashes']:>5}{r['hits']:>6}{r['repeat_votes']:>4}"
                          f"{r['spread']:>7.2f} "
                          f"{r['decided_by']}  ({r['source']} @{r['start']:.1f}s)")
+    return "\n".join(lines)
+
+
+def null_report(rows):
+    """The sketch's null: per clip, the largest z of a wrong candidate at its
+    offset and over its song; the z that 1 % and 0.1 % of clips pass, pooled,
+    and, for each held-out corpus, how many of its clips pass the 1 % and
+    0.1 % marks fitted on every other group (what ``sketch.py``'s constants
+    should hold on music never fitted on)."""
+    lines = ["Sketch null (largest z of a wrong candidate per clip; sketch.py: LOCAL_1PCT / SONG_1PCT, *_DECADE):"]
+    for kind, key in (("at the offset", "null_local"), ("over the song", "null_song")):
+        these = [r for r in rows if r.get(key) is not None]
+        if len(these) < 100:
+            continue
+        z = np.array([r[key] for r in these])
+        q1, q01 = np.quantile(z, [0.99, 0.999])
+        lines.append(f"  {kind}: {len(z)} clips, 1 % pass {q1:.2f}, 0.1 % pass {q01:.2f} "
+                     f"(decade {q01 - q1:.2f}); max {z.max():.2f}")
+        for group in sorted({r["group"] for r in these}):
+            mine = np.array([r[key] for r in these if r["group"] == group])
+            rest = np.array([r[key] for r in these if r["group"] != group])
+            r1, r01 = np.quantile(rest, [0.99, 0.999])
+            lines.append(f"    {group[:28]:<29}{mine.size:>5} clips: {int((mine > r1).sum()):>3} pass the others' 1 % "
+                         f"({100 * (mine > r1).mean():.1f} %), {int((mine > r01).sum()):>3} their 0.1 %; "
+                         f"max {mine.max():.2f}")
     return "\n".join(lines)
 
 
@@ -484,14 +549,16 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=31)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--save", help="write the per-clip rows here (JSON)")
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.NAME=JSON",
+                    help="a configuration override (as bench/tune.py run's), e.g. fingerprint.sketch_levels=\"linear\"")
     args = ap.parse_args(argv)
-    config = Config()
+    config = Config.from_dict(parse_sets(args.set))
     rate = config.fingerprint.sample_rate
     t0 = time.monotonic()
     corpora, shared = collect_corpora(args.tunework, args.work, rate)
     for corpus, items in corpora.items():
         print(f"{corpus}: {len(items)} tracks, {sum(s for _, _, s in items) / 3600:.2f} h", flush=True)
-    library = Library(corpora, args.work, config.fingerprint, args.jobs)
+    library = Library(corpora, args.work, config, args.jobs)
     song_of = {t[1]: n + 1 for n, t in enumerate(library.tracks)}
     print(f"fingerprints ready ({time.monotonic() - t0:.0f} s)", flush=True)
     rows = []

@@ -119,7 +119,12 @@ class DatabaseParams:
 
 
 LANDMARKS = ("pair", "triplet")
-IMPLIED_FINGERPRINT = {"landmark": "pair"}   # what a database that does not record a parameter was built with
+SKETCH_LEVELS = ("shares", "linear")         # how the band-energy sketch compares bands (see sketch.sketch_words)
+IMPLIED_FINGERPRINT = {"landmark": "pair",   # what a database that does not record a parameter was built with
+                       "sketch_levels": "linear"}
+FOLLOWED_FINGERPRINT = ("sketch_levels",)    # an existing database's value of these is used whatever the
+                                             # configuration says (they change no hash: its songs' sketches
+                                             # are in that format, and so must the queries' be)
 
 
 @dataclass(frozen=True)
@@ -152,6 +157,8 @@ class FingerprintParams:
     sketch_min_frequency: float = 150.0   # Hz; the band-energy sketch (see sketch.py) spans 33 log-spaced bands...
     sketch_max_frequency: float = 4000.0  # ...from here to here (inside the peaks' band)
     sketch_smoothing_frames: int = 16     # frames each band energy is summed over: 16 * 23.2 ms = 371 ms
+    sketch_levels: str = "shares"         # "shares": bands compared as shares of the frame's energy, so a fade
+                                          # moves no bit; "linear": as energies (databases made before it)
 
     def frame_seconds(self):
         """Duration of one hop in seconds."""
@@ -181,6 +188,7 @@ class FingerprintParams:
             (self.min_frequency <= self.sketch_min_frequency < self.sketch_max_frequency <= self.max_frequency,
              "need min_frequency <= sketch_min_frequency < sketch_max_frequency <= max_frequency"),
             (self.sketch_smoothing_frames >= 1, "sketch_smoothing_frames must be >= 1"),
+            (self.sketch_levels in SKETCH_LEVELS, f"sketch_levels must be one of {', '.join(SKETCH_LEVELS)}"),
         ]
         for ok, message in checks:
             if not ok:

@@ -23,7 +23,7 @@ import numpy as np
 from .audio import decode_file, file_sha1, iter_decode
 from .changes import describe_change, mapped_query
 from .columns import Lookup
-from .config import IMPLIED_FINGERPRINT, load_config
+from .config import FOLLOWED_FINGERPRINT, IMPLIED_FINGERPRINT, load_config
 from .decision import Decision, Rule, decide, rank
 from .errors import AudioDecodeError
 from .hashing import HASH_BYTES, distinct, hash_keys
@@ -72,12 +72,31 @@ class Dejavu:
         self._own_storage = False             # self._storage was opened here (an in-memory database)
         if storage is not None:
             import dataclasses
-            storage.setup(dataclasses.asdict(self.config.fingerprint), implied=IMPLIED_FINGERPRINT)
+            storage.setup(dataclasses.asdict(self.config.fingerprint), implied=IMPLIED_FINGERPRINT,
+                          followed=FOLLOWED_FINGERPRINT)
+            self._follow(storage)
+
+    def _follow(self, store):
+        """Use the database's values of the parameters it decides (an older
+        database's sketch format): its songs were analysed so, and queries must be."""
+        self._set_up = True
+        followed = getattr(store, "followed_parameters", None)
+        if followed:
+            import dataclasses
+            log.info("%s: using the database's %s", store.description,
+                     ", ".join(f"{k}={v!r}" for k, v in sorted(followed.items())))
+            self.config = dataclasses.replace(
+                self.config, fingerprint=dataclasses.replace(self.config.fingerprint, **followed))
 
     # -- plumbing ------------------------------------------------------------
     @property
     def params(self):
-        """The fingerprint parameters (:class:`FingerprintParams`)."""
+        """The fingerprint parameters (:class:`FingerprintParams`): the
+        configuration's, but for those an existing database decides
+        (:data:`~dejavu_cn.config.FOLLOWED_FINGERPRINT`; the database is
+        opened to know them)."""
+        if not self._set_up:
+            _ = self.storage
         return self.config.fingerprint
 
     @property
@@ -91,10 +110,13 @@ class Dejavu:
             return store
         if self.config.database_type == "sqlite" and self.config.database.path == ":memory:":
             self._storage, self._own_storage = open_storage(self.config), True
+            self._follow(self._storage)
             return self._storage
         with self._stores_lock:
-            store = open_storage(self.config, setup=not self._set_up)
-            self._set_up = True
+            setup = not self._set_up
+            store = open_storage(self.config, setup=setup)
+            if setup:
+                self._follow(store)
             self._stores.append(store)
         self._local.store = store
         return store

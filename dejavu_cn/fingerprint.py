@@ -341,9 +341,10 @@ class StreamingFingerprinter:
     params : FingerprintParams
     keep_peaks : bool
         Also collect the selected peaks in ``self.peaks`` (for plots).
-    keep_sketch : bool
-        Also collect the band energies of the song's sketch; :meth:`sketch`
-        gives it once the audio is flushed (see :mod:`dejavu_cn.sketch`).
+    keep_sketch : False, "song" or "query"
+        Also collect the band energies of the sketch of a song registered
+        or of a query; :meth:`sketch` gives it once the audio is flushed
+        (see :mod:`dejavu_cn.sketch`: the two sides' filler bits differ).
     """
 
     def __init__(self, params, *, keep_peaks=False, keep_sketch=False):
@@ -364,7 +365,11 @@ class StreamingFingerprinter:
         self.range_ratio = np.float32(10.0 ** (-params.peak_dynamic_range / 10.0))
         self.keep_peaks = keep_peaks
         self.kept_peaks = []
+        if keep_sketch not in (False, None, "song", "query"):
+            raise ValueError(f"keep_sketch must be False, 'song' or 'query', not {keep_sketch!r}")
         self._sketch_edges = band_edges(params) if keep_sketch else None
+        self._sketch_side = keep_sketch or None
+        self._sketch_taken = 0                   # sketch words take_sketch() returned
         self._energy = []
         self.samples_fed = 0
         self._samples = np.zeros(0, np.float32)  # samples from frame self._next_frame on
@@ -534,7 +539,11 @@ class StreamingFingerprinter:
         """The sketch of all the audio fed (``keep_sketch`` only): as
         :func:`sketch_of` the whole signal."""
         energy = np.concatenate(self._energy) if self._energy else np.zeros((0, SKETCH_BITS + 1), np.float32)
-        return sketch_words(energy, self.p.sketch_smoothing_frames)
+        return self._words(energy)
+
+    def _words(self, energy):
+        return sketch_words(energy, self.p.sketch_smoothing_frames, levels=self.p.sketch_levels,
+                            side=self._sketch_side, first=self._sketch_taken)
 
     def take_sketch(self):
         """The sketch words that became computable since the last call
@@ -546,8 +555,9 @@ class StreamingFingerprinter:
         if not self._energy:
             return np.zeros(0, np.uint32)
         energy = np.concatenate(self._energy)
-        words = sketch_words(energy, self.p.sketch_smoothing_frames)
+        words = self._words(energy)
         self._energy = [energy[words.size:]]
+        self._sketch_taken += words.size
         return words
 
 
@@ -561,12 +571,14 @@ def fingerprint(samples, params):
     return landmarks(samples, params).hashed()
 
 
-def sketch_of(samples, params):
-    """The band-energy sketch of a whole signal (see :mod:`dejavu_cn.sketch`)."""
+def sketch_of(samples, params, *, side="song"):
+    """The band-energy sketch of a whole signal (see :mod:`dejavu_cn.sketch`),
+    as a registered song's (``side="song"``) or a query's."""
     edges = band_edges(params)
     power = power_spectrogram(samples, window_size=params.window_size, hop_size=params.hop_size,
                               bins=(int(edges[0]), int(edges[-1])))
-    return sketch_words(band_energy(power, int(edges[0]), edges), params.sketch_smoothing_frames)
+    return sketch_words(band_energy(power, int(edges[0]), edges), params.sketch_smoothing_frames,
+                        levels=params.sketch_levels, side=side)
 
 
 def drop_repeated(fps, max_repeats):

@@ -207,7 +207,7 @@ def fingerprint_path(path, params, chunk_seconds=30.0, *, sampler=None):
         The hashes to store (see :func:`~dejavu_cn.fingerprint.drop_repeated`),
         the sketch (see :mod:`dejavu_cn.sketch`) and the duration in seconds.
     """
-    fp = StreamingFingerprinter(params, keep_sketch=True)
+    fp = StreamingFingerprinter(params, keep_sketch="song")
     parts = []
     for chunk in iter_decode(path, target_rate=params.sample_rate, chunk_seconds=chunk_seconds):
         parts.append(fp.feed(chunk))

@@ -7,13 +7,22 @@ quiet passages keep only a handful of chance-level votes. The sketch
 describes the same audio by its coarse spectral shape instead: per frame of
 the fingerprint spectrogram, the power in ``SKETCH_BITS + 1`` log-spaced
 bands between ``sketch_min_frequency`` and ``sketch_max_frequency`` is
-summed over ``sketch_smoothing_frames`` frames, and bit ``b`` of frame ``t``
-says whether the difference between bands ``b`` and ``b + 1`` grew from
+summed over ``sketch_smoothing_frames`` frames and taken as its share of
+the frame's energy, and bit ``b`` of frame ``t`` says whether the
+difference between the shares of bands ``b`` and ``b + 1`` grew from
 frame ``t`` to ``t + 1`` (the sign of a difference in frequency and in
 time, after Haitsma and Kalker's sub-fingerprints). Each band integrates
 many bins over 371 ms, and a stationary noise or a fixed equaliser adds
 next to nothing to a difference of differences, so a noisy copy keeps
 far more than half of the bits where no peak survives.
+
+Shares make the bits blind to level: where only the level of a steady
+spectrum moves (a swell, a fade to silence) a difference of energies
+follows the level, and any fade agreed with any other (the first format,
+``fingerprint.sketch_levels`` "linear", which databases made before keep);
+a difference of shares does not move, and a bit whose difference is
+almost nothing (``FLAT``: silence, a held tone) gets filler bits that agree
+with nothing (:func:`filler_bits`).
 
 :func:`dejavu_cn.fingerprint.sketch_of` computes it from samples (and a
 :class:`~dejavu_cn.fingerprint.StreamingFingerprinter` alongside the hashes).
@@ -43,6 +52,9 @@ SONG_STARTS = 6560                       # ...of this many frames on average (15
                                          # more chances, its p is scaled up in proportion
 SCAN_EVERY = 4              # a search over the whole song compares every 4th pair of frames first...
 SCAN_KEEP = 16              # ...then these best starts on every frame (a query of 2 s or more)
+FLOOR = 1e-10                # power (re full scale) added to a frame's total: digital silence has no shares
+FLAT = 1e-6                  # a difference of differences of shares below this carries no bit
+SIDES = {"song": 0x5BD1E995, "query": 0x1B873593}    # filler bits of a registered song and of a query differ
 MIN_FRAMES = 8               # a query shorter than this many sketch frames (0.2 s past the smoothing) is not checked
 
 
@@ -67,11 +79,32 @@ def band_energy(power, first_bin, edges):
     return np.add.reduceat(power[:, lo:int(edges[-1]) - first_bin], edges[:-1] - edges[0], axis=1)
 
 
-def sketch_words(energy, smoothing, *, block=16384):
+def filler_bits(first, count, side):
+    """Bits for frames ``first .. first + count - 1`` that carry no
+    information: a fixed pseudo-random function of the frame's index, the
+    band and ``side``, so that they agree with nothing (not with another
+    silence, nor with the other side's filler at the same index)."""
+    frame = np.arange(first, first + count, dtype=np.uint64)[:, None]
+    band = np.arange(SKETCH_BITS, dtype=np.uint64)[None, :]
+    x = frame * np.uint64(0x9E3779B97F4A7C15) + band * np.uint64(0xC2B2AE3D27D4EB4F) + np.uint64(SIDES[side])
+    x ^= x >> np.uint64(31)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(29)
+    return (x >> np.uint64(40)) & np.uint64(1) == 1
+
+
+def sketch_words(energy, smoothing, *, levels="linear", side="song", first=0, block=16384):
     """The sketch of band energies ((frames, bands) array): one ``uint32``
     per frame, frame ``t`` comparing the energies summed over frames
     ``t .. t + smoothing - 1`` and ``t + 1 .. t + smoothing``. Computed
-    ``block`` frames at a time, so a two-hour file needs a few MB, not hundreds."""
+    ``block`` frames at a time, so a two-hour file needs a few MB, not hundreds.
+
+    ``levels`` "shares" compares each band's share of the frame's energy:
+    a change of level alone (a swell, a fade) moves no bit, and a bit whose
+    difference is below ``FLAT`` (silence, a held tone) is filler
+    (:func:`filler_bits` of ``side``, "song" or "query", for frames counted
+    from ``first``). "linear", the first format, compares the energies
+    themselves, so that any fade agrees with any other."""
     count = energy.shape[0] - smoothing
     if count <= 0:
         return np.zeros(0, np.uint32)
@@ -80,8 +113,15 @@ def sketch_words(energy, smoothing, *, block=16384):
         stop = min(count, start + block)
         part = np.asarray(energy[start:stop + smoothing], np.float64)
         summed = np.lib.stride_tricks.sliding_window_view(part, smoothing, axis=0).sum(axis=-1)
+        if levels == "shares":
+            summed /= summed.sum(axis=1, keepdims=True) + FLOOR * smoothing
         across = summed[:, :-1] - summed[:, 1:]
-        bits = (across[1:] - across[:-1]) > 0
+        change = across[1:] - across[:-1]
+        bits = change > 0
+        if levels == "shares":
+            flat = np.abs(change) < FLAT
+            if flat.any():
+                bits = np.where(flat, filler_bits(first + start, stop - start, side), bits)
         words[start:stop] = np.packbits(bits, axis=1, bitorder="little").view("<u4").reshape(-1)
     return words
 

@@ -188,7 +188,7 @@ class StreamingMatcher:
         self.confirmer = _Confirmer(self.live.confirmations, self.live.offset_tolerance)
         self.last_search = None                     # the last look's Search (candidate objects)
         # one recognition (no window) also keeps the first analysis's band energies, for :meth:`sketch`
-        self._fps = [StreamingFingerprinter(self.params, keep_sketch=k == 0 and window_seconds is None)
+        self._fps = [StreamingFingerprinter(self.params, keep_sketch=k == 0 and window_seconds is None and "query")
                      for k in range(self.shifts)]
         # a final hash is released this long after its sound: the window keeps that much more audio
         self._lag_seconds = 1.0 + self._fps[0].lag_frames * self.params.frame_seconds()

@@ -330,7 +330,7 @@ class TimelineScanner:
         self.frame = self.query_params.frame_seconds()
         self.window_frames = max(1, int(round(self.params.window_seconds / self.frame)))
         self.hop_frames = max(1, int(round(self.params.hop_seconds / self.frame)))
-        self.fp = StreamingFingerprinter(self.query_params, keep_sketch=True)
+        self.fp = StreamingFingerprinter(self.query_params, keep_sketch="query")
         self._sketch = []                    # the recording's sketch words, in pieces
         self.lag_frames = self.fp.lag_frames
         rec = engine.config.recognition

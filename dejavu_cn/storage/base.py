@@ -233,6 +233,7 @@ class Storage(ABC):
         self._readers = None          # (thread pool, [(lock, store)]) for parallel lookups
         self._song_cache = {}         # song_id: (time read, song dict); see songs_by_id
         self._delta_bytes = 0         # count deltas this store wrote since it last folded them
+        self.followed_parameters = {}  # see setup()
 
     def _reader_copy(self):
         """Another store on the same database (a connection of its own), or
@@ -360,7 +361,7 @@ class Storage(ABC):
             raise
 
     # -- schema and parameters --------------------------------------------------------------
-    def setup(self, parameters, *, implied=None):
+    def setup(self, parameters, *, implied=None, followed=()):
         """Create the schema if needed and check the fingerprint parameters.
 
         Parameters
@@ -371,6 +372,10 @@ class Storage(ABC):
         implied : dict, optional
             Values of parameters added since: a database that does not
             record one was built with this value.
+        followed : sequence of str
+            Parameters whose value in an existing database is used
+            whatever ``parameters`` says: :attr:`followed_parameters`
+            then holds the database's values of those that differ.
 
         Raises
         ------
@@ -402,8 +407,10 @@ class Storage(ABC):
             raise StorageError(f"{self.description} has schema version {meta.get('schema_version')}, "
                                f"this dejavu-cn needs {SCHEMA_VERSION}: register the music into a new database")
         stored = {**(implied or {}), **json.loads(meta["fingerprint_parameters"])}
-        if stored != json.loads(wanted):
-            diffs = sorted(k for k in set(stored) | set(parameters) if stored.get(k) != parameters.get(k))
+        diffs = sorted(k for k in set(stored) | set(parameters) if stored.get(k) != parameters.get(k))
+        self.followed_parameters = {k: stored[k] for k in diffs if k in followed and k in stored}
+        diffs = [k for k in diffs if k not in self.followed_parameters]
+        if diffs:
             details = ", ".join(f"{k}: database {stored.get(k)!r} vs config {parameters.get(k)!r}" for k in diffs)
             raise ParameterMismatchError(
                 f"{self.description} was built with other fingerprint parameters ({details}). "

@@ -35,7 +35,7 @@ def test_bands_are_strictly_increasing_bins_inside_the_range():
 
 def test_streaming_sketch_equals_the_one_shot_sketch():
     x = song(11, 9.0)
-    fp = StreamingFingerprinter(PARAMS, keep_sketch=True)
+    fp = StreamingFingerprinter(PARAMS, keep_sketch="song")
     for start in range(0, x.size, 3001):                 # pieces that cut frames anywhere
         fp.feed(x[start:start + 3001])
     fp.flush()
@@ -47,7 +47,7 @@ def test_streaming_sketch_equals_the_one_shot_sketch():
 
 def test_a_sketch_taken_piece_by_piece_is_the_whole_sketch():
     x = song(11, 9.0)
-    fp = StreamingFingerprinter(PARAMS, keep_sketch=True)
+    fp = StreamingFingerprinter(PARAMS, keep_sketch="song")
     taken = []
     for start in range(0, x.size, 1001):                 # pieces shorter than the smoothing, too
         fp.feed(x[start:start + 1001])
@@ -164,3 +164,70 @@ def test_the_sketch_decides_when_the_hashes_cannot(tmp_path, songs_dir):
     for seed in (501, 502, 503):
         assert with_sketch.match_samples(song(seed, 6.0))["match"] is None
 
+
+
+def _fading(seed, seconds=6.0):
+    """A static spectrum (a few steady partials over weak noise) fading out to digital silence."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * RATE)) / RATE
+    x = sum(np.sin(2 * np.pi * f * t) / (k + 1) for k, f in enumerate(rng.uniform(150, 3000, 5)))
+    x = x + 0.01 * rng.standard_normal(t.size)
+    x *= np.clip(1 - t / (0.7 * seconds), 0, 1) ** 2                   # silent for the last 30 %
+    return (0.3 * x / np.abs(x).max()).astype(np.float32)
+
+
+def test_a_fade_agrees_with_no_other_fade():
+    """Where only the level of a static spectrum moves, the linear format's
+    bits follow the level, so any fade agrees with any other; the shares
+    format's bits follow the spectrum's shape, and silence gets filler bits
+    that agree with nothing."""
+    linear = FingerprintParams(sketch_levels="linear")
+    a, b = _fading(1)[int(2.4 * RATE):], _fading(2)[int(2.4 * RATE):]        # the fades' ends, into silence
+    assert error_rate(sketch_of(a, linear), sketch_of(b, linear, side="query")) < 0.35
+    shares = sketch_of(a, PARAMS), sketch_of(b, PARAMS, side="query")
+    assert 0.4 < error_rate(*shares) < 0.6
+    song_side, query_side = sketch_of(np.zeros(RATE * 3, np.float32), PARAMS), \
+        sketch_of(np.zeros(RATE * 3, np.float32), PARAMS, side="query")
+    assert 0.4 < error_rate(song_side, query_side) < 0.6                  # two silences do not agree either
+    assert np.array_equal(song_side, sketch_of(np.zeros(RATE * 3, np.float32), PARAMS))   # filler is fixed
+    assert 0.4 < error_rate(song_side[:50], song_side[50:100]) < 0.6      # and no pattern repeats in it
+
+
+def test_shares_keep_a_noisy_copy_and_ignore_loudness():
+    x = song(12)
+    ref = sketch_of(x, PARAMS)
+    assert error_rate(sketch_of(x * 0.05, PARAMS), ref) < 0.01
+    noisy, rate = degrade(x, RATE, "mic", np.random.default_rng(3))
+    assert error_rate(sketch_of(resample(noisy, rate, RATE), PARAMS, side="query"), ref) < 0.35
+    with pytest.raises(ConfigError):
+        FingerprintParams(sketch_levels="log").validate()
+
+
+def test_a_database_keeps_the_sketch_format_it_was_made_with(tmp_path, songs_dir):
+    """A database registered with linear sketches (or made before the format
+    was recorded) is opened with the defaults: the engine follows it, so
+    queries are sketched as its songs were; other parameters are still refused."""
+    import json
+    import sqlite3
+    from dejavu_cn.errors import ParameterMismatchError
+    path = str(tmp_path / "old.sqlite3")
+    old = Dejavu({"database": {"path": path}, "fingerprint": {"sketch_levels": "linear"}})
+    old.register([songs_dir], jobs=1)
+    old.close()
+    with sqlite3.connect(path) as db:                       # as a database of an earlier version records it
+        stored = json.loads(db.execute("SELECT meta_value FROM dejavu_meta "
+                                       "WHERE meta_key = 'fingerprint_parameters'").fetchone()[0])
+        del stored["sketch_levels"]
+        db.execute("UPDATE dejavu_meta SET meta_value = ? WHERE meta_key = 'fingerprint_parameters'",
+                   (json.dumps(stored, sort_keys=True),))
+    engine = Dejavu({"database": {"path": path}})
+    assert engine.params.sketch_levels == "linear"
+    clip = song(12)[5 * RATE:8 * RATE]
+    stored_sketch = engine.sketches([s["song_id"] for s in engine.list_songs()[0] if s["song_name"] == "song12"])
+    (words,) = stored_sketch.values()
+    heard = sketch_of(clip, engine.params, side="query")
+    assert error_rate(heard, words[5 * RATE // PARAMS.hop_size:]) < 0.1
+    assert engine.match_samples(clip)["match"]["song_name"] == "song12"
+    engine.close()
+    with pytest.raises(ParameterMismatchError):
+        Dejavu({"database": {"path": path}, "fingerprint": {"fan_value": 3}}).list_songs()
