@@ -90,7 +90,8 @@ class MemoryIndex:
         offsets = (self._rng.random(n) * self._frames[real]).astype(np.int64)
         return Lookup(np.repeat(keys, self.scale - 1), self.SYNTHETIC_BASE + copies, offsets)
 
-    def setup(self, parameters, *, implied=None):
+    def setup(self, parameters, *, implied=None, followed=()):
+        self.followed_parameters = {}
         return self
 
     def close(self):
