@@ -113,7 +113,8 @@ class QueryAnalysis:
         self.shifts = shifts
         self.duration_seconds = self.samples.size / params.sample_rate
         self._starts = [int(round(k * params.hop_size / shifts)) for k in range(shifts)]
-        self._fps = [StreamingFingerprinter(params, keep_sketch=k == 0 and "query", keep_peaks=k == 0) for k in range(shifts)]
+        self._fps = [StreamingFingerprinter(params, keep_sketch=k == 0 and "query", keep_peaks=k == 0)
+                     for k in range(shifts)]
         self._fed = list(self._starts)                       # next sample each analysis reads
         self._parts = []                                     # (Fingerprints, shift) hashed so far
         self._finished = False

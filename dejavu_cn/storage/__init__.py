@@ -20,7 +20,8 @@ def open_storage(config, *, setup=True):
     if not setup:
         return store
     try:
-        store.setup(dataclasses.asdict(config.fingerprint), implied=IMPLIED_FINGERPRINT, followed=FOLLOWED_FINGERPRINT)
+        store.setup(dataclasses.asdict(config.fingerprint), implied=IMPLIED_FINGERPRINT,
+                    followed=FOLLOWED_FINGERPRINT)
     except BaseException:
         store.close()
         raise

@@ -407,7 +407,8 @@ class Storage(ABC):
             raise StorageError(f"{self.description} has schema version {meta.get('schema_version')}, "
                                f"this dejavu-cn needs {SCHEMA_VERSION}: register the music into a new database")
         stored = {**(implied or {}), **json.loads(meta["fingerprint_parameters"])}
-        diffs = sorted(k for k in set(stored) | set(parameters) if stored.get(k) != parameters.get(k))
+        given = json.loads(wanted)
+        diffs = sorted(k for k in set(stored) | set(given) if stored.get(k) != given.get(k))
         self.followed_parameters = {k: stored[k] for k in diffs if k in followed and k in stored}
         diffs = [k for k in diffs if k not in self.followed_parameters]
         if diffs:
