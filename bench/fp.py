@@ -58,7 +58,7 @@ from dejavu_cn.degrade import degrade  # noqa: E402
 from dejavu_cn.fingerprint import drop_repeated, fingerprint, sketch_of  # noqa: E402
 from dejavu_cn.hashing import hash_keys  # noqa: E402
 from dejavu_cn.matching import CONFIDENCE_DECADES, _join, align  # noqa: E402
-from dejavu_cn.sketch import LOCAL_FRAMES, best_start, mismatches, to_bytes, z_score  # noqa: E402
+from dejavu_cn.sketch import checks, to_bytes, z_score  # noqa: E402
 
 from run import parse_sets  # noqa: E402
 from tune import MemoryIndex  # noqa: E402
@@ -387,18 +387,13 @@ def sketch_null(engine, samples, candidates, truth):
     frame = engine.params.frame_seconds()
     out["sketch_frames"] = int(query.size)
     for c in wrong:
-        song = stored.get(c["song_id"])
-        if song is None or query.size < 8 or song.size < query.size:
-            continue
         offset = int(round(c["offset_seconds"] / frame))
-        near = np.arange(max(0, offset - LOCAL_FRAMES), min(song.size - query.size, offset + LOCAL_FRAMES) + 1)
-        if near.size:
-            z = float(z_score(int(mismatches(song, query, near).min()), query.size))
-            out["null_local"] = max(z, out["null_local"] if out["null_local"] is not None else -99.0)
-        _, errors, starts = best_start(song, query)
-        z = float(z_score(errors, query.size))
-        if out["null_song"] is None or z > out["null_song"]:
-            out["null_song"], out["null_starts"] = z, int(starts)
+        for whole, _, errors, starts in checks(stored.get(c["song_id"]), query, offset):
+            z, key = float(z_score(errors, query.size)), "null_song" if whole else "null_local"
+            if out[key] is None or z > out[key]:
+                out[key] = z
+                if whole:
+                    out["null_starts"] = int(starts)
     return out
 
 

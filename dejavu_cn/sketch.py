@@ -214,23 +214,30 @@ def verify(query, candidates, sketches):
         offset anywhere in the song.
     """
     out = {}
-    if query.size < MIN_FRAMES:
-        return out
     for song_id, offset in candidates:
-        song = sketches.get(song_id)
-        if song is None or song.size < query.size:
-            continue
         best = None
-        near = np.arange(max(0, offset - LOCAL_FRAMES), min(song.size - query.size, offset + LOCAL_FRAMES) + 1)
-        tries = []
-        if near.size:
-            errors = mismatches(song, query, near)
-            k = int(np.argmin(errors))
-            tries.append((False, int(near[k]), int(errors[k]), near.size))
-        tries.append((True, *best_start(song, query)))
-        for whole, start, errors, starts in tries:
+        for whole, start, errors, starts in checks(sketches.get(song_id), query, offset):
             p = chance_p_value(float(z_score(errors, query.size)), whole_song=whole, starts=starts)
             if best is None or p < best[0]:
                 best = (p, start, float(errors) / (SKETCH_BITS * query.size))
-        out[song_id] = best
+        if best is not None:
+            out[song_id] = best
     return out
+
+
+def checks(song, query, offset):
+    """What :func:`verify` weighs for one candidate: ``(whole_song, start,
+    differing bits, starts searched)`` of the best start within
+    ``LOCAL_FRAMES`` of ``offset`` (whole_song False) and anywhere in the
+    song (True); none for a query under ``MIN_FRAMES`` frames, a song
+    without a sketch (None) or one shorter than the query."""
+    if query.size < MIN_FRAMES or song is None or song.size < query.size:
+        return []
+    tries = []
+    near = np.arange(max(0, offset - LOCAL_FRAMES), min(song.size - query.size, offset + LOCAL_FRAMES) + 1)
+    if near.size:
+        errors = mismatches(song, query, near)
+        k = int(np.argmin(errors))
+        tries.append((False, int(near[k]), int(errors[k]), near.size))
+    tries.append((True, *best_start(song, query)))
+    return tries

@@ -254,15 +254,10 @@ class Presence:
         flags[decode_part(data) >> self._shift] = True
         self._map[where] |= np.packbits(flags, bitorder="little")
 
-    def _set(self, keys):
-        at = np.asarray(keys, np.uint32) >> self._shift
-        np.bitwise_or.at(self._map, at >> np.uint32(3), np.left_shift(1, at & np.uint32(7)).astype(np.uint8))
-
     def add(self, keys):
         """Mark ``keys`` (uint32) present."""
-        keys = np.asarray(keys, np.uint32)
-        if keys.size:
-            self._set(keys)
+        at = np.asarray(keys, np.uint32) >> self._shift
+        np.bitwise_or.at(self._map, at >> np.uint32(3), np.left_shift(1, at & np.uint32(7)).astype(np.uint8))
 
     def contains(self, keys):
         """bool per key (uint32): the index may hold it (False: it holds none)."""

@@ -204,24 +204,27 @@ def test_shares_keep_a_noisy_copy_and_ignore_loudness():
         FingerprintParams(sketch_levels="log").validate()
 
 
-def test_a_database_keeps_the_sketch_format_it_was_made_with(tmp_path, songs_dir):
-    """A database registered with linear sketches (or made before the format
-    was recorded) is opened with the defaults: the engine follows it, so
-    queries are sketched as its songs were; other parameters are still refused."""
+@pytest.mark.parametrize("recorded", [True, False])
+def test_a_database_keeps_the_sketch_format_it_was_made_with(any_config, songs_dir, recorded):
+    """A database registered with linear sketches (the format recorded, or
+    made before it was) is opened with the defaults: the engine follows it,
+    so queries are sketched as its songs were; other parameters are still refused."""
     import json
-    import sqlite3
     from dejavu_cn.errors import ParameterMismatchError
-    path = str(tmp_path / "old.sqlite3")
-    old = Dejavu({"database": {"path": path}, "fingerprint": {"sketch_levels": "linear"}})
+    old = Dejavu({**any_config, "fingerprint": {"sketch_levels": "linear"}})
     old.register([songs_dir], jobs=1)
-    old.close()
-    with sqlite3.connect(path) as db:                       # as a database of an earlier version records it
-        stored = json.loads(db.execute("SELECT meta_value FROM dejavu_meta "
-                                       "WHERE meta_key = 'fingerprint_parameters'").fetchone()[0])
+    store = old.storage
+
+    def forget_the_format(cur):                             # as a database of an earlier version records it
+        cur.execute(store._sql("SELECT meta_value FROM dejavu_meta WHERE meta_key = ?"), ("fingerprint_parameters",))
+        stored = json.loads(cur.fetchone()[0])
         del stored["sketch_levels"]
-        db.execute("UPDATE dejavu_meta SET meta_value = ? WHERE meta_key = 'fingerprint_parameters'",
-                   (json.dumps(stored, sort_keys=True),))
-    engine = Dejavu({"database": {"path": path}})
+        cur.execute(store._sql("UPDATE dejavu_meta SET meta_value = ? WHERE meta_key = ?"),
+                    (json.dumps(stored, sort_keys=True), "fingerprint_parameters"))
+    if not recorded:
+        store._run("forget the sketch format", forget_the_format, write=True)
+    old.close()
+    engine = Dejavu(any_config)
     assert engine.params.sketch_levels == "linear"
     clip = song(12)[5 * RATE:8 * RATE]
     stored_sketch = engine.sketches([s["song_id"] for s in engine.list_songs()[0] if s["song_name"] == "song12"])
@@ -231,4 +234,4 @@ def test_a_database_keeps_the_sketch_format_it_was_made_with(tmp_path, songs_dir
     assert engine.match_samples(clip)["match"]["song_name"] == "song12"
     engine.close()
     with pytest.raises(ParameterMismatchError):
-        Dejavu({"database": {"path": path}, "fingerprint": {"fan_value": 3}}).list_songs()
+        Dejavu({**any_config, "fingerprint": {"fan_value": 3}}).list_songs()
