@@ -49,6 +49,8 @@ CONFIG_ENV = "DEJAVU_CN_CONFIG"
 DATABASE_TYPES = ("sqlite", "mysql")
 TLS_MODES = ("auto", "preferred", "required", "disabled")   # database.tls (see storage.mysql.MySQLStorage)
 DB_TIMEOUT_DEFAULT = 30.0     # s: database.timeout_seconds, how long a statement may wait for the server
+RECENT_ROWS_DEFAULT = 1_000_000   # rows: database.recent_rows (about two hours of audio)
+PENDING_SHARE_DEFAULT = 0.125     # database.pending_share
                               # (MySQL) or for another process's write lock (SQLite) before a StorageError
 ENV_PREFIX = "DEJAVU_CN_"        # DEJAVU_CN_<SECTION>__<KEY>: a setting from the environment
 
@@ -80,10 +82,17 @@ class DatabaseParams:
     tls: str = "auto"                 # auto, preferred, required or disabled (see storage.mysql.MySQLStorage)
     tls_ca: str = None                # CA file: asks for a verified connection
     timeout_seconds: float = DB_TIMEOUT_DEFAULT
+    recent_rows: int = RECENT_ROWS_DEFAULT      # fingerprints a registration writes to the small recent table
+                                                # before they move on in key order (0: straight into the index;
+                                                # see storage.base, "levels")...
+    pending_share: float = PENDING_SHARE_DEFAULT  # ...and the share of the index the moved rows reach before
+                                                  # they move into it (every page of it is rewritten then)
 
     def validate(self):
         if not 1.0 <= self.timeout_seconds <= 86400.0:
             raise ConfigError("'database.timeout_seconds' must be in [1, 86400] seconds")
+        if self.recent_rows < 0 or not 0.0 < self.pending_share <= 1.0:
+            raise ConfigError("'database.recent_rows' must be >= 0 (rows) and 'database.pending_share' in (0, 1]")
         check_tls(self.tls, self.tls_ca)
         self.host_list()
         return self
@@ -582,7 +591,8 @@ class Config:
         return {"host": host, "port": port, "hosts": others, "user": db.user, "password": db.password_value(),
                 "database": db.database, "tls": db.tls,
                 "tls_ca": self.resolve_path(db.tls_ca) if db.tls_ca else None,
-                "timeout_seconds": db.timeout_seconds}
+                "timeout_seconds": db.timeout_seconds, "recent_rows": db.recent_rows,
+                "pending_share": db.pending_share}
 
     def to_dict(self):
         """The configuration as a dict shaped like ``config.json`` (every key)."""

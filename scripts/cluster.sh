@@ -113,8 +113,8 @@ root_over_tcp() {                           # the tests and the configs log in a
 }
 
 fingerprint_table() {                       # the table's columns, as sql/mysql.sql declares them
-  awk '/CREATE TABLE IF NOT EXISTS fingerprints/,/\) ENGINE=InnoDB;/' sql/mysql.sql \
-    | sed -e 's/CREATE TABLE IF NOT EXISTS fingerprints/CREATE TABLE fingerprints/' -e 's/--.*$//' -e 's/) ENGINE=InnoDB;/)/'
+  awk '/CREATE TABLE IF NOT EXISTS fingerprints \(/,/\) ENGINE=InnoDB;/' sql/mysql.sql \
+    | sed -e 's/CREATE TABLE IF NOT EXISTS fingerprints (/CREATE TABLE fingerprints (/' -e 's/--.*$//' -e 's/) ENGINE=InnoDB;/)/'
 }
 
 write_config() {                            # write_config NAME JSON-OF-DATABASE

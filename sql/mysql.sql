@@ -45,6 +45,24 @@ CREATE TABLE IF NOT EXISTS fingerprints (
     PRIMARY KEY (hash, song_id, `offset`)
 ) ENGINE=InnoDB;
 
+-- Rows on their way into the index (dejavu_cn/storage/base.py, "levels"):
+-- a registration writes to the small `fingerprints_recent`; a full one moves,
+-- in key order, into `fingerprints_pending`, which moves into `fingerprints`
+-- once it holds a share of it. A row sits in exactly one of the three, and a
+-- lookup reads all three. (A Spider or Galera index is written directly.)
+CREATE TABLE IF NOT EXISTS fingerprints_pending (
+    hash     BINARY(10)         NOT NULL,
+    song_id  MEDIUMINT UNSIGNED NOT NULL,
+    `offset` MEDIUMINT UNSIGNED NOT NULL,
+    PRIMARY KEY (hash, song_id, `offset`)
+) ENGINE=InnoDB;
+CREATE TABLE IF NOT EXISTS fingerprints_recent (
+    hash     BINARY(10)         NOT NULL,
+    song_id  MEDIUMINT UNSIGNED NOT NULL,
+    `offset` MEDIUMINT UNSIGNED NOT NULL,
+    PRIMARY KEY (hash, song_id, `offset`)
+) ENGINE=InnoDB;
+
 -- Each song's band-energy sketch (dejavu_cn/sketch.py): one little-endian
 -- uint32 per frame (frames = bytes / 4), 172 bytes a second. Read only to check the candidates
 -- that the hashes leave undecided. Written with the song, in its transaction.

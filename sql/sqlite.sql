@@ -41,6 +41,25 @@ CREATE TABLE IF NOT EXISTS fingerprints (
     PRIMARY KEY (hash, song_id, offset)
 ) WITHOUT ROWID;
 
+-- Rows on their way into the index (dejavu_cn/storage/base.py, "levels"):
+-- a registration writes to the small `fingerprints_recent`; a full one moves,
+-- in key order, into `fingerprints_pending`, which moves into `fingerprints`
+-- once it holds a share of it. A row sits in exactly one of the three, and a
+-- lookup reads all three. Random keys written straight into a large index
+-- touch one of its pages each; a move in key order touches each page once.
+CREATE TABLE IF NOT EXISTS fingerprints_pending (
+    hash    BLOB    NOT NULL,
+    song_id INTEGER NOT NULL,
+    offset  INTEGER NOT NULL,
+    PRIMARY KEY (hash, song_id, offset)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS fingerprints_recent (
+    hash    BLOB    NOT NULL,
+    song_id INTEGER NOT NULL,
+    offset  INTEGER NOT NULL,
+    PRIMARY KEY (hash, song_id, offset)
+) WITHOUT ROWID;
+
 -- Each song's band-energy sketch (dejavu_cn/sketch.py): one little-endian
 -- uint32 per frame (frames = bytes / 4), 172 bytes a second. Read only to check the candidates
 -- that the hashes leave undecided. Written with the song, in its transaction.

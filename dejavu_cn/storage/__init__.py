@@ -14,7 +14,9 @@ def open_storage(config, *, setup=True):
     configuration differs."""
     import dataclasses
     if config.database_type == "sqlite":
-        store = SQLiteStorage(config.sqlite_path(), timeout_seconds=config.db_timeout_seconds())
+        db = config.database
+        store = SQLiteStorage(config.sqlite_path(), timeout_seconds=db.timeout_seconds,
+                              recent_rows=db.recent_rows, pending_share=db.pending_share)
     else:
         store = MySQLStorage(**config.mysql_settings())
     if not setup:

@@ -69,6 +69,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import PENDING_SHARE_DEFAULT, RECENT_ROWS_DEFAULT
 from ..errors import DuplicateSongError, ParameterMismatchError, StorageError
 from ..columns import Lookup
 from ..hashing import HASH_BYTES, bytes_to_hashes, distinct, hash_keys, hashes_to_bytes, unique_rows
@@ -90,7 +91,16 @@ SONG_CACHE_MAX = 100_000            # ...and forgets them all past this many
 COUNTS_META_KEY = "hash_counts_version"   # bumped by every fold of the count deltas (storage/counts.py)
 COUNTS_FORMAT_KEY = "hash_counts_format"  # 2: deltas name keys, and the presence is kept (storage/counts.py)
 COUNTS_FORMAT = "2"
+PENDING_META_KEY = "pending_rows"         # rows in PENDING_TABLE (counting them would read it all)
 COUNTS_SCAN_HASHES = 200_000        # hashes per statement when counting an index written before the counts
+# The index's levels (sql/*.sql): a registration writes its rows to RECENT_TABLE;
+# once that holds ``recent_rows`` they move, in key order, to PENDING_TABLE, and
+# once that holds ``pending_share`` of INDEX_TABLE, into it. Random keys written
+# straight into a large B-tree each rewrite one of its pages (into a 61 h SQLite
+# library 0.9 h registered at 0.22 of its rate into an empty one); a move in key
+# order rewrites each page once, and only every ``pending_share`` of the index.
+INDEX_TABLE, PENDING_TABLE, RECENT_TABLE = "fingerprints", "fingerprints_pending", "fingerprints_recent"
+LEVEL_TABLES = (INDEX_TABLE, PENDING_TABLE, RECENT_TABLE)
 
 
 class _SharedCounts:
@@ -205,14 +215,14 @@ class Storage(ABC):
     lookup_batch = 5000
     #: rows per INSERT statement when adding fingerprints
     insert_batch = 20000
-    #: ``INSERT ... SELECT`` unpacking rows from (hash blob, JSON array of
-    #: packed integers), or None; see :meth:`_insert_fingerprints`
+    #: ``INSERT INTO {table} ... SELECT`` unpacking rows from (hash blob, JSON
+    #: array of packed integers), or None; see :meth:`_insert_fingerprints`
     unpack_insert_sql = None
     #: a statement that runs only where ``unpack_insert_sql`` can
     unpack_probe_sql = None
     #: rows per unpacking statement (about 5 MB)
     unpack_batch = 200_000
-    #: ``SELECT count, text`` of the rows whose hash is in a blob of hashes,
+    #: ``SELECT count, text`` of the rows of ``{table}`` whose hash is in a blob of hashes,
     #: bound as (JSON array with one element per hash, blob): ``text`` holds
     #: one packed integer per row (``LOOKUP_*``), or a negative number for a
     #: row whose values do not fit the packing; or None. Runs where
@@ -227,7 +237,10 @@ class Storage(ABC):
     #: hashes below which a lookup stays on one connection
     parallel_lookup_min = 256
 
-    def __init__(self):
+    def __init__(self, *, recent_rows=RECENT_ROWS_DEFAULT, pending_share=PENDING_SHARE_DEFAULT):
+        self.recent_rows = int(recent_rows)
+        self.pending_share = float(pending_share)
+        self._recent_written = 0      # rows this store wrote to RECENT_TABLE since it last looked at its size
         self._conn = None
         self._server_unpacks = None
         self._readers = None          # (thread pool, [(lock, store)]) for parallel lookups
@@ -312,6 +325,10 @@ class Storage(ABC):
     def _begin_write(self, cursor):
         """Start a write transaction (where the store needs it said)."""
 
+    def _begin_read(self, cursor):
+        """Start a transaction whose reads share one snapshot (where the
+        store needs it said)."""
+
     def close(self):
         self.close_readers()
         if self._conn is not None:
@@ -394,7 +411,8 @@ class Storage(ABC):
                     if not write:
                         raise _NeedsMigration()       # again, holding the write lock: one process migrates
                     self._add_column(cur, statement, *added.groups())
-            for key, value in (("schema_version", SCHEMA_VERSION), ("fingerprint_parameters", wanted)):
+            for key, value in (("schema_version", SCHEMA_VERSION), ("fingerprint_parameters", wanted),
+                               (PENDING_META_KEY, "0")):
                 cur.execute(self._insert_ignore_meta_sql(), (key, value))
             cur.execute(self._sql("SELECT meta_key, meta_value FROM dejavu_meta"))
             return dict(cur.fetchall())
@@ -545,6 +563,7 @@ class Storage(ABC):
         for i in unlinked:                          # told once committed: stored as originals
             songs[i][0].copy_of = songs[i][0].copy_offset_seconds = None
         self._fold_counts_if_due()
+        self._merge_if_due()
         return results
 
     # -- copies --------------------------------------------------------------------
@@ -630,6 +649,7 @@ class Storage(ABC):
 
         self._run("promote a copy", work, write=True)
         self._fold_counts_if_due()
+        self._merge_if_due()
         return int(copy_id)
 
     def expire_counts(self):
@@ -654,9 +674,16 @@ class Storage(ABC):
         """Remove songs' fingerprints (with their count delta) and sketches,
         not their song rows (inside a transaction)."""
         marks = ", ".join([self.placeholder] * len(ids))
-        cur.execute(f"SELECT hash FROM fingerprints WHERE song_id IN ({marks})", ids)
-        self._add_count_delta(cur, bytes_to_hashes([bytes(r[0]) for r in cur.fetchall()]), -1)
-        cur.execute(f"DELETE FROM fingerprints WHERE song_id IN ({marks})", ids)
+        tables = self._index_tables(cur)
+        if len(tables) > 1:
+            self._lock_levels(cur, exclusive=True)
+        for table in tables:
+            cur.execute(f"SELECT hash FROM {table} WHERE song_id IN ({marks})", ids)
+            hashes = bytes_to_hashes([bytes(r[0]) for r in cur.fetchall()])
+            self._add_count_delta(cur, hashes, -1)
+            cur.execute(f"DELETE FROM {table} WHERE song_id IN ({marks})", ids)
+            if table == PENDING_TABLE and len(hashes):
+                self._set_meta_int(cur, PENDING_META_KEY, self._meta_int(cur, PENDING_META_KEY) - len(hashes))
         cur.execute(f"DELETE FROM sketches WHERE song_id IN ({marks})", ids)
 
     def _delete_rows(self, cur, ids):
@@ -675,19 +702,25 @@ class Storage(ABC):
 
     def _insert_fingerprints(self, cur, hashes, packed):
         """Insert rows sorted in key order: ``hashes`` (n, 10) uint8 and
-        ``packed`` (n,) int64 = song_id << SONG_SHIFT | offset.
+        ``packed`` (n,) int64 = song_id << SONG_SHIFT | offset, into the
+        recent level (or the index where the store keeps no levels).
 
         Where the server can (``unpack_insert_sql``), each statement carries
         one hash blob and one JSON array of the packed integers, and the
         server unpacks the rows itself: a fraction of the client CPU of a
         Python tuple bound per row. Elsewhere, plain multi-row INSERTs."""
+        table = RECENT_TABLE if self._keeps_levels(cur) else INDEX_TABLE
+        if table == RECENT_TABLE:
+            self._lock_levels(cur, exclusive=False)
+            self._recent_written += len(packed)
         if self._can_unpack(cur):
             hashes = np.ascontiguousarray(hashes, dtype=np.uint8)
+            sql = self.unpack_insert_sql.format(table=table)
             for start in range(0, len(packed), self.unpack_batch):
                 stop = start + self.unpack_batch
-                cur.execute(self.unpack_insert_sql, (hashes[start:stop].tobytes(), packed_json(packed[start:stop])))
+                cur.execute(sql, (hashes[start:stop].tobytes(), packed_json(packed[start:stop])))
             return
-        sql = self._sql("INSERT INTO fingerprints (hash, song_id, {offset}) VALUES (?, ?, ?)")
+        sql = self._sql(f"INSERT INTO {table} (hash, song_id, {{offset}}) VALUES (?, ?, ?)")
         hash_list = hashes_to_bytes(hashes)
         song_list = (packed >> SONG_SHIFT).tolist()
         offset_list = (packed & OFFSET_MASK).tolist()
@@ -846,7 +879,9 @@ class Storage(ABC):
         or more (None: in any case): a fold rewrites the presence parts its
         keys touch, which after a few songs is all of them (40 MB at 60
         hours, 512 MiB at 1,000), while a reader applies a few MB of deltas
-        in milliseconds."""
+        in milliseconds. Moves rows down the index's levels where due
+        (None: all of them into the index, :meth:`merge_levels`)."""
+        self.merge_levels(everything=added_rows is None)
         if added_rows is None or self._pending_delta_bytes() >= hash_counts.FOLD_REST_BYTES:
             self.fold_counts()
         return False
@@ -862,14 +897,101 @@ class Storage(ABC):
         def work(cur):
             cur.execute("SELECT COUNT(*), COALESCE(SUM(duration_seconds), 0), COALESCE(SUM(total_hashes), 0) FROM songs")
             songs, seconds, hashes = cur.fetchone()
-            cur.execute("SELECT COUNT(*) FROM fingerprints")
-            fingerprints = int(cur.fetchone()[0])
+            fingerprints = sum(self._count_rows(cur, table) for table in self._index_tables(cur))
             cur.execute("SELECT COUNT(*) FROM songs WHERE copy_of IS NOT NULL")
             copies = int(cur.fetchone()[0])
             return {"songs": int(songs), "copies": copies, "fingerprints": fingerprints,
                     "hours": float(seconds) / 3600.0,
                     "seconds": float(seconds), "bytes": int(self._bytes_used(cur))}
         return self._run("read statistics", work)
+
+    # -- levels of the index (INDEX_TABLE, PENDING_TABLE, RECENT_TABLE) ---------------------
+    def _has_levels(self, cur):
+        """Whether this database's index is kept in levels (False where a
+        distributed engine spreads or replicates it: written directly)."""
+        return True
+
+    def _keeps_levels(self, cur):
+        """Whether a registration writes to the recent level."""
+        return self.recent_rows > 0 and self._has_levels(cur)
+
+    def _index_tables(self, cur):
+        """The tables that hold the index's rows (a lookup reads each)."""
+        return LEVEL_TABLES if self._has_levels(cur) else (INDEX_TABLE,)
+
+    def _count_rows(self, cur, table):
+        if table == PENDING_TABLE:
+            return self._meta_int(cur, PENDING_META_KEY)
+        cur.execute(f"SELECT COUNT(*) FROM {table}")
+        return int(cur.fetchone()[0])
+
+    def _meta_int(self, cur, key):
+        cur.execute(self._sql("SELECT meta_value FROM dejavu_meta WHERE meta_key = ?"), (key,))
+        row = cur.fetchone()
+        return int(row[0]) if row else 0
+
+    def _set_meta_int(self, cur, key, value):
+        cur.execute(self._insert_ignore_meta_sql(), (key, "0"))
+        cur.execute(self._sql("UPDATE dejavu_meta SET meta_value = ? WHERE meta_key = ?"), (str(int(value)), key))
+
+    def _lock_levels(self, cur, *, exclusive):
+        """Inside a transaction that writes to the levels: hold them against
+        a move (``exclusive``: the move, or a delete), where writers do not
+        exclude each other already (SQLite's write lock does)."""
+
+    def _move_rows(self, cur, source, target):
+        """Move every row of ``source`` into ``target``, in key order (inside a transaction)."""
+        cur.execute(self._sql(f"INSERT INTO {target} (hash, song_id, {{offset}}) SELECT hash, song_id, {{offset}} "
+                              f"FROM {source} ORDER BY hash, song_id, {{offset}}"))
+        cur.execute(f"DELETE FROM {source}")
+
+    def _merge_if_due(self):
+        if self._recent_written >= self.recent_rows:
+            self.merge_levels()
+
+    def merge_levels(self, *, everything=False):
+        """Move rows down the index's levels where due: the recent level
+        into the pending one once it holds ``recent_rows`` (or this store
+        writes none there any more), the pending level into the index once
+        it holds ``pending_share`` of it; ``everything``: both now. One
+        transaction; readers see each row in exactly one level throughout.
+
+        Returns
+        -------
+        dict
+            ``recent``: rows moved to the pending level, ``pending``: rows
+            moved into the index.
+        """
+        self._recent_written = 0
+        moved = {"recent": 0, "pending": 0}
+
+        def due(cur):
+            if not self._has_levels(cur):
+                return False
+            recent = self._count_rows(cur, RECENT_TABLE)
+            return bool(recent if everything or self.recent_rows == 0 else recent >= self.recent_rows) or (
+                everything and self._count_rows(cur, PENDING_TABLE) > 0)
+
+        def work(cur):
+            self._lock_levels(cur, exclusive=True)
+            recent = self._count_rows(cur, RECENT_TABLE)
+            if recent:
+                self._move_rows(cur, RECENT_TABLE, PENDING_TABLE)
+                moved["recent"] = recent
+            pending = self._count_rows(cur, PENDING_TABLE) + recent
+            cur.execute("SELECT COALESCE(SUM(total_hashes), 0) FROM songs")
+            index = int(cur.fetchone()[0]) - pending
+            if pending and (everything or pending >= max(self.recent_rows, self.pending_share * index)):
+                self._move_rows(cur, PENDING_TABLE, INDEX_TABLE)
+                moved["pending"], pending = pending, 0
+            self._set_meta_int(cur, PENDING_META_KEY, pending)
+
+        if self._run("measure the recent fingerprints", due):
+            t = time.monotonic()
+            self._run("move fingerprints down the index's levels", work, write=True)
+            log.info("%s: %d recent fingerprints moved on, %d pending ones into the index (%.1f s)",
+                     self.description, moved["recent"], moved["pending"], time.monotonic() - t)
+        return moved
 
     # -- hash counts (storage/counts.py) ------------------------------------------------
     def hash_counts(self):
@@ -1019,6 +1141,10 @@ class Storage(ABC):
             cur.execute(self._insert_ignore_meta_sql(), (COUNTS_META_KEY, "1"))
             cur.execute(self._sql("UPDATE dejavu_meta SET meta_value = meta_value + 1 WHERE meta_key = ?"),
                         (COUNTS_META_KEY,))    # readers of an older format reload
+            if self._has_levels(cur):         # the count reads the index alone
+                for source in (RECENT_TABLE, PENDING_TABLE):
+                    self._move_rows(cur, source, INDEX_TABLE)
+                self._set_meta_int(cur, PENDING_META_KEY, 0)
             cur.execute("SELECT 1 FROM fingerprints LIMIT 1")
             if cur.fetchall():                # a new database has nothing to count
                 log.info("counting %s's index by hash, once (format %s of the hash counts; about 4 minutes "
@@ -1097,27 +1223,31 @@ class Storage(ABC):
         songs = None if songs is None else [int(i) for i in songs]
 
         def work(cur):
+            self._begin_read(cur)             # one snapshot of every level: a move in between is seen whole
             packed = self.packed_lookup_sql is not None and self._can_unpack(cur)
             parts = []
-            for start in range(0, len(hashes), self.lookup_batch):
-                batch = hashes[start:start + self.lookup_batch]
-                found = self._packed_lookup(cur, batch, songs) if packed else None
-                parts.append(found if found is not None else rows_to_lookup(self._lookup_rows(cur, batch, songs)))
+            for table in self._index_tables(cur):
+                for start in range(0, len(hashes), self.lookup_batch):
+                    batch = hashes[start:start + self.lookup_batch]
+                    found = self._packed_lookup(cur, table, batch, songs) if packed else None
+                    parts.append(found if found is not None
+                                 else rows_to_lookup(self._lookup_rows(cur, table, batch, songs)))
             return parts
 
         return Lookup.concat(self._run("look up hashes", work))
 
-    def _packed_lookup(self, cur, batch, songs=None):
-        """A :class:`Lookup` of one batch through ``packed_lookup_sql``, or
-        None if the server's string came back cut short or a value does
-        not fit the packing."""
+    def _packed_lookup(self, cur, table, batch, songs=None):
+        """A :class:`Lookup` of one batch in one of the index's tables through
+        ``packed_lookup_sql``, or None if the server's string came back cut
+        short or a value does not fit the packing."""
         if len(batch) >> (63 - LOOKUP_INDEX_SHIFT):
             return None
         values = ("[" + ",".join("0" * len(batch)) + "]", batch.tobytes())
+        sql = self.packed_lookup_sql.format(table=table)
         if songs is None:
-            cur.execute(self.packed_lookup_sql, values)
+            cur.execute(sql, values)
         else:
-            cur.execute(self.packed_lookup_sql + self.packed_lookup_songs_sql, values + (json.dumps(songs),))
+            cur.execute(sql + self.packed_lookup_songs_sql, values + (json.dumps(songs),))
         count, text = cur.fetchone()
         with warnings.catch_warnings():       # a string cut short may end in a separator
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -1136,11 +1266,11 @@ class Storage(ABC):
         short inside its last number (where the count cannot tell)."""
         return False
 
-    def _lookup_rows(self, cur, batch, songs=None):
-        """(hash, song_id, offset) rows for a batch of hashes, one by one."""
+    def _lookup_rows(self, cur, table, batch, songs=None):
+        """(hash, song_id, offset) rows for a batch of hashes in one of the index's tables, one by one."""
         values = hashes_to_bytes(batch)
         marks = ", ".join([self.placeholder] * len(values))
-        sql = f"SELECT hash, song_id, {{offset}} FROM fingerprints WHERE hash IN ({marks})"
+        sql = f"SELECT hash, song_id, {{offset}} FROM {table} WHERE hash IN ({marks})"
         if songs is not None:
             sql += f" AND song_id IN ({', '.join([self.placeholder] * len(songs))})"
             values = values + songs

@@ -3,10 +3,10 @@ import functools
 import logging
 import time
 
-from ..config import DB_TIMEOUT_DEFAULT, check_tls
+from ..config import DB_TIMEOUT_DEFAULT, PENDING_SHARE_DEFAULT, RECENT_ROWS_DEFAULT, check_tls
 from ..errors import StorageError
 from ..hashing import HASH_BYTES
-from .base import (LOOKUP_INDEX_SHIFT, LOOKUP_SONG_SHIFT, OFFSET_MASK, SONG_SHIFT,
+from .base import (LOOKUP_INDEX_SHIFT, LOOKUP_SONG_SHIFT, OFFSET_MASK, PENDING_META_KEY, SONG_SHIFT,
                    Storage)
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ OPTIMIZE_TIMEOUT_SECONDS = 3600.0   # s; rebuilding a large index takes minutes,
 _GROUP_CONCAT_MAX = 256 * 1024 * 1024     # bytes of one GROUP_CONCAT (a lookup's rows as one string)
 # Rows unpacked by the server (JSON_TABLE, MariaDB 10.6+ / MySQL 8): a fifth of
 # the client CPU of PyMySQL's escaped multi-row INSERTs, and a third less time.
-_UNPACK_INSERT_SQL = (f"INSERT INTO fingerprints (hash, song_id, `offset`) "
+_UNPACK_INSERT_SQL = (f"INSERT INTO {{table}} (hash, song_id, `offset`) "
                       f"SELECT SUBSTRING(%s, (j.i - 1) * {HASH_BYTES} + 1, {HASH_BYTES}), j.v >> {SONG_SHIFT}, "
                       f"j.v & {OFFSET_MASK} "
                       f"FROM JSON_TABLE(%s, '$[*]' COLUMNS (i FOR ORDINALITY, v BIGINT PATH '$')) AS j")
@@ -44,7 +44,7 @@ _UNPACK_INSERT_SQL = (f"INSERT INTO fingerprints (hash, song_id, `offset`) "
 _PACKED_LOOKUP_SQL = (f"SELECT COUNT(*), "
                       f"GROUP_CONCAT(((j.i - 1) << {LOOKUP_INDEX_SHIFT}) | (f.song_id << {LOOKUP_SONG_SHIFT}) | f.`offset`) "
                       f"FROM JSON_TABLE(%s, '$[*]' COLUMNS (i FOR ORDINALITY)) AS j "
-                      f"STRAIGHT_JOIN fingerprints AS f FORCE INDEX (PRIMARY) "
+                      f"STRAIGHT_JOIN {{table}} AS f FORCE INDEX (PRIMARY) "
                       f"ON f.hash = SUBSTRING(%s, (j.i - 1) * {HASH_BYTES} + 1, {HASH_BYTES})")
 # A Spider index is looked up by the same packed join, which the head runs as a
 # Batched Key Access join: it gathers the query's hashes in its join buffer and
@@ -111,18 +111,21 @@ class MySQLStorage(Storage):
     lock_rows_sql = " FOR UPDATE"
 
     def __init__(self, *, host, port=3306, user, password="", database, connect_timeout=10, tls="auto", tls_ca=None,
-                 timeout_seconds=DB_TIMEOUT_DEFAULT, hosts=()):
-        super().__init__()
+                 timeout_seconds=DB_TIMEOUT_DEFAULT, hosts=(), recent_rows=RECENT_ROWS_DEFAULT,
+                 pending_share=PENDING_SHARE_DEFAULT):
+        super().__init__(recent_rows=recent_rows, pending_share=pending_share)
         check_tls(tls, tls_ca)
         self.settings = dict(host=host, port=int(port), user=user, password=password,
                              database=database, connect_timeout=connect_timeout, tls=tls, tls_ca=tls_ca,
-                             timeout_seconds=float(timeout_seconds))
+                             timeout_seconds=float(timeout_seconds), recent_rows=self.recent_rows,
+                             pending_share=self.pending_share)
         self.hosts = [(host, int(port))] + [(h, int(p)) for h, p in hosts if (h, int(p)) != (host, int(port))]
         self._engine = None               # the fingerprint table's engine, once read (index_engine)
+        self._levels = None               # whether the index is kept in levels, once read (_has_levels)
 
     def _reader_copy(self):
         copy = MySQLStorage(**self.settings, hosts=self.hosts)
-        copy._engine = self._engine           # the index's engine, read once
+        copy._engine, copy._levels = self._engine, self._levels     # read once
         return copy
 
     def counts_key(self):
@@ -161,6 +164,8 @@ class MySQLStorage(Storage):
         settings = dict(self.settings)
         tls = tls_arguments(settings["host"], settings.pop("tls"), settings.pop("tls_ca"))
         timeout = settings.pop("timeout_seconds")
+        for key in ("recent_rows", "pending_share"):
+            settings.pop(key)
         conn = pymysql.connect(charset="utf8mb4", autocommit=False, max_allowed_packet=64 * 1024 * 1024,
                                read_timeout=timeout, write_timeout=timeout, **settings, **tls)
         with conn.cursor() as cur:
@@ -296,6 +301,25 @@ class MySQLStorage(Storage):
             patient._run("optimize the index", work, write=True)
         return True
 
+    def _begin_read(self, cursor):
+        # the session reads committed rows, each statement afresh; a lookup of
+        # several levels needs one snapshot (a move in between would hide rows)
+        if self._has_levels(cursor):
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+
+    def _lock_levels(self, cur, *, exclusive):
+        cur.execute("SELECT meta_value FROM dejavu_meta WHERE meta_key = %s"
+                    + (" FOR UPDATE" if exclusive else " LOCK IN SHARE MODE"), (PENDING_META_KEY,))
+        cur.fetchall()
+
+    def _has_levels(self, cur):
+        # a Spider index is spread over data nodes and a Galera one replicated: written directly
+        if self._levels is None:
+            cur.execute("SHOW STATUS LIKE 'wsrep_local_state_comment'")
+            row = cur.fetchone()
+            self._levels = self.index_engine(cur) == "INNODB" and not (row and row[1])
+        return self._levels
+
     def index_engine(self, cur=None):
         """The storage engine of the fingerprint table, upper case: "INNODB",
         or "SPIDER" when it is spread over data nodes (scripts/cluster.sh up
@@ -382,7 +406,8 @@ class MySQLStorage(Storage):
 
     def _bytes_used(self, cursor):
         cursor.execute("SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables "
-                       "WHERE table_schema = DATABASE() AND table_name IN ('songs', 'fingerprints', 'sketches', 'dejavu_meta')")
+                       "WHERE table_schema = DATABASE() AND table_name IN ('songs', 'fingerprints', "
+                       "'fingerprints_pending', 'fingerprints_recent', 'sketches', 'dejavu_meta')")
         return int(cursor.fetchone()[0])
 
 

@@ -29,7 +29,7 @@ class SQLiteStorage(Storage):
     placeholder = "?"
     offset_column = "offset"
     lookup_batch = 30000          # SQLite 3.32+ binds up to 32766 values per statement
-    unpack_insert_sql = (f"INSERT INTO fingerprints (hash, song_id, offset) "
+    unpack_insert_sql = (f"INSERT INTO {{table}} (hash, song_id, offset) "
                          f"SELECT substr(?1, key * {HASH_BYTES} + 1, {HASH_BYTES}), value >> {SONG_SHIFT}, "
                          f"value & {OFFSET_MASK} FROM json_each(?2)")
     unpack_probe_sql = "SELECT json_valid('[]')"
@@ -37,12 +37,12 @@ class SQLiteStorage(Storage):
     packed_lookup_sql = (f"SELECT count(*), group_concat(CASE WHEN f.song_id > {LOOKUP_MASK} OR f.offset > {LOOKUP_MASK} "
                          f"THEN -1 ELSE (j.key << {LOOKUP_INDEX_SHIFT}) | (f.song_id << {LOOKUP_SONG_SHIFT}) | f.offset END) "
                          f"FROM json_each(?1) AS j "
-                         f"JOIN fingerprints AS f ON f.hash = substr(?2, j.key * {HASH_BYTES} + 1, {HASH_BYTES})")
+                         f"JOIN {{table}} AS f ON f.hash = substr(?2, j.key * {HASH_BYTES} + 1, {HASH_BYTES})")
     # "+": filter each hash's rows by song, never seek (hash, song) pairs (50x slower for 256 songs)
     packed_lookup_songs_sql = " WHERE +f.song_id IN (SELECT value FROM json_each(?3))"
 
-    def __init__(self, path, timeout_seconds=DB_TIMEOUT_DEFAULT):
-        super().__init__()
+    def __init__(self, path, timeout_seconds=DB_TIMEOUT_DEFAULT, **levels):
+        super().__init__(**levels)
         self.path = str(path)
         self.timeout_seconds = float(timeout_seconds)
         self._own_counts = None
@@ -55,7 +55,8 @@ class SQLiteStorage(Storage):
         return self._own_counts
 
     def _reader_copy(self):
-        return None if self.path == ":memory:" else SQLiteStorage(self.path, self.timeout_seconds)
+        return None if self.path == ":memory:" else SQLiteStorage(
+            self.path, self.timeout_seconds, recent_rows=self.recent_rows, pending_share=self.pending_share)
 
     @property
     def description(self):
@@ -94,6 +95,10 @@ class SQLiteStorage(Storage):
         # that read first could not get it later while another process writes
         if not self.conn.in_transaction:
             cursor.execute("BEGIN IMMEDIATE")
+
+    def _begin_read(self, cursor):
+        if not self.conn.in_transaction:
+            cursor.execute("BEGIN")
 
     def _is_row_error(self, exc):
         return isinstance(exc, (sqlite3.IntegrityError, sqlite3.DataError, OverflowError))

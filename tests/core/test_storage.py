@@ -394,7 +394,7 @@ def test_spider_lookup_right_after_registering_is_a_batched_seek(spider_config):
                                           "database": {**spider_config["database"], "timeout_seconds": 5}}))
 
     def plan(cur):
-        cur.execute("EXPLAIN " + store.packed_lookup_sql, ("[0,0]", bytes(20)))
+        cur.execute("EXPLAIN " + store.packed_lookup_sql.format(table="fingerprints"), ("[0,0]", bytes(20)))
         return [(row[2], row[3], row[-1]) for row in cur.fetchall()]           # table, access, extra
     try:
         want, query = set(), []
