@@ -36,7 +36,7 @@ import time
 import numpy as np
 
 from dejavu_cn.storage import counts as hash_counts
-from dejavu_cn.storage.base import COUNTS_FORMAT, COUNTS_FORMAT_KEY, COUNTS_META_KEY
+from dejavu_cn.storage.base import COUNTS_FORMAT, COUNTS_FORMAT_KEY, COUNTS_META_KEY, LEVEL_TABLES, index_rows_sql
 
 HASH_BYTES = 10
 MODEL_VERSION = 2
@@ -252,8 +252,10 @@ class _Rows:
     def read_range(self, low, high):
         where = f"hash >= {self.mark}" + (f" AND hash < {self.mark}" if high is not None else "")
         args = (low,) if high is None else (low, high)
-        rows = self.execute(f"SELECT hash, song_id, {self.off} FROM {self.q(self.src)}.fingerprints WHERE {where} "
-                            f"ORDER BY hash, song_id, {self.off}", args).fetchall()
+        columns = f"hash, song_id, {self.off}"
+        levels = index_rows_sql(columns, schema=self.q(self.src), where=where)
+        rows = self.execute(f"SELECT {columns} FROM ({levels}) AS r ORDER BY {columns}",
+                            args * len(LEVEL_TABLES)).fetchall()
         if not rows:
             return np.zeros((0, HASH_BYTES), np.uint8), np.zeros(0, np.int64), np.zeros(0, np.int64)
         h, s, o = zip(*rows)

@@ -103,6 +103,15 @@ INDEX_TABLE, PENDING_TABLE, RECENT_TABLE = "fingerprints", "fingerprints_pending
 LEVEL_TABLES = (INDEX_TABLE, PENDING_TABLE, RECENT_TABLE)
 
 
+def index_rows_sql(columns, *, schema="", where=""):
+    """A SELECT of ``columns`` (SQL text) of every row of the index,
+    whichever level holds it (each part filtered by ``where``; ``schema``:
+    a quoted schema name, for another database on the connection)."""
+    prefix = f"{schema}." if schema else ""
+    condition = f" WHERE {where}" if where else ""
+    return " UNION ALL ".join(f"SELECT {columns} FROM {prefix}{table}{condition}" for table in LEVEL_TABLES)
+
+
 class _SharedCounts:
     """A process's copy of one database's hash counts (see :meth:`Storage.hash_counts`)."""
 
@@ -897,10 +906,12 @@ class Storage(ABC):
         def work(cur):
             cur.execute("SELECT COUNT(*), COALESCE(SUM(duration_seconds), 0), COALESCE(SUM(total_hashes), 0) FROM songs")
             songs, seconds, hashes = cur.fetchone()
-            fingerprints = sum(self._count_rows(cur, table) for table in self._index_tables(cur))
+            levels = {table: self._count_rows(cur, table) for table in self._index_tables(cur)}
+            fingerprints = sum(levels.values())
             cur.execute("SELECT COUNT(*) FROM songs WHERE copy_of IS NOT NULL")
             copies = int(cur.fetchone()[0])
             return {"songs": int(songs), "copies": copies, "fingerprints": fingerprints,
+                    "recent_fingerprints": levels.get(RECENT_TABLE, 0), "pending_fingerprints": levels.get(PENDING_TABLE, 0),
                     "hours": float(seconds) / 3600.0,
                     "seconds": float(seconds), "bytes": int(self._bytes_used(cur))}
         return self._run("read statistics", work)
@@ -960,10 +971,10 @@ class Storage(ABC):
         -------
         dict
             ``recent``: rows moved to the pending level, ``pending``: rows
-            moved into the index.
+            moved into the index, ``seconds`` the move took.
         """
         self._recent_written = 0
-        moved = {"recent": 0, "pending": 0}
+        moved = {"recent": 0, "pending": 0, "seconds": 0.0}
 
         def due(cur):
             if not self._has_levels(cur):
@@ -989,8 +1000,9 @@ class Storage(ABC):
         if self._run("measure the recent fingerprints", due):
             t = time.monotonic()
             self._run("move fingerprints down the index's levels", work, write=True)
+            moved["seconds"] = time.monotonic() - t
             log.info("%s: %d recent fingerprints moved on, %d pending ones into the index (%.1f s)",
-                     self.description, moved["recent"], moved["pending"], time.monotonic() - t)
+                     self.description, moved["recent"], moved["pending"], moved["seconds"])
         return moved
 
     # -- hash counts (storage/counts.py) ------------------------------------------------

@@ -1,0 +1,154 @@
+"""The index's levels (storage.base: recent, pending, index) on SQLite and
+the real MariaDB: rows move down in key order when due, every lookup and
+statistic sees each row exactly once, deletes reach every level; a Spider
+or Galera index is written directly."""
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from dejavu_cn.config import Config
+from dejavu_cn.hashing import hash_keys
+from dejavu_cn.storage import open_storage
+from dejavu_cn.storage.base import LEVEL_TABLES, PENDING_TABLE, RECENT_TABLE
+
+from test_storage import fake_fingerprints, record
+
+
+def _open(config, **levels):
+    return open_storage(Config.from_dict({**config, "database": {**config["database"], **levels}}))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
+def level_config(request):
+    return request.getfixturevalue(f"{request.param}_config")
+
+
+def _rows_by_table(store):
+    def work(cur):
+        out = {}
+        for table in LEVEL_TABLES:
+            cur.execute(f"SELECT COUNT(*) FROM {table}")
+            out[table] = int(cur.fetchone()[0])
+        return out
+    return store._run("count", work)
+
+
+def _found(store, hashes):
+    found = store.lookup(np.unique(hashes, axis=0))
+    rows = list(zip(found.keys.tolist(), found.song_ids.tolist(), found.offsets.tolist()))
+    assert len(rows) == len(set(rows)), "a row was returned twice"
+    return set(rows)
+
+
+def _levels(store):
+    s = store.stats()
+    return s["recent_fingerprints"], s["pending_fingerprints"], s["fingerprints"]
+
+
+def test_rows_move_down_the_levels_and_are_found_once_wherever_they_are(level_config):
+    # 500 rows a song; a move of the recent level at 500 rows; the pending level joins the index at its size
+    store = _open(level_config, recent_rows=500, pending_share=1.0)
+    try:
+        want, added = set(), []
+
+        def add(n, rows=500):
+            hashes, offsets = fake_fingerprints(n, rows)
+            song = store.add_song(record(n), hashes, offsets)
+            want.update(zip(hash_keys(hashes).tolist(), [song] * rows, offsets.tolist()))
+            added.append(hashes)
+            return song
+
+        add(1)                                      # recent -> pending -> index (empty: any pending joins it)
+        assert _levels(store) == (0, 0, 500)
+        add(2)                                      # pending 500 >= the index's 500: joins it
+        assert _levels(store) == (0, 0, 1000)
+        third = add(3)                              # pending 500 < the index's 1000: stays
+        assert _levels(store) == (0, 500, 1500)
+        fourth = add(4, rows=300)                   # below the recent level's size: stays there
+        assert _levels(store) == (300, 500, 1800)
+        assert _rows_by_table(store) == {"fingerprints": 1000, PENDING_TABLE: 500, RECENT_TABLE: 300}
+        assert _found(store, np.concatenate(added)) == want
+
+        store.delete_songs([third, fourth])         # from the pending and the recent level
+        assert _levels(store) == (0, 0, 1000)
+        assert _rows_by_table(store) == {"fingerprints": 1000, PENDING_TABLE: 0, RECENT_TABLE: 0}
+        want = {row for row in want if row[1] not in (third, fourth)}
+        assert _found(store, np.concatenate(added)) == want
+
+        add(5, rows=200)
+        assert store.merge_levels(everything=True)["pending"] == 200     # everything into the index now
+        assert _rows_by_table(store) == {"fingerprints": 1200, PENDING_TABLE: 0, RECENT_TABLE: 0}
+        assert _found(store, np.concatenate(added)) == want
+    finally:
+        store.close()
+
+
+def test_a_registration_run_ends_with_the_moves_that_are_due(level_config):
+    """Rows written by other stores (other processes) count: the store that
+    looks at the recent level's size moves it, whoever wrote it."""
+    writers = [_open(level_config, recent_rows=1000) for _ in range(3)]
+    try:
+        for n, writer in enumerate(writers):
+            writer.add_song(record(20 + n), *fake_fingerprints(20 + n, 400))
+        assert _levels(writers[0])[:2] == (1200, 0)     # no writer wrote 1,000 rows itself
+        writers[0].optimize(added_rows=400)             # what a registration run ends with
+        assert _levels(writers[0]) == (0, 0, 1200)
+    finally:
+        for writer in writers:
+            writer.close()
+
+
+def test_lookups_see_each_row_once_while_the_levels_move(level_config):
+    """One snapshot of every level per lookup: a move between the reads of
+    two levels would hide rows or show them twice. Each song is written in
+    one transaction and moved in one, so every lookup must see each song
+    stored before it began whole. (A song stored during a lookup may be
+    seen in part: a large lookup's parts run on connections of their own.)"""
+    store = _open(level_config, recent_rows=300, pending_share=0.5)
+    reader = _open(level_config, recent_rows=300, pending_share=0.5)
+    try:
+        songs = {seed: fake_fingerprints(seed, 150) for seed in range(50, 90)}
+        query = np.unique(np.concatenate([h for h, _ in songs.values()]), axis=0)
+        expected, moved, errors = {}, [], []
+
+        def writer():
+            try:
+                for seed, (hashes, offsets) in songs.items():
+                    song = store.add_song(record(seed), hashes, offsets)
+                    expected[song] = len(set(zip(hash_keys(hashes).tolist(), offsets.tolist())))
+                    moved.append(_levels(store)[:2])
+                    time.sleep(0.02)                # lookups run between and during the writes
+            except Exception as exc:  # reported below
+                errors.append(exc)
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        seen = []
+        while thread.is_alive():
+            stored = dict(expected)
+            rows = _found(reader, query)
+            counts = dict(zip(*np.unique([song for _, song, _ in rows], return_counts=True)))
+            seen.append({song: (rows, int(counts.get(song, 0))) for song, rows in stored.items()})
+        thread.join()
+        assert not errors
+        assert len(seen) >= 10 and len(set(moved)) >= 3      # the levels moved meanwhile
+        partial = [(song, got, want) for lookup in seen for song, (want, got) in lookup.items() if got != want]
+        assert not partial, f"songs seen with part of their rows (song, rows, of): {partial[:5]}"
+    finally:
+        reader.close()
+        store.close()
+
+
+@pytest.mark.parametrize("cluster", ["spider", "galera"])
+def test_a_distributed_index_is_written_directly(request, cluster):
+    store = _open(request.getfixturevalue(f"{cluster}_config"), recent_rows=100)
+    try:
+        hashes, offsets = fake_fingerprints(60, 300)
+        song = store.add_song(record(60), hashes, offsets)
+        assert _levels(store) == (0, 0, 300)
+        found = store.lookup(np.unique(hashes, axis=0))
+        assert set(found.song_ids.tolist()) == {song} and len(found) == 300
+    finally:
+        store.close()
