@@ -30,6 +30,7 @@ bytes per hour. A JSON report goes to ``bench/results/``.
 import argparse
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -353,6 +354,9 @@ def cmd_probe(args, corpus):
     and an empty library."""
     paths, seconds, _ = render(args, corpus)
     _, probe = probe_split(paths, seconds, args.probe_hours)
+    moves = logging.getLogger("dejavu_cn.storage.base")       # each move of the levels, with its time
+    moves.setLevel(logging.INFO)
+    moves.addHandler(logging.StreamHandler(sys.stdout))
     out = {}
     for backend in args.backends:
         config = library_config(args, backend, "10x")

@@ -37,12 +37,19 @@ replicated cluster, say) must keep:
   by one process at a time) when :meth:`Storage.setup` opens them.
 * **What a reader may see mid-write:** the songs committed before its
   statement began (each reader statement sees one committed state; a
-  lookup split over several connections or statements may see songs
-  committed between them, never part of a song). The hash counts
+  lookup's statements on one connection share one snapshot, and a lookup
+  split over several connections may see a song committed meanwhile in
+  some of its parts only). The hash counts
   (:meth:`Storage.hash_counts`) may lag the index by up to
   ``counts.REFRESH_SECONDS``, and are never below the true row counts of
   the songs they include: a count only decides the order and budget of a
   read, never whether a row exists.
+* **The index is kept in levels** (``INDEX_TABLE``, ``PENDING_TABLE``,
+  ``RECENT_TABLE``; not on a Spider or Galera index, written directly): a
+  row is in exactly one; registrations write the recent level, and
+  :meth:`Storage.merge_levels` moves a level down whole, in key order, in
+  one transaction that excludes the writers of the levels; every reader
+  (lookups, statistics, deletes) reads all three.
 * **Parameters are checked.** :meth:`Storage.setup` creates the schema if
   needed (idempotent) and refuses a database built with other fingerprint
   parameters (:class:`~dejavu_cn.errors.ParameterMismatchError`).
