@@ -123,6 +123,8 @@ def library_config(args, backend, size):
     config = ({"database": {"path": os.path.join(args.work, f"lib-{lib_name(args, size)}.sqlite3")}}
               if backend == "sqlite" else mysql_config(mysql_name(args, size)))
     config["database"]["timeout_seconds"] = STATS_TIMEOUT_SECONDS
+    if args.recent_rows is not None:
+        config["database"]["recent_rows"] = args.recent_rows
     if args.preset:
         config["preset"] = args.preset
     return config
@@ -754,6 +756,9 @@ def main(argv=None):
     ap.add_argument("--chunks", type=int, default=256, help="1000h: hash ranges the synthesis works through")
     ap.add_argument("--warmup", type=int, default=20, help="queries run first and not counted")
     ap.add_argument("--no-prewarm", action="store_true", help="do not read a library once before measuring (SQLite: its file; MariaDB: its index)")
+    ap.add_argument("--recent-rows", type=int, default=None,
+                    help="database.recent_rows of every library (0: new rows straight into the index, as before "
+                         "the index's levels; default: the configuration's)")
     ap.add_argument("--buffer-pool-mb", type=int, default=4096,
                     help="InnoDB buffer pool while building and measuring MariaDB, restored afterwards (0: leave it)")
     ap.add_argument("--quick", action="store_true",

@@ -930,8 +930,15 @@ class Storage(ABC):
         return True
 
     def _keeps_levels(self, cur):
-        """Whether a registration writes to the recent level."""
-        return self.recent_rows > 0 and self._has_levels(cur)
+        """Whether a registration writes to the recent level: once the
+        index holds more than ``recent_rows / pending_share`` rows. Below
+        that, every full recent level would join the index at once, so the
+        levels would only copy each row twice more (and random writes into
+        a small index are cheap)."""
+        if self.recent_rows <= 0 or not self._has_levels(cur):
+            return False
+        cur.execute("SELECT COALESCE(SUM(total_hashes), 0) FROM songs")
+        return int(cur.fetchone()[0]) > self.recent_rows / self.pending_share
 
     def _index_tables(self, cur):
         """The tables that hold the index's rows (a lookup reads each)."""

@@ -60,9 +60,9 @@ def test_rows_move_down_the_levels_and_are_found_once_wherever_they_are(level_co
             added.append(hashes)
             return song
 
-        add(1)                                      # recent -> pending -> index (empty: any pending joins it)
+        add(1)                                      # into the index: it is small (500 rows / 1.0)
         assert _levels(store) == (0, 0, 500)
-        add(2)                                      # pending 500 >= the index's 500: joins it
+        add(2)                                      # recent -> pending 500 >= the index's 500: joins it
         assert _levels(store) == (0, 0, 1000)
         third = add(3)                              # pending 500 < the index's 1000: stays
         assert _levels(store) == (0, 500, 1500)
@@ -88,13 +88,15 @@ def test_rows_move_down_the_levels_and_are_found_once_wherever_they_are(level_co
 def test_a_registration_run_ends_with_the_moves_that_are_due(level_config):
     """Rows written by other stores (other processes) count: the store that
     looks at the recent level's size moves it, whoever wrote it."""
-    writers = [_open(level_config, recent_rows=1000) for _ in range(3)]
+    writers = [_open(level_config, recent_rows=1000, pending_share=1.0) for _ in range(3)]
     try:
+        writers[0].add_song(record(19), *fake_fingerprints(19, 2000))
+        assert _levels(writers[0]) == (0, 0, 2000)
         for n, writer in enumerate(writers):
             writer.add_song(record(20 + n), *fake_fingerprints(20 + n, 400))
-        assert _levels(writers[0])[:2] == (1200, 0)     # no writer wrote 1,000 rows itself
+        assert _levels(writers[0]) == (1200, 0, 3200)   # no writer wrote 1,000 rows itself
         writers[0].optimize(added_rows=400)             # what a registration run ends with
-        assert _levels(writers[0]) == (0, 0, 1200)
+        assert _levels(writers[0]) == (0, 1200, 3200)   # pending: below the index's size
     finally:
         for writer in writers:
             writer.close()
