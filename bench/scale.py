@@ -321,6 +321,7 @@ def probe_registration(args, backend, engine, probe):
         reg["levels_after"] = {"recent": s["recent_fingerprints"], "pending": s["pending_fingerprints"],
                                "index": index_rows}
         reg["final_move"] = move
+        reg["mb_per_hour"] = s["bytes"] / 1e6 / s["hours"] if s["hours"] else None
         reg["amortised_wall_seconds"] = reg["wall_seconds"] + move["seconds"] * min(1.0, rows / cycle)
         reg["amortised_x_realtime"] = reg["audio_seconds"] / reg["amortised_wall_seconds"]
         log(f"    levels after: {reg['levels_after']}; moving them whole took {move['seconds']:.1f} s, charged "

@@ -85,6 +85,20 @@ def test_rows_move_down_the_levels_and_are_found_once_wherever_they_are(level_co
         store.close()
 
 
+def test_a_small_index_is_written_directly(level_config):
+    """Below ``recent_rows / pending_share`` rows every full recent level
+    would join the index at once: rows go straight into it."""
+    store = _open(level_config, recent_rows=1000, pending_share=0.5)
+    try:
+        store.add_song(record(70), *fake_fingerprints(70, 600))
+        store.add_song(record(71), *fake_fingerprints(71, 600))
+        assert _rows_by_table(store) == {"fingerprints": 1200, PENDING_TABLE: 0, RECENT_TABLE: 0}
+        store.add_song(record(72), *fake_fingerprints(72, 900))        # past 2,000 rows: the levels begin
+        assert _rows_by_table(store) == {"fingerprints": 1200, PENDING_TABLE: 0, RECENT_TABLE: 900}
+    finally:
+        store.close()
+
+
 def test_a_registration_run_ends_with_the_moves_that_are_due(level_config):
     """Rows written by other stores (other processes) count: the store that
     looks at the recent level's size moves it, whoever wrote it."""
