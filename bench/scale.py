@@ -290,8 +290,8 @@ def build_10x(args, corpus, backend):
         reg = register(engine, corpus.registered + rest, args.jobs, backend, f"{backend} 10x without the probe batch")
         if backend == "mysql":
             analyze_mysql(engine)
+        stats = library_stats(engine, backend)            # the size before the probe's moves
         ratios = probe_registration(args, backend, engine, probe)
-        stats = library_stats(engine, backend)
     manifest = {"spec": spec, "result": {**stats, "register": reg, "registration": ratios, "renders": rspec,
                                          "build_seconds": time.monotonic() - t}}
     _write_json(manifest_path(args, backend, "10x"), manifest)

@@ -6,7 +6,8 @@ import time
 from ..config import DB_TIMEOUT_DEFAULT, PENDING_SHARE_DEFAULT, RECENT_ROWS_DEFAULT, check_tls
 from ..errors import StorageError
 from ..hashing import HASH_BYTES
-from .base import (LOOKUP_INDEX_SHIFT, LOOKUP_SONG_SHIFT, OFFSET_MASK, PENDING_META_KEY, SONG_SHIFT,
+from .base import (LOOKUP_INDEX_SHIFT, LOOKUP_SONG_SHIFT, OFFSET_MASK, PENDING_META_KEY, PENDING_TABLE,
+                   RECENT_TABLE, SONG_SHIFT,
                    Storage)
 
 log = logging.getLogger(__name__)
@@ -282,20 +283,21 @@ class MySQLStorage(Storage):
         about half full: roughly halves the bytes per row. With
         ``added_rows``, only when they are at least ``OPTIMIZE_MIN_ROWS`` and
         ``OPTIMIZE_GROWTH`` of the table. Returns True if it rebuilt."""
-        super().optimize(added_rows=added_rows)
-        if self.index_engine() == "SPIDER":
-            return False                    # sharded: each data node keeps its own part (rebuild it there)
-        if added_rows is not None:
-            if added_rows < OPTIMIZE_MIN_ROWS:
-                return False
-            total = self.stats()["fingerprints"]
-            if added_rows < OPTIMIZE_GROWTH * total:
-                return False
+        repack = self.index_engine() != "SPIDER"   # sharded: each data node keeps its own part (rebuild it there)
+        if repack and added_rows is not None:
+            repack = added_rows >= OPTIMIZE_MIN_ROWS and added_rows >= OPTIMIZE_GROWTH * self.stats()["fingerprints"]
+        # a repack first moves every level into the index (a move into a packed index splits its pages)
+        super().optimize(added_rows=None if repack else added_rows)
+        if not repack:
+            return False
 
         def work(cur):
             cur.execute("ALTER TABLE fingerprints FORCE, ALGORITHM=INPLACE, LOCK=NONE")
             cur.execute("ANALYZE TABLE fingerprints")
             cur.fetchall()
+            if self._has_levels(cur):         # emptied just now: give their pages back
+                for table in (PENDING_TABLE, RECENT_TABLE):
+                    cur.execute(f"ALTER TABLE {table} FORCE, ALGORITHM=INPLACE, LOCK=NONE")
         log.info("repacking the fingerprint index of %s", self.description)
         with MySQLStorage(**{**self.settings, "timeout_seconds": OPTIMIZE_TIMEOUT_SECONDS}, hosts=self.hosts) as patient:
             patient._run("optimize the index", work, write=True)
