@@ -49,9 +49,9 @@ CONFIG_ENV = "DEJAVU_CN_CONFIG"
 DATABASE_TYPES = ("sqlite", "mysql")
 TLS_MODES = ("auto", "preferred", "required", "disabled")   # database.tls (see storage.mysql.MySQLStorage)
 DB_TIMEOUT_DEFAULT = 30.0     # s: database.timeout_seconds, how long a statement may wait for the server
+                              # (MySQL) or for another process's write lock (SQLite) before a StorageError
 RECENT_ROWS_DEFAULT = 1_000_000   # rows: database.recent_rows (about two hours of audio)
 PENDING_SHARE_DEFAULT = 0.125     # database.pending_share
-                              # (MySQL) or for another process's write lock (SQLite) before a StorageError
 ENV_PREFIX = "DEJAVU_CN_"        # DEJAVU_CN_<SECTION>__<KEY>: a setting from the environment
 
 

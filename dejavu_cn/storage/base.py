@@ -918,7 +918,8 @@ class Storage(ABC):
             cur.execute("SELECT COUNT(*) FROM songs WHERE copy_of IS NOT NULL")
             copies = int(cur.fetchone()[0])
             return {"songs": int(songs), "copies": copies, "fingerprints": fingerprints,
-                    "recent_fingerprints": levels.get(RECENT_TABLE, 0), "pending_fingerprints": levels.get(PENDING_TABLE, 0),
+                    "recent_fingerprints": levels.get(RECENT_TABLE, 0),
+                    "pending_fingerprints": levels.get(PENDING_TABLE, 0),
                     "hours": float(seconds) / 3600.0,
                     "seconds": float(seconds), "bytes": int(self._bytes_used(cur))}
         return self._run("read statistics", work)
@@ -976,8 +977,8 @@ class Storage(ABC):
 
     def merge_levels(self, *, everything=False):
         """Move rows down the index's levels where due: the recent level
-        into the pending one once it holds ``recent_rows`` (or this store
-        writes none there any more), the pending level into the index once
+        into the pending one once it holds ``recent_rows`` (any rows, with
+        ``recent_rows`` 0: levels no longer written), the pending level into the index once
         it holds ``pending_share`` of it; ``everything``: both now. One
         transaction; readers see each row in exactly one level throughout.
 

@@ -306,7 +306,10 @@ class MySQLStorage(Storage):
     def _begin_read(self, cursor):
         # the session reads committed rows, each statement afresh; a lookup of
         # several levels needs one snapshot (a move in between would hide rows)
-        if self._has_levels(cursor):
+        if self._levels is None:
+            self._has_levels(cursor)
+            self.conn.commit()            # asking may have begun a transaction: the snapshot's begins below
+        if self._levels:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
 
     def _lock_levels(self, cur, *, exclusive):
