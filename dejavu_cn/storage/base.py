@@ -99,6 +99,7 @@ COUNTS_META_KEY = "hash_counts_version"   # bumped by every fold of the count de
 COUNTS_FORMAT_KEY = "hash_counts_format"  # 2: deltas name keys, and the presence is kept (storage/counts.py)
 COUNTS_FORMAT = "2"
 PENDING_META_KEY = "pending_rows"         # rows in PENDING_TABLE (counting them would read it all)
+DELTA_ROW_BYTES = 4 << 20                 # a count delta of more (a large delete) is stored in several rows
 COUNTS_SCAN_HASHES = 200_000        # hashes per statement when counting an index written before the counts
 # The index's levels (sql/*.sql): a registration writes its rows to RECENT_TABLE;
 # once that holds ``recent_rows`` they move, in key order, to PENDING_TABLE, and
@@ -1097,10 +1098,11 @@ class Storage(ABC):
 
     def _add_count_delta(self, cur, hashes, sign):
         """Record, in the running transaction, that rows with these hashes were added (1) or removed (-1)."""
-        if len(hashes):
-            data = hash_counts.delta_bytes(hashes, sign)
-            cur.execute(self._sql("INSERT INTO hash_count_deltas (data) VALUES (?)"), (data,))
-            self._delta_bytes += len(data)
+        data = hash_counts.delta_bytes(hashes, sign) if len(hashes) else b""
+        for start in range(0, len(data), DELTA_ROW_BYTES):      # a server takes packets of 16 MB or less
+            cur.execute(self._sql("INSERT INTO hash_count_deltas (data) VALUES (?)"),
+                        (data[start:start + DELTA_ROW_BYTES],))
+        self._delta_bytes += len(data)
 
     def _fold_counts_if_due(self):
         if self._delta_bytes >= hash_counts.FOLD_BYTES:

@@ -425,3 +425,28 @@ def test_values_beyond_the_packed_lookup_are_read_row_by_row(sqlite_config):
     assert set(zip(found.keys.tolist(), found.offsets.tolist())) == set(zip(hash_keys(hashes).tolist(), offsets.tolist()))
     assert set(found.song_ids.tolist()) == {sid}
     store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
+def test_a_large_delete_writes_its_count_delta_in_rows_a_server_takes(request, backend, monkeypatch):
+    """A count delta bigger than ``DELTA_ROW_BYTES`` (deleting hours of
+    songs at once: 34 MB for 4 M rows, past MariaDB's 16 MB packets) is
+    stored in several rows, and the counts stay exact."""
+    from dejavu_cn.storage import base
+    from dejavu_cn.storage import counts as hash_counts
+    monkeypatch.setattr(base, "DELTA_ROW_BYTES", 64)          # 8 (key, change) pairs a row
+    s = open_storage(Config.from_dict(request.getfixturevalue(f"{backend}_config")))
+    try:
+        kept = fake_fingerprints(80, 300)
+        s.add_song(record(80), *kept)
+        gone = s.add_song(record(81), *fake_fingerprints(81, 300))
+        s.delete_songs([gone])
+        def deltas(cur):
+            cur.execute("SELECT COUNT(*) FROM hash_count_deltas")
+            return cur.fetchone()[0]
+        assert s._run("count", deltas) > 20
+        s.expire_counts()
+        truth = np.bincount(hash_counts.buckets(kept[0]), minlength=1 << hash_counts.COUNT_BITS)
+        assert np.array_equal(s.hash_counts(), truth)
+    finally:
+        s.close()
