@@ -253,6 +253,8 @@ class Storage(ABC):
     lookup_connections = 2 if (os.cpu_count() or 1) > 1 else 1
     #: hashes below which a lookup stays on one connection
     parallel_lookup_min = 256
+    #: whether statements bind numbered values (?1), which several parts of one statement can share
+    numbered_parameters = False
 
     def __init__(self, *, recent_rows=RECENT_ROWS_DEFAULT, pending_share=PENDING_SHARE_DEFAULT):
         self.recent_rows = int(recent_rows)
@@ -341,10 +343,6 @@ class Storage(ABC):
 
     def _begin_write(self, cursor):
         """Start a write transaction (where the store needs it said)."""
-
-    def _begin_read(self, cursor):
-        """Start a transaction whose reads share one snapshot (where the
-        store needs it said)."""
 
     def close(self):
         self.close_readers()
@@ -1252,31 +1250,34 @@ class Storage(ABC):
         songs = None if songs is None else [int(i) for i in songs]
 
         def work(cur):
-            self._begin_read(cur)             # one snapshot of every level: a move in between is seen whole
             packed = self.packed_lookup_sql is not None and self._can_unpack(cur)
+            tables = self._index_tables(cur)
             parts = []
-            for table in self._index_tables(cur):
-                for start in range(0, len(hashes), self.lookup_batch):
-                    batch = hashes[start:start + self.lookup_batch]
-                    found = self._packed_lookup(cur, table, batch, songs) if packed else None
-                    parts.append(found if found is not None
-                                 else rows_to_lookup(self._lookup_rows(cur, table, batch, songs)))
+            for start in range(0, len(hashes), self.lookup_batch):
+                batch = hashes[start:start + self.lookup_batch]
+                found = self._packed_lookup(cur, tables, batch, songs) if packed else None
+                parts.append(found if found is not None else rows_to_lookup(self._lookup_rows(cur, tables, batch, songs)))
             return parts
 
         return Lookup.concat(self._run("look up hashes", work))
 
-    def _packed_lookup(self, cur, table, batch, songs=None):
-        """A :class:`Lookup` of one batch in one of the index's tables through
-        ``packed_lookup_sql``, or None if the server's string came back cut
-        short or a value does not fit the packing."""
+    def _packed_lookup(self, cur, tables, batch, songs=None):
+        """A :class:`Lookup` of one batch in the index's ``tables`` through
+        ``packed_lookup_sql`` (one statement: one snapshot of every level),
+        or None if the server's string came back cut short or a value does
+        not fit the packing."""
         if len(batch) >> (63 - LOOKUP_INDEX_SHIFT):
             return None
         values = ("[" + ",".join("0" * len(batch)) + "]", batch.tobytes())
-        sql = self.packed_lookup_sql.format(table=table)
-        if songs is None:
-            cur.execute(sql, values)
+        one = self.packed_lookup_sql
+        if songs is not None:
+            one, values = one + self.packed_lookup_songs_sql, values + (json.dumps(songs),)
+        if len(tables) == 1:
+            cur.execute(one.format(table=tables[0]), values)
         else:
-            cur.execute(sql + self.packed_lookup_songs_sql, values + (json.dumps(songs),))
+            cur.execute("SELECT SUM(n), GROUP_CONCAT(v) FROM ("
+                        + " UNION ALL ".join(one.format(table=t) for t in tables) + ") AS u",
+                        values if self.numbered_parameters else values * len(tables))
         count, text = cur.fetchone()
         with warnings.catch_warnings():       # a string cut short may end in a separator
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -1295,15 +1296,17 @@ class Storage(ABC):
         short inside its last number (where the count cannot tell)."""
         return False
 
-    def _lookup_rows(self, cur, table, batch, songs=None):
-        """(hash, song_id, offset) rows for a batch of hashes in one of the index's tables, one by one."""
-        values = hashes_to_bytes(batch)
-        marks = ", ".join([self.placeholder] * len(values))
-        sql = f"SELECT hash, song_id, {{offset}} FROM {table} WHERE hash IN ({marks})"
+    def _lookup_rows(self, cur, tables, batch, songs=None):
+        """(hash, song_id, offset) rows for a batch of hashes in the index's ``tables``, one by one."""
+        values = hashes_to_bytes(batch) + (songs or [])
+        marks = ([f"?{i + 1}" for i in range(len(values))] if self.numbered_parameters
+                 else [self.placeholder] * len(values))
+        where = f"hash IN ({', '.join(marks[:len(batch)])})"
         if songs is not None:
-            sql += f" AND song_id IN ({', '.join([self.placeholder] * len(songs))})"
-            values = values + songs
-        cur.execute(self._sql(sql), values)
+            where += f" AND song_id IN ({', '.join(marks[len(batch):])})"
+        sql = " UNION ALL ".join(f"SELECT hash, song_id, {{offset}} FROM {table} WHERE {where}" for table in tables)
+        cur.execute(sql.replace("{offset}", self.offset_column),
+                    values if self.numbered_parameters else values * len(tables))
         return cur.fetchall()
 
     # -- files that failed to register ---------------------------------------------------------

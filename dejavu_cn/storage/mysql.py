@@ -42,8 +42,8 @@ _UNPACK_INSERT_SQL = (f"INSERT INTO {{table}} (hash, song_id, `offset`) "
 # spider_crd_interval seconds (10 / 51, in the background), so for up to a
 # minute after a registration into a new index every lookup batch read the
 # whole index (7 s on 6 tracks, over 30 s on the benchmark's library).
-_PACKED_LOOKUP_SQL = (f"SELECT COUNT(*), "
-                      f"GROUP_CONCAT(((j.i - 1) << {LOOKUP_INDEX_SHIFT}) | (f.song_id << {LOOKUP_SONG_SHIFT}) | f.`offset`) "
+_PACKED_LOOKUP_SQL = (f"SELECT COUNT(*) AS n, "
+                      f"GROUP_CONCAT(((j.i - 1) << {LOOKUP_INDEX_SHIFT}) | (f.song_id << {LOOKUP_SONG_SHIFT}) | f.`offset`) AS v "
                       f"FROM JSON_TABLE(%s, '$[*]' COLUMNS (i FOR ORDINALITY)) AS j "
                       f"STRAIGHT_JOIN {{table}} AS f FORCE INDEX (PRIMARY) "
                       f"ON f.hash = SUBSTRING(%s, (j.i - 1) * {HASH_BYTES} + 1, {HASH_BYTES})")
@@ -302,15 +302,6 @@ class MySQLStorage(Storage):
         with MySQLStorage(**{**self.settings, "timeout_seconds": OPTIMIZE_TIMEOUT_SECONDS}, hosts=self.hosts) as patient:
             patient._run("optimize the index", work, write=True)
         return True
-
-    def _begin_read(self, cursor):
-        # the session reads committed rows, each statement afresh; a lookup of
-        # several levels needs one snapshot (a move in between would hide rows)
-        if self._levels is None:
-            self._has_levels(cursor)
-            self.conn.commit()            # asking may have begun a transaction: the snapshot's begins below
-        if self._levels:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
 
     def _lock_levels(self, cur, *, exclusive):
         cur.execute("SELECT meta_value FROM dejavu_meta WHERE meta_key = %s"

@@ -27,6 +27,7 @@ class SQLiteStorage(Storage):
     """
 
     placeholder = "?"
+    numbered_parameters = True    # ?1, ?2: a value bound once serves every part of a statement
     offset_column = "offset"
     lookup_batch = 30000          # SQLite 3.32+ binds up to 32766 values per statement
     unpack_insert_sql = (f"INSERT INTO {{table}} (hash, song_id, offset) "
@@ -34,8 +35,8 @@ class SQLiteStorage(Storage):
                          f"value & {OFFSET_MASK} FROM json_each(?2)")
     unpack_probe_sql = "SELECT json_valid('[]')"
     # a value past the packing's 24 bits (an offset beyond 108 hours) comes back as -1
-    packed_lookup_sql = (f"SELECT count(*), group_concat(CASE WHEN f.song_id > {LOOKUP_MASK} OR f.offset > {LOOKUP_MASK} "
-                         f"THEN -1 ELSE (j.key << {LOOKUP_INDEX_SHIFT}) | (f.song_id << {LOOKUP_SONG_SHIFT}) | f.offset END) "
+    packed_lookup_sql = (f"SELECT count(*) AS n, group_concat(CASE WHEN f.song_id > {LOOKUP_MASK} OR f.offset > {LOOKUP_MASK} "
+                         f"THEN -1 ELSE (j.key << {LOOKUP_INDEX_SHIFT}) | (f.song_id << {LOOKUP_SONG_SHIFT}) | f.offset END) AS v "
                          f"FROM json_each(?1) AS j "
                          f"JOIN {{table}} AS f ON f.hash = substr(?2, j.key * {HASH_BYTES} + 1, {HASH_BYTES})")
     # "+": filter each hash's rows by song, never seek (hash, song) pairs (50x slower for 256 songs)
@@ -95,10 +96,6 @@ class SQLiteStorage(Storage):
         # that read first could not get it later while another process writes
         if not self.conn.in_transaction:
             cursor.execute("BEGIN IMMEDIATE")
-
-    def _begin_read(self, cursor):
-        if not self.conn.in_transaction:
-            cursor.execute("BEGIN")
 
     def _is_row_error(self, exc):
         return isinstance(exc, (sqlite3.IntegrityError, sqlite3.DataError, OverflowError))
