@@ -1256,7 +1256,9 @@ class Storage(ABC):
             for start in range(0, len(hashes), self.lookup_batch):
                 batch = hashes[start:start + self.lookup_batch]
                 found = self._packed_lookup(cur, tables, batch, songs) if packed else None
-                parts.append(found if found is not None else rows_to_lookup(self._lookup_rows(cur, tables, batch, songs)))
+                if found is None:
+                    found = rows_to_lookup(self._lookup_rows(cur, tables, batch, songs))
+                parts.append(found)
             return parts
 
         return Lookup.concat(self._run("look up hashes", work))
