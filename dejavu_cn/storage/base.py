@@ -937,8 +937,12 @@ class Storage(ABC):
         a small index are cheap)."""
         if self.recent_rows <= 0 or not self._has_levels(cur):
             return False
+        return self._stored_rows(cur) > self.recent_rows / self.pending_share
+
+    def _stored_rows(self, cur):
+        """The index's rows over every level, as the songs' rows count them."""
         cur.execute("SELECT COALESCE(SUM(total_hashes), 0) FROM songs")
-        return int(cur.fetchone()[0]) > self.recent_rows / self.pending_share
+        return int(cur.fetchone()[0])
 
     def _index_tables(self, cur):
         """The tables that hold the index's rows (a lookup reads each)."""
@@ -1004,8 +1008,7 @@ class Storage(ABC):
                 self._move_rows(cur, RECENT_TABLE, PENDING_TABLE)
                 moved["recent"] = recent
             pending = self._count_rows(cur, PENDING_TABLE) + recent
-            cur.execute("SELECT COALESCE(SUM(total_hashes), 0) FROM songs")
-            index = int(cur.fetchone()[0]) - pending
+            index = self._stored_rows(cur) - pending
             if pending and (everything or pending >= max(self.recent_rows, self.pending_share * index)):
                 self._move_rows(cur, PENDING_TABLE, INDEX_TABLE)
                 moved["pending"], pending = pending, 0
@@ -1307,8 +1310,7 @@ class Storage(ABC):
         if songs is not None:
             where += f" AND song_id IN ({', '.join(marks[len(batch):])})"
         sql = " UNION ALL ".join(f"SELECT hash, song_id, {{offset}} FROM {table} WHERE {where}" for table in tables)
-        cur.execute(sql.replace("{offset}", self.offset_column),
-                    values if self.numbered_parameters else values * len(tables))
+        cur.execute(self._sql(sql), values if self.numbered_parameters else values * len(tables))
         return cur.fetchall()
 
     # -- files that failed to register ---------------------------------------------------------
