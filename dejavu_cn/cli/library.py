@@ -1,4 +1,4 @@
-"""``list``, ``delete``, ``stats``, ``failures`` and ``config``."""
+"""``list``, ``delete``, ``stats``, ``optimize``, ``failures`` and ``config``."""
 import json
 
 from ..formatting import format_duration
@@ -106,11 +106,34 @@ class StatsCommand:
                     f"fingerprints: {stats['fingerprints']}\n"
                     f"audio:        {stats['hours']:.2f} h\n"
                     f"size:         {stats['bytes'] / 1e6:.1f} MB ({per_hour:.1f} MB per hour of audio)")
+            waiting = stats.get("recent_fingerprints", 0) + stats.get("pending_fingerprints", 0)
+            if waiting:                                     # the index's levels: rows not yet moved into it
+                ctx.out(f"levels:       {stats['recent_fingerprints']} recent and {stats['pending_fingerprints']} "
+                        f"pending fingerprints (moved into the index by later runs, or 'dejavu-cn optimize')")
             for shard in stats.get("shards", []):           # a Spider cluster: where the index lives
                 share = shard["fingerprints"] / stats["fingerprints"] if stats["fingerprints"] else 0.0
                 ctx.out(f"shard:        {shard['node']}  {shard['fingerprints']} fingerprints ({share:.0%})")
             for node in stats.get("nodes", []):             # a Galera cluster: each node's state
                 ctx.out(f"node:         {node['node']}  {node['state']}")
+        return 0
+
+
+class OptimizeCommand:
+    name = "optimize"
+    help = "pack the database after bulk registrations: smaller on disk, every row in the index"
+
+    def configure(self, p):
+        add_json_flag(p)
+
+    def run(self, args, ctx):
+        done = ctx.engine().optimize()
+        if ctx.json:
+            ctx.emit_json(done)
+        else:
+            before, after = done["bytes_before"] / 1e6, done["bytes_after"] / 1e6
+            change = f" ({after / before - 1:+.0%})" if before else ""
+            ctx.out(f"optimized in {format_duration(done['seconds'])}: {before:.1f} MB -> {after:.1f} MB{change}"
+                    + ("" if done["rewritten"] else " (the index lives on the data nodes: optimize it there)"))
         return 0
 
 
@@ -147,4 +170,4 @@ class ConfigCommand:
         return 0
 
 
-COMMANDS = [ListCommand(), DeleteCommand(), StatsCommand(), FailuresCommand(), ConfigCommand()]
+COMMANDS = [ListCommand(), DeleteCommand(), StatsCommand(), OptimizeCommand(), FailuresCommand(), ConfigCommand()]

@@ -2,6 +2,7 @@
 import logging
 import os
 import random
+import shutil
 import sqlite3
 import time
 
@@ -91,6 +92,37 @@ class SQLiteStorage(Storage):
         conn.execute("PRAGMA temp_store=MEMORY")
         return conn
 
+    def optimize(self, *, added_rows=None):
+        """As :meth:`Storage.optimize`; with ``added_rows`` None (a repack now:
+        ``dejavu-cn optimize``) the file is then rewritten in key order
+        (``VACUUM``): the pages that inserts into the middle of the index
+        left part empty are packed, and pages freed by deletes are given
+        back to the disk. It needs free disk for a temporary copy and for
+        the write-ahead log (up to twice the file, :func:`vacuum_space`),
+        and holds the write lock meanwhile (readers go on). Returns True if
+        it rewrote the file."""
+        super().optimize(added_rows=added_rows)
+        if added_rows is not None or self.path == ":memory:":
+            return False
+        size = self._run("measure the database", self._bytes_used)
+        for folder, needed in vacuum_space(self.path, size).items():
+            free = shutil.disk_usage(folder).free
+            if free < needed:
+                raise StorageError(f"cannot compact {self.description}: it needs about {needed / 1e9:.1f} GB free "
+                                   f"in {folder}, which has {free / 1e9:.1f} GB (free some space, or set "
+                                   "SQLITE_TMPDIR to a folder on a disk that has it)")
+        log.info("rewriting %s in key order (%.0f MB)", self.description, size / 1e6)
+        conn = self.conn
+        try:
+            conn.execute("PRAGMA temp_store=FILE")      # the copy is as large as the database: never in memory
+            conn.execute("VACUUM")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            raise self._wrap(exc, "compact the database") from exc
+        finally:
+            conn.execute("PRAGMA temp_store=MEMORY")
+        return True
+
     def _begin_write(self, cursor):
         # take the write lock first (waiting up to the timeout): a transaction
         # that read first could not get it later while another process writes
@@ -129,3 +161,21 @@ class SQLiteStorage(Storage):
         if self.path != ":memory:" and os.path.exists(wal):
             size = max(size, os.path.getsize(self.path))
         return size
+
+
+def vacuum_space(path, size):
+    """{folder: bytes} of free disk ``VACUUM`` needs for a database file of
+    ``size`` bytes at ``path``: a temporary copy in SQLite's temporary
+    folder (``SQLITE_TMPDIR``, ``TMPDIR``, ``/var/tmp``, ``/usr/tmp``,
+    ``/tmp``: the first that is a writable folder), and in WAL mode the
+    copied pages in the log beside the file before they are written back:
+    each at most the file's size. Folders on one file system add up."""
+    candidates = [os.environ.get("SQLITE_TMPDIR"), os.environ.get("TMPDIR"), "/var/tmp", "/usr/tmp", "/tmp", "."]
+    temp = next(d for d in candidates if d and os.path.isdir(d) and os.access(d, os.W_OK | os.X_OK))
+    needed, folders = {}, {}
+    for folder, share in ((os.path.dirname(os.path.abspath(path)), 1.0), (os.path.abspath(temp), 1.0)):
+        device = os.stat(folder).st_dev
+        folders.setdefault(device, folder)
+        needed[device] = needed.get(device, 0) + int(share * size)
+    return {folders[d]: n for d, n in needed.items()}
+

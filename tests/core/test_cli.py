@@ -86,6 +86,13 @@ def test_list_stats_delete(library):
     assert "424242" in err
     code, out, _ = run("--config", config, "list")
     assert code == 0 and songs[0]["song_name"] not in out and songs[1]["song_name"] in out
+    code, out, _ = run("--config", config, "optimize", "--json")
+    done = json.loads(out)
+    assert code == 0 and done["rewritten"] is True and done["bytes_after"] > 0
+    code, out, _ = run("--config", config, "optimize")
+    assert code == 0 and re.match(r"optimized in \d+:\d\d\.\d\d: [\d.]+ MB -> [\d.]+ MB", out)
+    assert json.loads(run("--config", config, "stats", "--json")[1])["fingerprints"] == stats["fingerprints"] - \
+        songs[0]["total_hashes"]
 
 
 def test_usage_and_configuration_errors(tmp_path):

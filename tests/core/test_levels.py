@@ -116,6 +116,32 @@ def test_a_registration_run_ends_with_the_moves_that_are_due(level_config):
             writer.close()
 
 
+def test_optimize_moves_every_level_in_and_packs_the_file(level_config):
+    """``dejavu-cn optimize`` (:meth:`Dejavu.optimize`): every row ends in
+    the index, each found once, and on SQLite the file shrinks once deleted
+    songs left pages free."""
+    from dejavu_cn import Dejavu
+    engine = Dejavu({**level_config, "database": {**level_config["database"], "recent_rows": 4000,
+                                                    "pending_share": 1.0}})
+    store = engine.storage
+    try:
+        songs = {n: fake_fingerprints(n, 3000) for n in range(40, 52)}
+        ids = {n: store.add_song(record(n), *songs[n]) for n in songs}
+        assert sum(_levels(store)[:2]) > 0               # rows wait in the levels
+        engine.delete([ids[n] for n in range(40, 46)])   # half the rows go: their pages are left free
+        kept = np.concatenate([songs[n][0] for n in range(46, 52)])
+        want = _found(store, kept)
+        done = engine.optimize()
+        assert done["rewritten"] is True and done["bytes_before"] > 0
+        assert _rows_by_table(store) == {"fingerprints": 6 * 3000, PENDING_TABLE: 0, RECENT_TABLE: 0}
+        assert _found(store, kept) == want and len(want) >= 6 * 2900
+        if store.placeholder == "?":                     # SQLite: VACUUM gave the free pages back
+            assert done["bytes_after"] < 0.8 * done["bytes_before"]
+            assert done["bytes_after"] == store.stats()["bytes"]
+    finally:
+        engine.close()
+
+
 def test_lookups_see_each_row_once_while_the_levels_move(level_config):
     """One snapshot of every level per lookup: a move between the reads of
     two levels would hide rows or show them twice. Each song is written in
