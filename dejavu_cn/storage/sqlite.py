@@ -101,16 +101,17 @@ class SQLiteStorage(Storage):
         the write-ahead log (up to twice the file, :func:`vacuum_space`),
         and holds the write lock meanwhile (readers go on). Returns True if
         it rewrote the file."""
-        super().optimize(added_rows=added_rows)
         if added_rows is not None or self.path == ":memory:":
+            super().optimize(added_rows=added_rows)
             return False
         size = self._run("measure the database", self._bytes_used)
-        for folder, needed in vacuum_space(self.path, size).items():
+        for folder, needed in vacuum_space(self.path, size).items():      # before anything changes
             free = shutil.disk_usage(folder).free
             if free < needed:
                 raise StorageError(f"cannot compact {self.description}: it needs about {needed / 1e9:.1f} GB free "
                                    f"in {folder}, which has {free / 1e9:.1f} GB (free some space, or set "
                                    "SQLITE_TMPDIR to a folder on a disk that has it)")
+        super().optimize()
         log.info("rewriting %s in key order (%.0f MB)", self.description, size / 1e6)
         conn = self.conn
         try:

@@ -142,6 +142,27 @@ def test_optimize_moves_every_level_in_and_packs_the_file(level_config):
         engine.close()
 
 
+def test_optimize_says_when_the_disk_is_too_full_and_changes_nothing(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from dejavu_cn.errors import StorageError
+    from dejavu_cn.storage.sqlite import vacuum_space
+    store = _open({"database": {"path": str(tmp_path / "lib.sqlite3")}})
+    try:
+        hashes, offsets = fake_fingerprints(60, 3000)
+        store.add_song(record(60), hashes, offsets)
+        size = store.stats()["bytes"]
+        assert sum(vacuum_space(store.path, size).values()) == 2 * size      # the copy and the log
+        usage = namedtuple("usage", "total used free")
+        monkeypatch.setattr(shutil, "disk_usage", lambda folder: usage(10 ** 12, 10 ** 12 - 1000, 1000))
+        with pytest.raises(StorageError, match=r"needs about .* GB free in .*SQLITE_TMPDIR"):
+            store.optimize()
+        assert len(_found(store, hashes)) == 3000 and store.stats()["bytes"] == size
+    finally:
+        store.close()
+
+
 def test_lookups_see_each_row_once_while_the_levels_move(level_config):
     """One snapshot of every level per lookup: a move between the reads of
     two levels would hide rows or show them twice. Each song is written in
