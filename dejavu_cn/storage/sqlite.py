@@ -174,9 +174,8 @@ def vacuum_space(path, size):
     candidates = [os.environ.get("SQLITE_TMPDIR"), os.environ.get("TMPDIR"), "/var/tmp", "/usr/tmp", "/tmp", "."]
     temp = next(d for d in candidates if d and os.path.isdir(d) and os.access(d, os.W_OK | os.X_OK))
     needed, folders = {}, {}
-    for folder, share in ((os.path.dirname(os.path.abspath(path)), 1.0), (os.path.abspath(temp), 1.0)):
+    for folder in (os.path.dirname(os.path.abspath(path)), os.path.abspath(temp)):
         device = os.stat(folder).st_dev
         folders.setdefault(device, folder)
-        needed[device] = needed.get(device, 0) + int(share * size)
+        needed[device] = needed.get(device, 0) + int(size)
     return {folders[d]: n for d, n in needed.items()}
-
