@@ -227,6 +227,10 @@ class RecognitionParams:
     early_confidence: float = 0.6     # ...and decided there if the match reaches this confidence (chance 1e-6)
     sketch_candidates: int = 5        # when no candidate reaches the threshold on hashes, this many are checked
                                       # against their songs' band-energy sketches (0: never; see sketch.py)
+    corroborate_frames: int = 12      # a match on hashes with fewer aligned anchor frames than this is an answer
+    corroborate_z: float = 2.5        # only if the song's sketch agrees at its offset with at least this z-score
+                                      # (0 frames: never asked; unrelated audio's thin alignments, measured:
+                                      # z -0.7 to 2.4 but one, right ones 3.0 and more; see decision.py)
     early_repeat_share: float = 0.7   # ...and its offset is unambiguous: no other window of the song reaches this
                                       # share of its votes (a loop)
     max_query_seconds: float = 60.0   # s; a file is recognised on its first 60 s (decoded no further: memory and
@@ -282,6 +286,8 @@ class RecognitionParams:
             raise ConfigError("recognition.min_aligned_frames must be >= 0 (0: no minimum)")
         if self.sketch_candidates < 0:
             raise ConfigError("recognition.sketch_candidates must be >= 0 (0: never)")
+        if self.corroborate_frames < 0 or not 0.0 <= self.corroborate_z <= 20.0:
+            raise ConfigError("recognition.corroborate_frames must be >= 0 (0: never) and corroborate_z in [0, 20]")
         if self.row_budget < 0 or self.candidate_songs < 0:
             raise ConfigError("recognition.row_budget and candidate_songs must be >= 0 (0: no limit / never)")
         if not 1.0 <= self.max_query_seconds <= 3600.0:
