@@ -88,3 +88,43 @@ def test_triplet_landmarks_register_and_recognise(songs_dir, sqlite_config):
     assert abs(result["match"]["offset_seconds"] - 6.0) < 0.1
     for seed in (501, 502):
         assert engine.match_samples(resample(make_song(seed, 6.0), 44100, rate))["match"] is None
+
+
+def test_a_thin_match_on_hashes_answers_only_if_the_sketch_agrees_at_its_offset(sqlite_config, monkeypatch):
+    """``Dejavu.corroborate``: a candidate above the threshold on fewer than
+    ``corroborate_frames`` aligned frames is refused where its song's sketch
+    disagrees with the query's at its offset, and the next one is weighed;
+    a strong match, an agreeing sketch or a song without one answer."""
+    from dejavu_cn.decision import Candidate, rank
+    engine = Dejavu({**sqlite_config, "recognition": {"corroborate_frames": 12, "corroborate_z": 2.5}})
+    rng = np.random.default_rng(7)
+    song = rng.integers(0, 2 ** 32, 2000, dtype=np.uint64).astype(np.uint32)
+    agreeing = song[500:700].copy()
+    agreeing[::5] ^= np.uint32(0xFFFF)                     # a noisy copy: 10 % of the bits flipped
+    unrelated = rng.integers(0, 2 ** 32, 200, dtype=np.uint64).astype(np.uint32)
+    monkeypatch.setattr(engine, "sketches", lambda ids: {i: song for i in ids if i != 3})
+
+    def candidates():
+        thin = Candidate(1, aligned_frames=5, offset_subframes=0, hits=40, confidence=0.7, p_value=1e-7)
+        strong = Candidate(2, aligned_frames=30, offset_subframes=0, hits=90, confidence=0.5, p_value=1e-5)
+        for c in (thin, strong):
+            c.offset_frames = 502                           # the hashes' offset, within LOCAL_FRAMES of 500
+        return rank([thin, strong])
+
+    ranked = candidates()
+    assert engine.corroborate(ranked, lambda: agreeing, 0.4) == [] and ranked[0].song_id == 1
+    ranked = candidates()
+    refused = engine.corroborate(ranked, lambda: unrelated, 0.4)
+    assert [c.song_id for c in refused] == [1] and refused[0].confidence == 0.0 and refused[0].p_value == 1.0
+    assert 0.4 < refused[0].sketch_bit_error_rate < 0.6
+    assert [c.song_id for c in ranked] == [2, 1]           # the strong match answers, the thin one last
+    ranked = candidates()
+    ranked[0].song_id = 3                                   # a song stored without a sketch: the hashes answer
+    assert engine.corroborate(ranked, lambda: unrelated, 0.4) == []
+    engine.close()
+    never = Dejavu({**sqlite_config, "recognition": {"corroborate_frames": 0}})
+    monkeypatch.setattr(never, "sketches", lambda ids: {i: song for i in ids})
+    ranked = candidates()
+    assert never.corroborate(ranked, lambda: unrelated, 0.4) == [] and ranked[0].song_id == 1
+    never.close()
+
