@@ -41,6 +41,9 @@ A :class:`Candidate` is one song's best alignment with the query; its
     ``clip(-log10(p) / 10, 0, 1)``; 0.4 is a chance of 1e-4, 1.0 of 1e-10
     (see :mod:`dejavu_cn.matching`). A query is named when its best
     candidate reaches the rule's threshold (``recognition.threshold``, 0.4).
+    A candidate on fewer than ``recognition.corroborate_frames`` aligned
+    frames whose song's sketch disagrees with the query's at its offset
+    has confidence 0 (:meth:`dejavu_cn.Dejavu.corroborate`).
 ``p_value``
     That chance.
 ``repeat_votes``
