@@ -31,7 +31,7 @@ from .matching import (Query, QueryAnalysis, align, best_songs, confidence_from_
                        read_order, score_candidates)
 from .register import (DUPLICATE, FAILED_BEFORE, LINKED, REGISTERED, SKIPPED, CopyLinker, FileOutcome,
                        collect_files, fingerprint_path, register_files)
-from .sketch import SKETCH_BITS, checks, from_bytes, to_bytes, verify, z_score
+from .sketch import agreement_at, from_bytes, to_bytes, verify
 from .storage import HasCopiesError, open_storage
 
 log = logging.getLogger(__name__)
@@ -562,8 +562,9 @@ class Dejavu:
         (a callable giving the query's band-energy sketch, called only if
         needed) lets the sketch corroborate a thin match on hashes
         (:meth:`corroborate`) and, with ``sketch_search``, check the
-        candidates when the hashes leave the query undecided. ``songs_searched``: the songs the query could have hit
-        when ``lookup`` holds only part of its rows (see
+        candidates when the hashes leave the query undecided.
+        ``songs_searched``: the songs the query could have hit when
+        ``lookup`` holds only part of its rows (see
         :meth:`QueryReader.songs_searched`), for the chance model's count of
         songs tried. ``hypotheses``: how many versions of the query are
         tried in all (the speeds and pitches of :meth:`match_samples`'s
@@ -635,16 +636,10 @@ class Dejavu:
                 break
             if c.decided_by != "hashes" or c.aligned_frames >= rec.corroborate_frames:
                 break                                  # a match of enough evidence answers
-            stored = self.sketches([c.song_id]).get(c.song_id)
-            near = [t for t in checks(stored, sketch(), c.offset_frames) if not t[0]]
-            if not near:
-                break                                  # nothing to corroborate with
-            _, _, errors, _ = near[0]
-            frames = sketch().size
-            if float(z_score(errors, frames)) >= rec.corroborate_z:
-                break
-            c.p_value, c.confidence = 1.0, 0.0
-            c.sketch_bit_error_rate = round(errors / (SKETCH_BITS * frames), 4)
+            agreement = agreement_at(self.sketches([c.song_id]).get(c.song_id), sketch(), c.offset_frames)
+            if agreement is None or agreement[0] >= rec.corroborate_z:
+                break                                  # nothing to corroborate with, or corroborated
+            c.p_value, c.confidence, c.sketch_bit_error_rate = 1.0, 0.0, round(agreement[1], 4)
             refused.append(c)
         if refused:
             rank(ranked)

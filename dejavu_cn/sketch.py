@@ -30,7 +30,8 @@ A song's sketch is one ``uint32`` per frame (172 bytes a second: 0.6 MB an
 hour, against 13 to 22 MB of hashes). It is never searched as an index:
 :func:`verify` checks the candidates the hashes propose, at their offset
 and over their whole song, when none of them reached the decision threshold
-on hashes alone.
+on hashes alone; :func:`agreement_at` corroborates a match on few hashes at
+its offset (:meth:`dejavu_cn.Dejavu.corroborate`).
 
 Evidence is a z-score: ``(0.5 - bit error rate) * sqrt(frames) / SKETCH_SPREAD``
 (the bits of unrelated audio disagree half the time, with a spread that
@@ -223,6 +224,18 @@ def verify(query, candidates, sketches):
         if best is not None:
             out[song_id] = best
     return out
+
+
+def agreement_at(song, query, offset):
+    """How far ``song``'s sketch agrees with ``query``'s at ``offset``
+    (the best start within ``LOCAL_FRAMES``): (z-score, bit error rate), or
+    None where :func:`checks` has nothing to compare (no sketch, a short
+    query)."""
+    near = [t for t in checks(song, query, offset) if not t[0]]
+    if not near:
+        return None
+    errors = near[0][2]
+    return float(z_score(errors, query.size)), float(errors) / (SKETCH_BITS * query.size)
 
 
 def checks(song, query, offset):
