@@ -230,7 +230,7 @@ class RecognitionParams:
     corroborate_frames: int = 12      # a match on hashes with fewer aligned anchor frames than this is an answer
     corroborate_z: float = 2.5        # only if the song's sketch agrees at its offset with at least this z-score
                                       # (0 frames: never asked; unrelated audio's thin alignments, measured:
-                                      # z -0.7 to 2.4 but one, right ones 3.0 and more; see decision.py)
+                                      # z -0.7 to 2.4 but one, right ones 3.0 and more: Dejavu.corroborate)
     early_repeat_share: float = 0.7   # ...and its offset is unambiguous: no other window of the song reaches this
                                       # share of its votes (a loop)
     max_query_seconds: float = 60.0   # s; a file is recognised on its first 60 s (decoded no further: memory and
