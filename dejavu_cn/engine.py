@@ -596,7 +596,6 @@ class Dejavu:
         ranked = rank([c.describe(songs[c.song_id], query, frame) for c in candidates])
         t2 = time.perf_counter()
         if sketch is not None:
-            sketch = _once(sketch)
             self.corroborate(ranked, sketch, rule.threshold)
         if checked and ranked and ranked[0].confidence < rec.threshold:
             self.check_sketches(ranked[:checked], sketch())
@@ -691,17 +690,6 @@ class Search:
             "input_total_hashes": int(round(self.query.hashes_per_shift)),
             "timings": dict(self.timings),
         }
-
-
-def _once(function):
-    """``function`` called at most once: its result kept."""
-    kept = []
-
-    def call():
-        if not kept:
-            kept.append(function())
-        return kept[0]
-    return call
 
 
 TEMPO_MIN_CHANGE = 0.01   # a fitted rate this far from 1 is reported (unchanged clips: 0.997-1.004, 5-95 %)...

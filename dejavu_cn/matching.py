@@ -118,6 +118,7 @@ class QueryAnalysis:
         self._fed = list(self._starts)                       # next sample each analysis reads
         self._parts = []                                     # (Fingerprints, shift) hashed so far
         self._finished = False
+        self._sketch = None
 
     def _feed(self, until=None, *, final=False):
         marks, shift = [], []
@@ -155,9 +156,12 @@ class QueryAnalysis:
         return self._query()
 
     def sketch(self):
-        """The band-energy sketch of the samples (see :mod:`dejavu_cn.sketch`)."""
-        self._finish()
-        return self._fps[0].sketch()
+        """The band-energy sketch of the samples (see :mod:`dejavu_cn.sketch`),
+        computed once: each stage of a query may ask for it."""
+        if self._sketch is None:
+            self._finish()
+            self._sketch = self._fps[0].sketch()
+        return self._sketch
 
     def peaks(self):
         """The peaks of the samples (the first analysis's: from sample 0)."""

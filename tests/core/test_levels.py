@@ -116,18 +116,25 @@ def test_a_registration_run_ends_with_the_moves_that_are_due(level_config):
             writer.close()
 
 
-def test_optimize_moves_every_level_in_and_packs_the_file(level_config):
+def test_optimize_moves_every_level_in_and_packs_the_file(level_config, tmp_path):
     """``dejavu-cn optimize`` (:meth:`Dejavu.optimize`): every row ends in
     the index, each found once, and on SQLite the file shrinks once deleted
-    songs left pages free."""
+    songs left pages free; ``dejavu-cn stats`` shows the rows waiting."""
+    import json
+
+    from clirun import run
     from dejavu_cn import Dejavu
-    engine = Dejavu({**level_config, "database": {**level_config["database"], "recent_rows": 4000,
-                                                    "pending_share": 1.0}})
+    config = {**level_config, "database": {**level_config["database"], "recent_rows": 4000, "pending_share": 1.0}}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    engine = Dejavu(config)
     store = engine.storage
     try:
         songs = {n: fake_fingerprints(n, 3000) for n in range(40, 52)}
         ids = {n: store.add_song(record(n), *songs[n]) for n in songs}
-        assert sum(_levels(store)[:2]) > 0               # rows wait in the levels
+        recent, pending, _ = _levels(store)
+        assert recent + pending > 0                      # rows wait in the levels
+        code, out, _ = run("--config", str(tmp_path / "config.json"), "stats")
+        assert code == 0 and f"levels:       {recent} recent and {pending} pending fingerprints" in out
         engine.delete([ids[n] for n in range(40, 46)])   # half the rows go: their pages are left free
         kept = np.concatenate([songs[n][0] for n in range(46, 52)])
         want = _found(store, kept)
@@ -138,6 +145,8 @@ def test_optimize_moves_every_level_in_and_packs_the_file(level_config):
         if store.placeholder == "?":                     # SQLite: VACUUM gave the free pages back
             assert done["bytes_after"] < 0.8 * done["bytes_before"]
             assert done["bytes_after"] == store.stats()["bytes"]
+        code, out, _ = run("--config", str(tmp_path / "config.json"), "stats")
+        assert code == 0 and "levels:" not in out and "fingerprints: 18000" in out
     finally:
         engine.close()
 
